@@ -1,0 +1,51 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+
+/** SSH connection settings of a remote.Command (and of its bastion). */
+export type Connection = command.types.input.remote.ConnectionArgs;
+export type ProxyConnection = command.types.input.remote.ProxyConnectionArgs;
+
+/**
+ * Pure builders of what runs on the hosts: each returns a command string and runs nothing, so tests
+ * compare them by exact equality. Data and secrets travel on stdin, never on the command line.
+ */
+
+/** Where the tools Command installs components/host/*.sh on every host. */
+export const toolsDir = "/usr/local/lib/meteor-do";
+
+/** Runs a host script from the tools dir as root. Arguments are shell-quoted. */
+export function runTool(script: string, ...args: string[]): string {
+    if (!/^[a-z0-9-]+\.sh$/.test(script)) throw new Error(`tool name ${JSON.stringify(script)} must look like name.sh`);
+    return ["sudo", `${toolsDir}/${script}`, ...args.map(shellQuote)].join(" ");
+}
+
+/**
+ * The first Command on every droplet: waits for cloud-init to finish, and on failure prints its own
+ * account of what went wrong, so later Commands never run on a half-provisioned host.
+ */
+export function waitForCloudInit(): string {
+    return "cloud-init status --wait >/dev/null || { cloud-init status --long; exit 1; }";
+}
+
+/** Unpacks the tarball on stdin (components/archive.ts) over the tools dir, as root. */
+export function installTools(): string {
+    return `sudo install -d -m 0755 ${toolsDir} && base64 -d | sudo tar -xzf - --no-same-owner -C ${toolsDir}`;
+}
+
+/** Quotes one shell word; plain words stay as they are so commands stay readable in a diff. */
+export function shellQuote(word: string): string {
+    if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+    return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Dial settings for every connection: droplets take a minute to boot; keep dialing meanwhile. */
+export const dial = { dialErrorLimit: 60, perDialTimeout: 15 };
+
+/** The SSH connection to a host as the deploy user, optionally through a bastion. */
+export function connectionTo(
+    host: pulumi.Input<string>,
+    privateKey: pulumi.Input<string>,
+    proxy?: ProxyConnection,
+): Connection {
+    return { host, user: "deploy", privateKey, ...dial, ...(proxy ? { proxy } : {}) };
+}

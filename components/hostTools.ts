@@ -1,0 +1,60 @@
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as remote from "@pulumi/command/remote";
+import { tarGzBase64 } from "./archive";
+import { Connection, installTools, waitForCloudInit } from "./commands";
+
+/** components/host/*.sh: the scripts every host gets, read once. */
+export const hostScriptsDir = path.join(__dirname, "host");
+
+export function hostScripts(): Record<string, string> {
+    const files: Record<string, string> = {};
+    for (const name of fs.readdirSync(hostScriptsDir).sort()) {
+        if (name.endsWith(".sh")) files[name] = fs.readFileSync(path.join(hostScriptsDir, name), "utf8");
+    }
+    return files;
+}
+
+/** sha256 over the host scripts: part of the triggers of every Command that runs them. */
+export function hostScriptsHash(): string {
+    const h = crypto.createHash("sha256");
+    for (const [name, text] of Object.entries(hostScripts())) h.update(`${name}\0${text}\0`);
+    return h.digest("hex");
+}
+
+export interface HostReadyArgs {
+    connection: Connection;
+    /** What must exist before the first dial (e.g. the reserved IP assignment, the bastion's gate). */
+    dependsOn?: pulumi.Resource[];
+}
+
+/**
+ * The first two Commands of every droplet: wait for cloud-init, then install the host scripts.
+ * Every later Command of the host depends on `tools`.
+ */
+export class HostReady extends pulumi.ComponentResource {
+    readonly cloudInit: remote.Command;
+    readonly tools: remote.Command;
+
+    constructor(name: string, args: HostReadyArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("meteor-do:host:HostReady", name, {}, opts);
+        this.cloudInit = new remote.Command(`${name}-cloud-init`, {
+            connection: args.connection,
+            create: waitForCloudInit(),
+            addPreviousOutputInEnv: false,
+        }, { parent: this, dependsOn: args.dependsOn });
+
+        const scripts = hostScripts();
+        this.tools = new remote.Command(`${name}-tools`, {
+            connection: args.connection,
+            create: installTools(),
+            stdin: tarGzBase64(scripts, 0o755),
+            triggers: [hostScriptsHash()],
+            addPreviousOutputInEnv: false,
+        }, { parent: this, dependsOn: [this.cloudInit] });
+
+        this.registerOutputs({ cloudInit: this.cloudInit.id, tools: this.tools.id });
+    }
+}

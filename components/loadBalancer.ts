@@ -1,0 +1,78 @@
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as digitalocean from "@pulumi/digitalocean";
+import * as remote from "@pulumi/command/remote";
+import { lbUserData } from "./cloudInit";
+import { Connection, connectionTo, runTool } from "./commands";
+import { HostReady } from "./hostTools";
+
+export interface LoadBalancerHostArgs {
+    region: string;
+    size: string;
+    vpcId: pulumi.Input<string>;
+    tags: pulumi.Input<string>[];
+    sshKeyFingerprints: pulumi.Input<string>[];
+    deployPublicKey: pulumi.Input<string>;
+    deployPrivateKey: pulumi.Input<string>;
+    dropletName: string;
+    backups: boolean;
+    monitoring: boolean;
+}
+
+/** Where write-tls.sh puts the certificate on the load balancer. */
+export const lbTlsPaths = { certificate: "/etc/meteor-do/tls/fullchain.pem", privateKey: "/etc/meteor-do/tls/privkey.pem" };
+
+/**
+ * The load-balancer droplet and its public face: a reserved IP (kept when the droplet is replaced), the
+ * SSH connection every LB Command uses (and app Commands use as their bastion), and the two first
+ * Commands (cloud-init gate, host scripts). The nginx configuration is pushed by LbConfig.
+ */
+export class LoadBalancerHost extends pulumi.ComponentResource {
+    readonly droplet: digitalocean.Droplet;
+    readonly reservedIp: digitalocean.ReservedIp;
+    readonly publicIp: pulumi.Output<string>;
+    readonly privateIp: pulumi.Output<string>;
+    readonly connection: Connection;
+    readonly ready: HostReady;
+
+    constructor(name: string, args: LoadBalancerHostArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("meteor-do:lb:LoadBalancerHost", name, {}, opts);
+        const parent = { parent: this };
+        this.droplet = new digitalocean.Droplet(`${name}-droplet`, {
+            name: args.dropletName,
+            image: "debian-12-x64",
+            region: args.region,
+            size: args.size,
+            vpcUuid: args.vpcId,
+            sshKeys: args.sshKeyFingerprints,
+            tags: args.tags,
+            backups: args.backups,
+            monitoring: args.monitoring,
+            userData: pulumi.output(args.deployPublicKey).apply((deployPublicKey) => lbUserData({ deployPublicKey })),
+        }, parent);
+        this.reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region: args.region }, parent);
+        const assignment = new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, {
+            ipAddress: this.reservedIp.ipAddress,
+            dropletId: this.droplet.id.apply(Number),
+        }, parent);
+
+        this.publicIp = this.reservedIp.ipAddress;
+        this.privateIp = this.droplet.ipv4AddressPrivate;
+        this.connection = connectionTo(this.publicIp, args.deployPrivateKey);
+        this.ready = new HostReady(`${name}-host`, { connection: this.connection, dependsOn: [assignment] }, parent);
+
+        this.registerOutputs({ publicIp: this.publicIp, privateIp: this.privateIp });
+    }
+
+    /** Installs the certificate chain and key (secret, on stdin) where nginx expects them. */
+    installCertificate(name: string, certificatePem: pulumi.Input<string>, privateKeyPem: pulumi.Input<string>): remote.Command {
+        const sha = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
+        return new remote.Command(name, {
+            connection: this.connection,
+            create: runTool("write-tls.sh"),
+            stdin: pulumi.secret(pulumi.interpolate`${privateKeyPem}\n${certificatePem}\n`),
+            triggers: [pulumi.output(certificatePem).apply(sha), pulumi.secret(pulumi.output(privateKeyPem).apply(sha))],
+            addPreviousOutputInEnv: false,
+        }, { parent: this, dependsOn: [this.ready.tools] });
+    }
+}
