@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# ┌──────────────────────────────────────────────────────────────────────────┐
+# │ Debian 12 root filesystem for the local DigitalOcean-shaped topology.    │
+# └──────────────────────────────────────────────────────────────────────────┘
+# Usage: test/e2e/image.sh            prints the path of a ready image (builds it if missing)
+#        test/e2e/image.sh --key      prints only the cache key
+#
+# Why pre-installed packages: these hosts have no internet, so (like the article's droplets started
+# from a snapshot) the packages the program's cloud-init asks for are already in the image, and
+# cloud-init's `packages:` step finds them installed.
+# The cache key is the sorted package list plus this script's own hash, so changing either rebuilds.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+cache_root="${METEOR_DO_E2E_CACHE:-/var/cache/meteor-do-e2e}"
+suite=bookworm
+
+# What every droplet image has (systemd as PID 1, sshd, cloud-init and what it needs to finish).
+base=(systemd systemd-sysv dbus openssh-server cloud-init sudo curl ca-certificates iproute2
+  python3-cffi-backend xz-utils locales)
+# The LB packages named by the team contract, in case the templates are not there yet.
+lb=(nginx libnginx-mod-http-lua lua-resty-core lua-cjson)
+
+# Packages listed under `packages:` in the program's cloud-init templates (mustache lines skipped).
+program_packages() {
+  local f
+  for f in "$repo"/components/host/cloud-init/*; do
+    [[ -f "$f" ]] || continue
+    awk '
+      /^packages:/ { inlist = 1; next }
+      inlist && /^[[:space:]]*-[[:space:]]*/ {
+        line = $0; sub(/^[[:space:]]*-[[:space:]]*/, "", line); gsub(/["'\'']/, "", line)
+        if (line !~ /[{}]/ && line != "") print line; next
+      }
+      inlist && /^[^[:space:]#-]/ { inlist = 0 }
+    ' "$f"
+  done
+}
+
+mapfile -t packages < <({ printf '%s\n' "${base[@]}" "${lb[@]}"; program_packages; } | sort -u)
+key="$( { printf '%s\n' "${packages[@]}"; sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1; } | sha256sum | cut -c1-16)"
+if [[ "${1:-}" == "--key" ]]; then
+  echo "$key"
+  exit 0
+fi
+
+image="$cache_root/$key/rootfs"
+mkdir -p "$cache_root"
+# One builder at a time on this machine; a second caller waits and then finds the image ready.
+exec 9>"$cache_root/.lock"
+flock 9
+if [[ -f "$cache_root/$key/ready" ]]; then
+  echo "$image"
+  exit 0
+fi
+
+# The mirror is read from this machine's apt sources at run time (never written into the repo).
+mirror="$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
+if [[ -z "$mirror" ]]; then
+  mirror="$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)"
+fi
+[[ -n "$mirror" ]] || { echo "image.sh: no Debian mirror found in this machine's apt sources" >&2; exit 1; }
+
+work="$cache_root/$key.tmp"
+rm -rf "$work"
+mkdir -p "$work"
+start=$(date +%s)
+echo "image.sh: debootstrap $suite (${#packages[@]} packages) into $work" >&2
+debootstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" "$suite" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+  || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
+
+root="$work/rootfs"
+# Offline hosts: no apt sources and no lists, so cloud-init's `packages:` (apt-get update + install of
+# what is already installed) returns at once instead of waiting on DNS.
+: >"$root/etc/apt/sources.list"
+rm -f "$root"/etc/apt/sources.list.d/* "$root"/var/lib/apt/lists/*_* "$root"/var/cache/apt/archives/*.deb
+# sudo warns on every call without a resolvable host name.
+printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
+# Each container gets its own machine id at first boot.
+: >"$root/etc/machine-id"
+rm -f "$root/var/lib/dbus/machine-id"
+# Debian's locale module fails without this and `cloud-init status --wait` then exits 1. Addresses are
+# configured from outside the container (the "hypervisor" side), so cloud-init must not render network
+# config; the datasource is the NoCloud seed the harness writes.
+cat >"$root/etc/cloud/cloud.cfg.d/90-meteor-do-e2e.cfg" <<'EOF'
+# local topology only (test/e2e): see README "Proof without a cloud"
+datasource_list: [ NoCloud, None ]
+locale: C.UTF-8
+manage_etc_hosts: true
+network: {config: disabled}
+EOF
+sed -i 's/^# *C.UTF-8/C.UTF-8/' "$root/etc/locale.gen" 2>/dev/null || true
+# Timers that would only fight the tests for the 2 cores.
+for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer man-db.timer; do
+  rm -f "$root/etc/systemd/system/timers.target.wants/$unit"
+done
+# A stable image: host keys are made per instance by cloud-init (ssh_deletekeys), not baked in.
+rm -f "$root"/etc/ssh/ssh_host_*
+mkdir -p "$root/var/lib/cloud/seed/nocloud"
+
+mkdir -p "$cache_root/$key"
+rm -rf "$cache_root/$key/rootfs"
+mv "$work/rootfs" "$cache_root/$key/rootfs"
+printf '%s\n' "${packages[@]}" >"$cache_root/$key/packages.txt"
+echo "$(($(date +%s) - start))" >"$cache_root/$key/build-seconds"
+touch "$cache_root/$key/ready"
+rm -rf "$work"
+echo "image.sh: built in $(($(date +%s) - start)) s" >&2
+echo "$image"
