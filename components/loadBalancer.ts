@@ -19,6 +19,9 @@ export interface LoadBalancerHostArgs {
     monitoring: boolean;
 }
 
+/** The nginx admin API (drain/undrain/state) port: loopback on the LB, and app hosts for themselves. */
+export const lbAdminPort = 8181;
+
 /** Where write-tls.sh puts the certificate on the load balancer. */
 export const lbTlsPaths = { certificate: "/etc/meteor-do/tls/fullchain.pem", privateKey: "/etc/meteor-do/tls/privkey.pem" };
 
