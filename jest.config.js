@@ -4,7 +4,7 @@ const project = (name, extra = {}) => ({
   preset: "ts-jest",
   testEnvironment: "node",
   testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
-  transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: { warnOnly: false }, isolatedModules: true }] },
+  transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: { warnOnly: false } }] },
   ...extra,
 });
 
