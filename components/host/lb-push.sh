@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Installs a rendered nginx tree on the LB, or refuses it and leaves the running nginx alone.
+#
+# stdin: base64 of a tar.gz of the tree from nginx/render.ts (components/archive.ts makes it).
+# Usage: sudo /usr/local/lib/meteor-do/lb-push.sh < tree.tgz.b64
+#
+# Steps: unpack into a staging dir -> `nginx -t` on a copy -> trial start of that copy on spare loopback
+# ports (`nginx -t` never compiles Lua; the trial loads every module and answers the admin API) -> rename
+# the `current` symlink atomically -> reload nginx (or start it). On any failure nginx's own error is
+# printed, `current` is untouched and the script exits non-zero. /etc/nginx/nginx.conf is made a symlink
+# to current/nginx.conf once (Debian's file kept as nginx.conf.debian). The last LB_KEEP trees are kept.
+#
+# Environment (defaults are production; tests point them at a temp dir):
+#   LB_ROOT          /etc/meteor-do/nginx   releases/<id>/ and current -> releases/<id>
+#   NGINX_BIN        /usr/sbin/nginx
+#   NGINX_CONF_LINK  /etc/nginx/nginx.conf  "" to leave nginx's default config path alone
+#   LB_SERVICE       systemd                or "direct": `nginx -c current/nginx.conf -s reload`
+#   LB_KEEP          5
+#   LB_TRIAL_SECONDS 15                     how long the trial start may take to answer
+set -euo pipefail
+
+LB_ROOT=${LB_ROOT:-/etc/meteor-do/nginx}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+NGINX_CONF_LINK=${NGINX_CONF_LINK-/etc/nginx/nginx.conf}
+LB_SERVICE=${LB_SERVICE:-systemd}
+LB_KEEP=${LB_KEEP:-5}
+LB_TRIAL_SECONDS=${LB_TRIAL_SECONDS:-15}
+
+current="$LB_ROOT/current"
+releases="$LB_ROOT/releases"
+id="$(date -u +%Y%m%dT%H%M%SZ)-$$"
+stage="$releases/.stage-$id"
+trial=""
+trial_pid=""
+
+log() { printf 'lb-push: %s\n' "$*" >&2; }
+fail() { log "$*"; exit 1; }
+
+cleanup() {
+    if [[ -n $trial_pid ]] && kill -0 "$trial_pid" 2>/dev/null; then
+        kill -TERM "$trial_pid" 2>/dev/null || true
+        wait "$trial_pid" 2>/dev/null || true
+    fi
+    [[ -n $trial ]] && rm -rf "$trial"
+    rm -rf "$stage"
+}
+trap cleanup EXIT
+
+umask 022
+mkdir -p "$releases"
+# One push at a time.
+exec 9>"$LB_ROOT/.push.lock"
+flock 9
+
+# 1. Unpack.
+mkdir -p "$stage"
+base64 -d | tar -xzf - -C "$stage" --no-same-owner
+[[ -f $stage/nginx.conf && -f $stage/PREFIX ]] || fail "input is not a rendered tree (no nginx.conf or PREFIX)"
+prefix="$(<"$stage/PREFIX")"
+[[ $prefix == "$current" ]] || fail "tree was rendered for $prefix but is installed at $current"
+
+# 2. A copy whose includes point at itself instead of at the installed tree.
+trial="$(mktemp -d /tmp/lb-push.XXXXXX)"
+chmod 0755 "$trial"
+cp -a "$stage" "$trial/tree"
+escaped="${current//./\\.}"
+grep -rlF -- "$current" "$trial/tree" | while IFS= read -r f; do
+    sed -i "s#${escaped}#${trial}/tree#g" "$f"
+done
+
+if ! out="$("$NGINX_BIN" -t -q -c "$trial/tree/nginx.conf" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    fail "nginx -t refused the new config; nothing changed"
+fi
+
+# 3. Trial start on spare loopback ports, own pid/logs/temp, so Lua gets loaded and run.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+spare_ports=()
+candidate=$((20000 + RANDOM % 30000))
+while ((${#spare_ports[@]} < 3)); do
+    candidate=$((candidate + 1))
+    if port_free "$candidate"; then spare_ports+=("$candidate"); fi
+done
+printf 'listen 127.0.0.1:%s;\n' "${spare_ports[0]}" >"$trial/tree/listen/http.conf"
+printf 'listen 127.0.0.1:%s ssl http2;\n' "${spare_ports[1]}" >"$trial/tree/listen/https.conf"
+printf 'listen 127.0.0.1:%s;\n' "${spare_ports[2]}" >"$trial/tree/listen/admin.conf"
+printf 'pid %s/nginx.pid;\nerror_log %s/error.log info;\n' "$trial" "$trial" >"$trial/tree/main/runtime.conf"
+{
+    printf 'access_log off;\n'
+    for t in client_body proxy fastcgi uwsgi scgi; do printf '%s_temp_path %s/tmp/%s;\n' "$t" "$trial" "$t"; done
+} >"$trial/tree/http/runtime.conf"
+mkdir -p "$trial/tmp"
+
+http_ok() { # port path -> 0 when the answer is 200
+    local line=""
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+    printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$2" >&3
+    IFS= read -r -t 3 line <&3 || true
+    exec 3<&-
+    [[ $line == HTTP/1.?" 200"* ]]
+}
+
+"$NGINX_BIN" -c "$trial/tree/nginx.conf" -g 'daemon off;' 2>"$trial/stderr" &
+trial_pid=$!
+answered=""
+for ((i = 0; i < LB_TRIAL_SECONDS * 10; i++)); do
+    if ! kill -0 "$trial_pid" 2>/dev/null; then break; fi
+    if http_ok "${spare_ports[2]}" /lb/peers 2>/dev/null && http_ok "${spare_ports[2]}" '/check-status?format=json' 2>/dev/null; then
+        answered=yes
+        break
+    fi
+    sleep 0.1
+done
+if [[ -n $answered ]]; then
+    kill -QUIT "$trial_pid" 2>/dev/null || true
+fi
+wait "$trial_pid" 2>/dev/null || true
+trial_pid=""
+errors="$(cat "$trial/stderr" 2>/dev/null; grep -E '\[(emerg|alert|crit|error)\]' "$trial/error.log" 2>/dev/null || true)"
+if [[ -z $answered ]] || grep -qE '\[(emerg|alert|crit|error)\]' <<<"$errors"; then
+    printf '%s\n' "$errors" >&2
+    fail "trial start of the new config failed; nothing changed"
+fi
+
+# 4. Swap: a rename of the symlink is atomic.
+mv "$stage" "$releases/$id"
+ln -sfn "releases/$id" "$LB_ROOT/.current.new"
+mv -Tf "$LB_ROOT/.current.new" "$current"
+log "installed $releases/$id"
+
+if [[ -n $NGINX_CONF_LINK && "$(readlink "$NGINX_CONF_LINK" 2>/dev/null || true)" != "$current/nginx.conf" ]]; then
+    if [[ -e $NGINX_CONF_LINK && ! -L $NGINX_CONF_LINK && ! -e $NGINX_CONF_LINK.debian ]]; then
+        mv "$NGINX_CONF_LINK" "$NGINX_CONF_LINK.debian"
+    fi
+    ln -sfn "$current/nginx.conf" "$NGINX_CONF_LINK.new"
+    mv -Tf "$NGINX_CONF_LINK.new" "$NGINX_CONF_LINK"
+fi
+
+# 5. Reload (the shared dict, and so health and drain state, survives it) or start.
+case "$LB_SERVICE" in
+systemd)
+    if systemctl is-active --quiet nginx; then
+        systemctl reload nginx
+    else
+        systemctl enable --quiet nginx
+        systemctl start nginx
+    fi
+    ;;
+direct)
+    if ! "$NGINX_BIN" -c "$current/nginx.conf" -s reload 2>/dev/null; then
+        "$NGINX_BIN" -c "$current/nginx.conf"
+    fi
+    ;;
+*) fail "LB_SERVICE must be systemd or direct, got $LB_SERVICE" ;;
+esac
+log "nginx reloaded"
+
+# 6. Keep the newest LB_KEEP trees (ids sort by time) and never the one in use.
+in_use="$(readlink "$current")"
+mapfile -t old < <(find "$releases" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f\n' | sort -r | tail -n +"$((LB_KEEP + 1))")
+for r in "${old[@]}"; do
+    [[ "releases/$r" == "$in_use" ]] || rm -rf "${releases:?}/$r"
+done

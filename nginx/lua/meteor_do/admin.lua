@@ -1,0 +1,72 @@
+-- Admin API on :8181 for the rolling deploy (contract: GET /lb/peers[/<ip:port>],
+-- POST /lb/peers/<ip:port>/drain|undrain). The LB itself (exactly 127.0.0.1 or ::1) may manage any peer;
+-- any other caller (an app host in the VPC) only the peer whose IP is its own address, so a host can
+-- drain itself during its cutover and nothing else. Other 127.x sources count as "other" on purpose:
+-- that keeps the rule testable on loopback.
+local cjson = require("cjson.safe")
+local state = require("meteor_do.state")
+
+local _M = {}
+
+local function reply(status, body)
+    ngx.status = status
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Cache-Control"] = "no-store"
+    ngx.say(cjson.encode(body))
+    return ngx.exit(status)
+end
+
+local function is_self(addr)
+    return addr == "127.0.0.1" or addr == "::1"
+end
+
+local function peer_ip(name)
+    -- "10.0.0.5:3000" or "[fd00::5]:3000"
+    return name:match("^%[(.+)%]:%d+$") or name:match("^(.+):%d+$")
+end
+
+function _M.handle()
+    local method = ngx.req.get_method()
+    local uri = ngx.var.uri
+    local addr = ngx.var.realip_remote_addr
+
+    if uri == "/lb/peers" or uri == "/lb/peers/" then
+        if method ~= "GET" then
+            return reply(405, { error = "method not allowed" })
+        end
+        local list = {}
+        for i, p in ipairs(state.peers) do
+            list[i] = state.describe(p)
+        end
+        return reply(200, { peers = setmetatable(list, cjson.array_mt) })
+    end
+
+    local name, action = uri:match("^/lb/peers/([^/]+)/?(%a*)$")
+    if not name then
+        return reply(404, { error = "not found" })
+    end
+    local p = state.find(name)
+    if not p then
+        return reply(404, { error = "unknown peer", name = name })
+    end
+    if action == "" then
+        if method ~= "GET" then
+            return reply(405, { error = "method not allowed" })
+        end
+        return reply(200, state.describe(p))
+    end
+    if action ~= "drain" and action ~= "undrain" then
+        return reply(404, { error = "not found" })
+    end
+    if method ~= "POST" then
+        return reply(405, { error = "method not allowed" })
+    end
+    if not is_self(addr) and peer_ip(p.name) ~= addr then
+        return reply(403, { error = "a caller may only manage its own peer", caller = addr })
+    end
+    state.set_draining(p.name, action == "drain")
+    ngx.log(ngx.WARN, "meteor-do: peer ", p.name, " ", action, "ed by ", addr)
+    return reply(200, state.describe(p))
+end
+
+return _M

@@ -1,0 +1,162 @@
+-- Sticky balancing on a consistent-hash ring. Native ip_hash keys only the first three octets of an
+-- IPv4 address (a whole office /24 lands on one host) and ignores health; here the full client address
+-- (or a cookie) is hashed onto a ring of many virtual nodes per healthy, non-draining peer, so losing one
+-- of N peers moves only its clients, spread over the rest, and they come back when it returns.
+local balancer = require("ngx.balancer")
+local config = require("meteor_do.config")
+local state = require("meteor_do.state")
+
+local crc32 = ngx.crc32_long
+local VNODES = 160
+local _M = {}
+
+-- Per-worker cache, rebuilt when the shared state version moves.
+local cache = { version = -1 }
+
+local function build_ring(list)
+    local points = {}
+    for _, p in ipairs(list) do
+        for v = 1, VNODES do
+            points[#points + 1] = { hash = crc32(p.name .. "#" .. v), peer = p }
+        end
+    end
+    table.sort(points, function(a, b)
+        if a.hash == b.hash then
+            return a.peer.name < b.peer.name
+        end
+        return a.hash < b.hash
+    end)
+    return points
+end
+
+-- Preference: healthy and not draining; else healthy (all draining); else every peer (fail open).
+local function ring()
+    local version = state.version()
+    if cache.version == version then
+        return cache.ring, cache.mode
+    end
+    local healthy, up = {}, {}
+    for _, p in ipairs(state.peers) do
+        if state.is_up(p.name) then
+            up[#up + 1] = p
+            if not state.is_draining(p.name) then
+                healthy[#healthy + 1] = p
+            end
+        end
+    end
+    local list, mode = healthy, "healthy"
+    if #list == 0 then
+        list, mode = up, "draining"
+    end
+    if #list == 0 then
+        list, mode = state.peers, "all-down"
+    end
+    cache = { version = version, ring = build_ring(list), mode = mode, size = #list }
+    return cache.ring, mode
+end
+
+-- First point at or after the hash (wrapping), by binary search.
+local function first_point(points, h)
+    local lo, hi = 1, #points
+    if h > points[hi].hash then
+        return 1
+    end
+    while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        if points[mid].hash < h then
+            lo = mid + 1
+        else
+            hi = mid
+        end
+    end
+    return lo
+end
+
+-- The peer for this key, skipping already tried ones: retries walk on around the ring.
+local function pick(points, h, tried)
+    local n = #points
+    local start = first_point(points, h)
+    for i = 0, n - 1 do
+        local p = points[(start + i - 1) % n + 1].peer
+        if not tried[p.name] then
+            return p
+        end
+    end
+    return nil
+end
+
+-- Key: the sticky cookie (rewrite phase sets one when absent) or the client address after real-IP.
+local function client_key()
+    local ctx = ngx.ctx
+    if config.stickiness == "cookie" then
+        return ctx.meteor_do_sticky or ngx.var["cookie_" .. config.cookie_name] or ngx.var.remote_addr
+    end
+    return ngx.var.remote_addr
+end
+
+function _M.balance()
+    local ctx = ngx.ctx
+    local points, mode = ring()
+    if #points == 0 then
+        ngx.log(ngx.ERR, "meteor-do: no peers configured")
+        return ngx.exit(502)
+    end
+    local tried = ctx.meteor_do_tried
+    if not tried then
+        tried = {}
+        ctx.meteor_do_tried = tried
+        ctx.meteor_do_hash = crc32(client_key())
+        if mode ~= "healthy" then
+            ngx.log(ngx.WARN, "meteor-do: no healthy undrained peer (", mode, "); trying anyway")
+        end
+        -- One more try per other peer on the ring: a connect failure goes at once to the next one.
+        if cache.size > 1 then
+            balancer.set_more_tries(cache.size - 1)
+        end
+    else
+        local failed, code = balancer.get_last_failure()
+        ngx.log(ngx.WARN, "meteor-do: retrying next peer after ", tostring(failed), " ", tostring(code))
+    end
+    local p = pick(points, ctx.meteor_do_hash, tried)
+    if not p then
+        return ngx.exit(502)
+    end
+    tried[p.name] = true
+    local ok, err = balancer.set_current_peer(p.ip, p.port)
+    if not ok then
+        ngx.log(ngx.ERR, "meteor-do: set_current_peer ", p.name, ": ", err)
+        return ngx.exit(500)
+    end
+end
+
+-- rewrite phase: give a new client its affinity cookie (only when stickiness=cookie).
+function _M.rewrite()
+    if config.stickiness ~= "cookie" then
+        return
+    end
+    if ngx.var["cookie_" .. config.cookie_name] then
+        return
+    end
+    local id = ngx.var.request_id
+    ngx.ctx.meteor_do_sticky = id
+    ngx.ctx.meteor_do_set_cookie = config.cookie_name .. "=" .. id .. "; Path=/; HttpOnly; Secure; SameSite=Lax"
+end
+
+-- header filter: append our cookie to whatever Set-Cookie the app sends.
+function _M.header_filter()
+    local c = ngx.ctx.meteor_do_set_cookie
+    if not c then
+        return
+    end
+    local existing = ngx.header["Set-Cookie"]
+    if existing == nil then
+        ngx.header["Set-Cookie"] = c
+    elseif type(existing) == "table" then
+        existing[#existing + 1] = c
+        ngx.header["Set-Cookie"] = existing
+    else
+        ngx.header["Set-Cookie"] = { existing, c }
+    end
+end
+
+return _M

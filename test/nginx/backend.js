@@ -1,0 +1,31 @@
+// A stand-in app host for the nginx suite and bench/lb.ts: answers every request with who it is and
+// what it received, /healthz with 200, and echoes WebSocket messages tagged with its name.
+// Usage: node backend.js <ip> <port> [name]
+"use strict";
+const http = require("http");
+const { WebSocketServer } = require("ws");
+
+const [ip, port, name = `${process.argv[2]}:${process.argv[3]}`] = process.argv.slice(2);
+const server = http.createServer((req, res) => {
+    if (req.url === "/healthz") {
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end("ok\n");
+        return;
+    }
+    const body = JSON.stringify({
+        backend: name,
+        url: req.url,
+        headers: req.headers,
+        remoteAddress: req.socket.remoteAddress,
+    });
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+    res.end(body);
+});
+server.keepAliveTimeout = 65000;
+const wss = new WebSocketServer({ server });
+wss.on("connection", (ws) => {
+    ws.send(JSON.stringify({ backend: name }));
+    ws.on("message", (m) => ws.send(JSON.stringify({ backend: name, echo: m.toString() })));
+});
+server.listen(Number(port), ip, () => process.stdout.write("listening\n"));
+process.on("SIGTERM", () => process.exit(0));
