@@ -1,0 +1,45 @@
+// One `pulumi up` of the unmodified program under the e2e mocks, in a process of its own so that module
+// state (the program's and the SDK's) is fresh each time, as it is for every real `pulumi up`.
+// Usage (run.ts does this): ts-node --transpile-only test/e2e/up.ts <request.json>
+//   request: { stack, config: {key: value}, secretKeys: [key], resultFile }
+// The result file (0600) gets { ok, outputs, journal, errors }.
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { E2eMocks, JournalEntry } from "./mocks";
+
+interface UpRequest { stack: string; config: Record<string, string>; secretKeys: string[]; resultFile: string; }
+export interface UpResult { ok: boolean; outputs?: any; journal: JournalEntry[]; errors: string[]; }
+
+const request: UpRequest = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const mocks = new E2eMocks();
+const errors: string[] = [];
+let outputs: any;
+let written = false;
+
+function finish(): void {
+  if (written) return;
+  written = true;
+  mocks.cleanup();
+  for (const j of mocks.journal) if (j.action === "failed" && j.error) errors.push(`${j.name}: ${j.error}`);
+  const result: UpResult = { ok: errors.length === 0 && outputs !== undefined, outputs, journal: mocks.journal, errors };
+  fs.writeFileSync(request.resultFile, JSON.stringify(result, null, 2), { mode: 0o600 });
+  process.exitCode = result.ok ? 0 : 1;
+}
+
+// A failed resource leaves its dependents waiting forever, so the run ends when nothing is left to do.
+process.on("beforeExit", finish);
+process.on("unhandledRejection", (e) => { errors.push(String(e instanceof Error ? e.message : e)); });
+
+(async () => {
+  pulumi.runtime.setAllConfig(
+    Object.fromEntries(Object.entries(request.config).map(([k, v]) => [`meteor-do:${k}`, v])),
+    request.secretKeys.map((k) => `meteor-do:${k}`),
+  );
+  await pulumi.runtime.setMocks(mocks, "meteor-do", request.stack, false);
+  const program = require(path.join(__dirname, "..", "..", "index.ts"));
+  const main = typeof program === "function" ? program : program.default ?? program;
+  const exported = typeof main === "function" ? await main() : main;
+  // Output values, secrets included: the file is 0600 and the scenario reads the site address from it.
+  await new Promise<void>((resolve) => pulumi.output(exported).apply((v) => { outputs = v; resolve(); }));
+})().catch((e) => { errors.push(e instanceof Error ? e.stack ?? e.message : String(e)); });
