@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Cuts this app host over to a staged release, one host at a time (Kamal's rolling boot):
+#   sudo cutover.sh --release <sha256> --peer <privateIp:port> --lb <lbPrivateIp> \
+#        [--health-path /] [--keep 3] [--restart-timeout 70] [--health-timeout 60] [--lb-timeout 60] < app.env
+# drain this peer on the LB -> point `current` and app.env at the new release and env -> restart the unit
+# (SIGTERM, the app closes its DDP connections over its grace period) -> wait until healthy locally ->
+# undrain -> wait until the LB's checker reports the peer up -> keep the newest releases, remove older ones.
+# On failure at any step: switch back to the previous release and env, restart, wait healthy, undrain,
+# say why on stderr and exit 1, so that Pulumi stops before the next host.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=deploy-lib.sh
+. "$(dirname "$0")/deploy-lib.sh"
+
+RESTART_CMD=${METEOR_DO_RESTART_CMD:-systemctl restart meteor-app}
+LB_PORT=${METEOR_DO_LB_PORT:-8181}
+HEALTH_HOST=${METEOR_DO_HEALTH_HOST:-127.0.0.1}
+
+usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] < env-file"; }
+
+sha="" peer="" lb="" health_path="/" keep=3 restart_timeout=70 health_timeout=60 lb_timeout=60
+while [[ $# -gt 0 ]]; do
+  [[ $# -ge 2 ]] || usage
+  case $1 in
+    --release) sha=$2 ;;
+    --peer) peer=$2 ;;
+    --lb) lb=$2 ;;
+    --health-path) health_path=$2 ;;
+    --keep) keep=$2 ;;
+    --restart-timeout) restart_timeout=$2 ;;
+    --health-timeout) health_timeout=$2 ;;
+    --lb-timeout) lb_timeout=$2 ;;
+    *) usage ;;
+  esac
+  shift 2
+done
+check_sha "$sha"
+[[ $peer =~ ^[0-9A-Za-z.:-]+:([0-9]+)$ ]] || die "--peer must be IP:PORT, got '$peer'"
+port=${BASH_REMATCH[1]}
+[[ $lb =~ ^[0-9A-Za-z.:-]+$ ]] || die "--lb must be an address, got '$lb'"
+[[ $health_path == /* ]] || die "--health-path must start with /"
+[[ $keep =~ ^[0-9]+$ && $keep -ge 2 ]] || die "--keep must be an integer >= 2 (the current and the previous release)"
+[[ $restart_timeout =~ ^[0-9]+$ && $health_timeout =~ ^[0-9]+$ && $lb_timeout =~ ^[0-9]+$ ]] || die "timeouts are whole seconds"
+
+take_lock
+stage_env
+release=$RELEASES/$sha
+[[ -f $release/RELEASE && -f $release/bundle/main.js ]] || die "release $sha is not staged (run stage.sh first)"
+
+current_link=$APP_ROOT/current
+env_link=$ENV_ROOT/app.env
+new_release=releases/$sha
+new_env=env/$ENV_HASH.env
+prev_release=$(readlink "$current_link" || true)
+prev_env=$(readlink "$env_link" || true)
+lb_url="http://$lb:$LB_PORT/lb/peers/$peer"
+read -ra restart_cmd <<<"$RESTART_CMD"
+
+# Runs "$@" until it succeeds or $1 seconds pass, sleeping 0.1 s, 0.2 s, ... up to 1 s between tries.
+retry_for() {
+  local timeout_s=$1 delay=100 deadline
+  shift
+  deadline=$(($(now_ms) + timeout_s * 1000))
+  until "$@"; do
+    (($(now_ms) < deadline)) || return 1
+    sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
+    delay=$((delay * 2 > 1000 ? 1000 : delay * 2))
+  done
+}
+healthy() { curl -fsS -o /dev/null --max-time 2 "http://$HEALTH_HOST:$port$health_path" 2>/dev/null; }
+lb_post() { curl -fsS -o /dev/null --max-time 5 -X POST "$lb_url/$1" 2>/dev/null; }
+lb_up() { curl -fsS --max-time 5 "$lb_url" 2>/dev/null | grep -Eq '"status"[[:space:]]*:[[:space:]]*"up"'; }
+# systemctl restart waits for the old process to stop (up to the unit's TimeoutStopSec); bound it anyway.
+restart() { timeout "$restart_timeout" "${restart_cmd[@]}" >&2; }
+
+step_started=0
+timings=""
+begin() {
+  step=$1
+  step_started=$(now_ms)
+}
+done_step() {
+  local ms=$(($(now_ms) - step_started))
+  timings+=" $step=$((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
+}
+
+drained=0
+switched=0
+fail() {
+  warn "FAILED while $step: $1"
+  if ((switched)); then
+    if [[ -n $prev_release ]]; then
+      warn "rolling back to ${prev_release#releases/}"
+      switch_link "$prev_release" "$current_link"
+      if [[ -n $prev_env ]]; then switch_link "$prev_env" "$env_link"; fi
+      if restart && retry_for "$health_timeout" healthy; then
+        warn "previous release is healthy again"
+      else
+        warn "previous release did not become healthy within ${health_timeout}s"
+      fi
+    else
+      warn "no previous release to roll back to"
+    fi
+  fi
+  if ((drained)); then
+    retry_for 10 lb_post undrain || warn "could not undrain $peer on the LB; POST $lb_url/undrain by hand"
+  fi
+  exit 1
+}
+
+started=$(now_ms)
+log "cutting $peer over to $sha"
+
+begin drain
+retry_for 10 lb_post drain || fail "LB admin API at $lb:$LB_PORT did not accept drain for $peer"
+drained=1
+done_step
+
+begin switch
+switched=1
+switch_link "$new_release" "$current_link"
+switch_link "$new_env" "$env_link"
+# Newest first when choosing which releases and env files to keep.
+touch "$release" "$ENV_DIR/$ENV_HASH.env"
+done_step
+
+begin restart
+restart || fail "'$RESTART_CMD' failed or took over ${restart_timeout}s"
+done_step
+
+begin health
+retry_for "$health_timeout" healthy || fail "no healthy answer from http://$HEALTH_HOST:$port$health_path within ${health_timeout}s"
+done_step
+
+begin undrain
+retry_for 10 lb_post undrain || fail "LB admin API did not accept undrain for $peer"
+drained=0
+done_step
+
+begin lb-up
+retry_for "$lb_timeout" lb_up || {
+  drained=1
+  fail "the LB did not report $peer up within ${lb_timeout}s"
+}
+done_step
+
+if [[ -n $prev_release && $prev_release != "$new_release" ]]; then switch_link "$prev_release" "$APP_ROOT/previous"; fi
+if [[ -n $prev_env && $prev_env != "$new_env" ]]; then switch_link "$prev_env" "$ENV_ROOT/previous.env"; fi
+
+# Keep the newest $keep entries of a directory (by mtime) plus the current and previous ones; print the rest.
+stale() {
+  local dir=$1 pattern=$2 n=0 name
+  shift 2
+  while IFS= read -r name; do
+    n=$((n + 1))
+    local protected=0 p
+    for p in "$@"; do [[ $name == "$p" ]] && protected=1; done
+    if ((n > keep && !protected)); then printf '%s\n' "$name"; fi
+  done < <(find "$dir" -mindepth 1 -maxdepth 1 -name "$pattern" ! -name '.*' -printf '%T@ %f\n' | sort -rn | cut -d' ' -f2-)
+}
+prev_now=$(readlink "$APP_ROOT/previous" || true)
+prev_env_now=$(readlink "$ENV_ROOT/previous.env" || true)
+removed=0
+while IFS= read -r old; do
+  [[ -n $old ]] || continue
+  rm -rf "${RELEASES:?}/$old" "$INCOMING/$old.tgz"
+  removed=$((removed + 1))
+done < <(stale "$RELEASES" '*' "$sha" "${prev_now#releases/}")
+while IFS= read -r old; do
+  [[ -n $old ]] || continue
+  rm -f "${ENV_DIR:?}/$old"
+done < <(stale "$ENV_DIR" '*.env' "$ENV_HASH.env" "${prev_env_now#env/}")
+
+total=$(($(now_ms) - started))
+log "cut over to $sha in $((total / 1000)).$(printf '%03d' $((total % 1000)))s:$timings; removed $removed old release(s)"

@@ -1,0 +1,67 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables are used by the scripts that source this file
+# Shared by stage.sh and cutover.sh (sourced, not run). Every path defaults to the production layout
+# (see the team contract) and can be overridden by an environment variable so that the test suite can run
+# the scripts against a temporary root with real processes.
+
+APP_ROOT=${METEOR_DO_APP_ROOT:-/srv/meteor}
+ENV_ROOT=${METEOR_DO_ENV_ROOT:-/etc/meteor}
+NPM=${METEOR_DO_NPM:-/usr/local/bin/npm}
+LOCK_FILE=${METEOR_DO_LOCK_FILE:-$APP_ROOT/.deploy.lock}
+RELEASES=$APP_ROOT/releases
+INCOMING=$APP_ROOT/incoming
+ENV_DIR=$ENV_ROOT/env
+
+log() { printf '%s: %s\n' "${0##*/}" "$*"; }
+warn() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+die() {
+  warn "error: $*"
+  exit 1
+}
+
+check_sha() { [[ $1 =~ ^[0-9a-f]{64}$ ]] || die "not a sha256: $1"; }
+
+now_ms() { local t=${EPOCHREALTIME/./}; printf '%s' $((10#$t / 1000)); }
+
+# One deploy step at a time per host (stage and cutover of one host never overlap anyway; this guards
+# against a manual run during a `pulumi up`).
+take_lock() {
+  exec 9>"$LOCK_FILE"
+  flock -w "${METEOR_DO_LOCK_WAIT:-600}" 9 || die "another deploy holds $LOCK_FILE"
+}
+
+# Replace a symlink atomically (rename over the old one), so a reader sees the old or the new target.
+switch_link() {
+  local target=$1 link=$2
+  ln -sfn "$target" "$link.tmp.$$"
+  mv -Tf "$link.tmp.$$" "$link"
+}
+
+# Reads an env file from stdin into $ENV_DIR/<sha256>.env (0600) and sets ENV_HASH. The content is never
+# printed: it holds secrets.
+stage_env() {
+  local tmp bad hash
+  mkdir -p "$ENV_DIR"
+  chmod 0700 "$ENV_ROOT" "$ENV_DIR"
+  tmp=$(mktemp "$ENV_DIR/.incoming.XXXXXX")
+  cat >"$tmp"
+  if [[ ! -s $tmp ]]; then
+    rm -f "$tmp"
+    die "no env file on stdin"
+  fi
+  # Line numbers only: the lines themselves may be secret.
+  bad=$(grep -nvE '^([[:space:]]*(#.*)?|[A-Za-z_][A-Za-z0-9_]*=.*)$' "$tmp" | cut -d: -f1 | tr '\n' ' ' || true)
+  if [[ -n $bad ]]; then
+    rm -f "$tmp"
+    die "env file lines ${bad% } are not KEY=VALUE"
+  fi
+  hash=$(sha256sum "$tmp")
+  hash=${hash%% *}
+  if [[ -f $ENV_DIR/$hash.env ]]; then
+    rm -f "$tmp"
+  else
+    chmod 0600 "$tmp"
+    mv -f "$tmp" "$ENV_DIR/$hash.env"
+  fi
+  ENV_HASH=$hash
+}
