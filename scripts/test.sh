@@ -29,7 +29,7 @@ suites=${SUITES:-unit nginx host sample workflows e2e}
 echo "== static checks"
 npx tsc --noEmit -p .
 mapfile -t scripts < <(find components scripts test sample-app .ci -name node_modules -prune -o \( -name '*.sh' -o -path .ci/run \) -type f -print)
-shellcheck "${scripts[@]}"
+shellcheck --external-sources --source-path=SCRIPTDIR "${scripts[@]}"
 
 for suite in $suites; do
   echo "== suite: $suite"

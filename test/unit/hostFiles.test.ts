@@ -1,0 +1,114 @@
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { appUserData, lbUserData } from "../../components/cloudInit";
+import { hostScripts, hostScriptsDir } from "../../components/hostTools";
+import { installTools, runTool, shellQuote, waitForCloudInit } from "../../components/commands";
+
+// The files that run on droplets, checked with the real tools: Debian's cloud-init schema validator
+// (offline) and shellcheck.
+
+let dir: string;
+beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "hostfiles-"))));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function schema(text: string): { status: number; output: string } {
+    const file = path.join(dir, `user-data-${Math.random().toString(36).slice(2)}.yaml`);
+    fs.writeFileSync(file, text);
+    const r = spawnSync("cloud-init", ["schema", "--config-file", file], { encoding: "utf8" });
+    return { status: r.status ?? -1, output: r.stdout + r.stderr };
+}
+
+const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGkq0p2t0w9Wv7n6bq0q5Zt9r0lG3c1j0fTn0aY5Qk0N deploy";
+
+describe("cloud-init user-data", () => {
+    const app = appUserData({ deployPublicKey: key, nodeVersion: "22.12.0", nodeDistUrl: "https://nodejs.org/dist", stopGraceSeconds: 20 });
+    const lb = lbUserData({ deployPublicKey: key });
+
+    test.each([["app", app], ["lb", lb]])("%s user-data passes `cloud-init schema`", (_role, text) => {
+        const r = schema(text);
+        expect(r.output).toContain("Valid cloud-config");
+        expect(r.status).toBe(0);
+    });
+
+    test("the validator really rejects a broken document (so the check above can fail)", () => {
+        const broken = app.replace("ssh_pwauth: false", "ssh_pwauth: [not, a, boolean]");
+        expect(broken).not.toBe(app);
+        expect(schema(broken).status).not.toBe(0);
+    });
+
+    test("both roles: deploy user with the key, no root and no password logins", () => {
+        for (const text of [app, lb]) {
+            expect(text).toMatch(/^#cloud-config\n/);
+            expect(text).toContain(`ssh_authorized_keys:\n      - ${key}\n`);
+            expect(text).toContain("ssh_pwauth: false\ndisable_root: true\n");
+            expect(text).toContain("      PermitRootLogin no\n      PasswordAuthentication no\n");
+        }
+    });
+
+    test("only the LB lets the deploy user tunnel, and only to SSH ports (the bastion)", () => {
+        expect(lb).toContain("      Match User deploy\n        AllowTcpForwarding local\n        PermitOpen *:22\n");
+        expect(app).not.toContain("Match User deploy");
+        expect(app).toContain("      AllowTcpForwarding no\n");
+    });
+
+    test("app: Node.js from the configured dist with checksum check, unit with grace, unprivileged user", () => {
+        expect(app).toContain('  - [/usr/local/sbin/meteor-do-install-node, "22.12.0", "https://nodejs.org/dist"]\n');
+        expect(app).toContain("      User=meteor\n");
+        expect(app).toContain("      TimeoutStopSec=30\n");
+        expect(app).toContain("      EnvironmentFile=/etc/meteor/app.env\n");
+        // The installer is shipped verbatim (indented into write_files), not retyped.
+        const installer = fs.readFileSync(path.join(hostScriptsDir, "install-node.sh"), "utf8");
+        for (const line of installer.split("\n").filter((l) => l.trim() !== "")) expect(app).toContain(`      ${line}\n`);
+    });
+
+    test("lb: Debian's nginx with the Lua module and its libraries", () => {
+        expect(lb).toContain("packages:\n  - nginx\n  - libnginx-mod-http-lua\n  - lua-resty-core\n  - lua-cjson\n");
+    });
+
+    test("user-data is stable: the same inputs render the same text (no droplet replaced for nothing)", () => {
+        expect(appUserData({ deployPublicKey: key, nodeVersion: "22.12.0", nodeDistUrl: "https://nodejs.org/dist", stopGraceSeconds: 20 })).toBe(app);
+    });
+});
+
+describe("host scripts", () => {
+    const scripts = Object.keys(hostScripts());
+
+    test("the scripts every host gets include the ones the program runs", () => {
+        expect(scripts).toEqual(expect.arrayContaining(["install-node.sh", "write-tls.sh"]));
+    });
+
+    test.each(scripts)("%s passes shellcheck", (name) => {
+        const r = spawnSync("shellcheck", ["--severity=style", "--external-sources", "--source-path=SCRIPTDIR", path.join(hostScriptsDir, name)], { encoding: "utf8" });
+        expect(r.stdout + r.stderr).toBe("");
+        expect(r.status).toBe(0);
+    });
+
+    test("shellcheck really reports a bad script (so the check above can fail)", () => {
+        const bad = path.join(dir, "bad.sh");
+        fs.writeFileSync(bad, "#!/bin/bash\nrm -rf $1/*\n");
+        expect(spawnSync("shellcheck", [bad]).status).not.toBe(0);
+    });
+});
+
+describe("command builders", () => {
+    test("exact command strings", () => {
+        expect(waitForCloudInit()).toBe("cloud-init status --wait >/dev/null || { cloud-init status --long; exit 1; }");
+        expect(installTools()).toBe("sudo install -d -m 0755 /usr/local/lib/meteor-do && base64 -d | sudo tar -xzf - --no-same-owner -C /usr/local/lib/meteor-do");
+        expect(runTool("write-tls.sh")).toBe("sudo /usr/local/lib/meteor-do/write-tls.sh");
+        expect(runTool("cutover.sh", "--peer", "10.0.0.5:3000", "--label", "it's")).toBe("sudo /usr/local/lib/meteor-do/cutover.sh --peer 10.0.0.5:3000 --label 'it'\\''s'");
+        expect(() => runTool("../evil")).toThrow('tool name "../evil" must look like name.sh');
+        expect(shellQuote("a b")).toBe("'a b'");
+    });
+
+    test("installTools really unpacks what tarGzBase64 packs, executable", async () => {
+        const { tarGzBase64 } = await import("../../components/archive");
+        const target = path.join(dir, "tools");
+        fs.mkdirSync(target);
+        const b64 = await tarGzBase64({ "x.sh": "#!/bin/sh\necho packed\n" }, 0o755);
+        // Same pipeline as installTools(), minus sudo and with our own target dir.
+        execFileSync("bash", ["-c", `base64 -d | tar -xzf - --no-same-owner -C ${target}`], { input: b64 });
+        expect(execFileSync(path.join(target, "x.sh")).toString()).toBe("packed\n");
+    });
+});

@@ -1,0 +1,134 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/**
+ * Shared Pulumi mocks for the unit suite: every registered resource is recorded with its inputs (as the
+ * engine would receive them) and with its options (dependsOn, parent) captured by a stack transformation,
+ * so tests can assert both what a resource is and what it waits for. `call` throws for any function
+ * not mocked, so a program that starts calling the provider fails loudly.
+ */
+
+export interface Recorded {
+    type: string;
+    name: string;
+    inputs: any;
+    /** Names of the resources in opts.dependsOn. */
+    dependsOn: string[];
+    parent?: string;
+    custom: boolean;
+}
+
+export const recorded: Recorded[] = [];
+const names = new Map<pulumi.Resource, string>();
+const options = new Map<string, { dependsOn: pulumi.Resource[]; parent?: pulumi.Resource }>();
+let transformationRegistered = false;
+
+/** Canned outputs per type token, as DigitalOcean and the providers would fill them in. */
+function state(type: string, name: string, inputs: any, index: number): Record<string, unknown> {
+    switch (type) {
+        case "digitalocean:index/vpc:Vpc":
+            return { ...inputs, ipRange: inputs.ipRange ?? "10.116.0.0/20", urn: `do:vpc:${name}` };
+        case "digitalocean:index/droplet:Droplet":
+            return { ...inputs, ipv4Address: `203.0.113.${index}`, ipv4AddressPrivate: `10.116.0.${index}`, urn: `do:droplet:${name}` };
+        case "digitalocean:index/reservedIp:ReservedIp":
+            return { ...inputs, ipAddress: "198.51.100.10" };
+        case "digitalocean:index/sshKey:SshKey":
+            return { ...inputs, fingerprint: "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa" };
+        case "tls:index/privateKey:PrivateKey":
+            return {
+                ...inputs,
+                publicKeyOpenssh: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${name} mock`,
+                privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${name}\n-----END OPENSSH PRIVATE KEY-----\n`,
+                privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${name}\n-----END PRIVATE KEY-----\n`,
+            };
+        case "tls:index/selfSignedCert:SelfSignedCert":
+            return { ...inputs, certPem: `-----BEGIN CERTIFICATE-----\n${name}\n-----END CERTIFICATE-----\n` };
+        case "command:remote:Command":
+            return { ...inputs, stdout: "", stderr: "" };
+        default:
+            return inputs;
+    }
+}
+
+let counter = 0;
+export const mocks: pulumi.runtime.Mocks = {
+    newResource(args) {
+        counter += 1;
+        const o = options.get(args.name) ?? { dependsOn: [] };
+        recorded.push({
+            type: args.type,
+            name: args.name,
+            inputs: args.inputs,
+            dependsOn: o.dependsOn.map((r) => names.get(r) ?? "?"),
+            parent: o.parent ? names.get(o.parent) : undefined,
+            custom: args.custom ?? true,
+        });
+        const id = args.type === "digitalocean:index/droplet:Droplet" ? String(1000 + counter) : `${args.name}-id`;
+        return { id, state: state(args.type, args.name, args.inputs, counter) };
+    },
+    call(args) {
+        throw new Error(`unexpected provider call ${args.token}`);
+    },
+};
+
+/** Resets the record and installs the mocks (preview or up). */
+export async function useMocks(config: Record<string, string> = {}, preview = false, stack = "staging"): Promise<void> {
+    recorded.length = 0;
+    names.clear();
+    options.clear();
+    counter = 0;
+    await pulumi.runtime.setMocks(mocks, "meteor-do", stack, preview);
+    pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`meteor-do:${k}`, v])));
+    if (!transformationRegistered) {
+        transformationRegistered = true;
+        pulumi.runtime.registerStackTransformation((args) => {
+            names.set(args.resource, args.name);
+            const dependsOn = args.opts.dependsOn;
+            options.set(args.name, {
+                dependsOn: (Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []) as pulumi.Resource[],
+                parent: args.opts.parent,
+            });
+            return undefined;
+        });
+    }
+}
+
+/** Lets every pending registration finish: waits until no new resource appears for a while (bounded). */
+export async function settle(maxMs = 5000): Promise<void> {
+    const start = Date.now();
+    let last = -1;
+    let stableRounds = 0;
+    while (Date.now() - start < maxMs && stableRounds < 10) {
+        await new Promise((r) => setTimeout(r, 5));
+        stableRounds = recorded.length === last ? stableRounds + 1 : 0;
+        last = recorded.length;
+    }
+}
+
+export const promiseOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply(resolve));
+
+export const ofType = (type: string) => recorded.filter((r) => r.type === type);
+export const named = (name: string): Recorded => {
+    const found = recorded.filter((r) => r.name === name);
+    if (found.length !== 1) throw new Error(`expected one resource named ${name}, found ${found.length}: ${recorded.map((r) => r.name).join(", ")}`);
+    return found[0];
+};
+
+/** Names of everything `name` waits for: its dependsOn, theirs, and the children of components among them. */
+export function waitsFor(name: string): Set<string> {
+    const seen = new Set<string>();
+    const visit = (n: string) => {
+        for (const d of named(n).dependsOn) {
+            if (seen.has(d)) continue;
+            seen.add(d);
+            visit(d);
+            for (const child of recorded.filter((r) => r.parent === d)) {
+                if (!seen.has(child.name)) {
+                    seen.add(child.name);
+                    visit(child.name);
+                }
+            }
+        }
+    };
+    visit(name);
+    return seen;
+}

@@ -1,0 +1,129 @@
+import { spawn, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { hostScriptsDir } from "../../components/hostTools";
+
+// write-tls.sh and install-node.sh run for real here, against temporary directories and a Node.js
+// "distribution" served on 127.0.0.1.
+
+let dir: string;
+beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "provision-"))));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const script = (name: string) => path.join(hostScriptsDir, name);
+
+describe("write-tls.sh", () => {
+    const key = "-----BEGIN PRIVATE KEY-----\nS3CRETKEY\n-----END PRIVATE KEY-----\n";
+    const leaf = "-----BEGIN CERTIFICATE-----\nLEAF\n-----END CERTIFICATE-----\n";
+    const ca = "-----BEGIN CERTIFICATE-----\nINTERMEDIATE\n-----END CERTIFICATE-----\n";
+    const run = (tlsDir: string, input: string) =>
+        spawnSync("bash", [script("write-tls.sh")], { input, encoding: "utf8", env: { ...process.env, TLS_DIR: tlsDir, TLS_NO_RELOAD: "1" } });
+
+    test("splits key and chain from stdin: key 0600, chain in order, nothing secret printed", () => {
+        const tlsDir = path.join(dir, "tls1");
+        const r = run(tlsDir, key + leaf + ca);
+        expect(r.status).toBe(0);
+        expect(r.stdout).toBe(`write-tls: installed 2 certificate(s) in ${tlsDir}\n`);
+        expect(r.stdout + r.stderr).not.toContain("S3CRETKEY");
+        expect(fs.readFileSync(path.join(tlsDir, "privkey.pem"), "utf8")).toBe(key);
+        expect(fs.readFileSync(path.join(tlsDir, "fullchain.pem"), "utf8")).toBe(leaf + ca);
+        expect(fs.statSync(path.join(tlsDir, "privkey.pem")).mode & 0o777).toBe(0o600);
+        expect(fs.statSync(tlsDir).mode & 0o777).toBe(0o700);
+        expect(fs.readdirSync(tlsDir).sort()).toEqual(["fullchain.pem", "privkey.pem"]);
+    });
+
+    test.each([
+        ["no key", leaf, "write-tls: no PRIVATE KEY block on stdin\n"],
+        ["no certificate", key, "write-tls: no CERTIFICATE block on stdin\n"],
+        ["two keys", key + key + leaf, "write-tls: expected exactly one private key on stdin\n"],
+    ])("refuses %s and leaves the installed files alone", (_case, input, error) => {
+        const tlsDir = path.join(dir, `tls-${crypto.randomUUID()}`);
+        expect(run(tlsDir, key + leaf).status).toBe(0);
+        const r = run(tlsDir, input);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toBe(error);
+        expect(fs.readFileSync(path.join(tlsDir, "fullchain.pem"), "utf8")).toBe(leaf);
+        expect(fs.readdirSync(tlsDir).sort()).toEqual(["fullchain.pem", "privkey.pem"]);
+    });
+});
+
+describe("install-node.sh", () => {
+    const version = "99.1.2";
+    let dist: string;
+    let server: ReturnType<typeof spawn>;
+    let port: number;
+
+    // A fake release laid out like nodejs.org/dist: a tarball whose bin/node prints the version.
+    function makeRelease(v: string, corrupt = false) {
+        const name = `node-v${v}-linux-x64`;
+        const stage = path.join(dir, "stage", name);
+        fs.mkdirSync(path.join(stage, "bin"), { recursive: true });
+        fs.writeFileSync(path.join(stage, "bin", "node"), `#!/bin/sh\necho v${v}\n`, { mode: 0o755 });
+        for (const tool of ["npm", "npx"]) fs.writeFileSync(path.join(stage, "bin", tool), "#!/bin/sh\n", { mode: 0o755 });
+        const out = path.join(dist, `v${v}`);
+        fs.mkdirSync(out, { recursive: true });
+        spawnSync("tar", ["-cJf", path.join(out, `${name}.tar.xz`), "-C", path.dirname(stage), name]);
+        const sum = crypto.createHash("sha256").update(fs.readFileSync(path.join(out, `${name}.tar.xz`))).digest("hex");
+        const listed = corrupt ? sum.replace(/^./, (c) => (c === "0" ? "1" : "0")) : sum;
+        fs.writeFileSync(path.join(out, "SHASUMS256.txt"), `${"f".repeat(64)}  node-v${v}-darwin-x64.tar.xz\n${listed}  ${name}.tar.xz\n`);
+    }
+
+    beforeAll(async () => {
+        dist = path.join(dir, "dist");
+        makeRelease(version);
+        makeRelease("99.0.0", true);
+        server = spawn("python3", ["-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dist], { stdio: ["ignore", "pipe", "pipe"] });
+        port = await new Promise<number>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error("http.server did not start")), 10000);
+            server.stdout!.on("data", (d: Buffer) => {
+                const m = /port (\d+)/.exec(d.toString());
+                if (m) {
+                    clearTimeout(timer);
+                    resolve(Number(m[1]));
+                }
+            });
+        });
+    });
+    afterAll(() => {
+        if (server.pid) process.kill(server.pid);
+    });
+
+    const install = (v: string, root: string) =>
+        spawnSync("bash", [script("install-node.sh"), v, `http://127.0.0.1:${port}/`.replace(/\/$/, "")], {
+            encoding: "utf8",
+            env: { ...process.env, NODE_PREFIX: path.join(root, "opt"), NODE_BINDIR: path.join(root, "bin") },
+            timeout: 30000,
+        });
+
+    test("downloads, checks the sha256 and links node/npm/npx; a second run downloads nothing", () => {
+        const root = path.join(dir, "root1");
+        fs.mkdirSync(path.join(root, "bin"), { recursive: true });
+        const r = install(version, root);
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toBe(`v${version}\n`);
+        for (const tool of ["node", "npm", "npx"]) {
+            expect(fs.readlinkSync(path.join(root, "bin", tool))).toBe(path.join(root, "opt", `v${version}`, "bin", tool));
+        }
+        const again = install(version, root);
+        expect(again.stdout).toBe(`install-node: v${version} already installed\nv${version}\n`);
+    });
+
+    test("a tarball that does not match SHASUMS256.txt is refused and nothing is installed", () => {
+        const root = path.join(dir, "root2");
+        fs.mkdirSync(path.join(root, "bin"), { recursive: true });
+        const r = install("99.0.0", root);
+        expect(r.status).not.toBe(0);
+        expect(r.stdout + r.stderr).toMatch(/FAILED|did NOT match/);
+        expect(fs.existsSync(path.join(root, "opt", "v99.0.0"))).toBe(false);
+        expect(fs.readdirSync(path.join(root, "bin"))).toEqual([]);
+    });
+
+    test("a version the mirror does not have fails without installing anything", () => {
+        const root = path.join(dir, "root3");
+        fs.mkdirSync(path.join(root, "bin"), { recursive: true });
+        expect(install("98.0.0", root).status).not.toBe(0);
+        expect(fs.readdirSync(path.join(root, "bin"))).toEqual([]);
+    });
+});
