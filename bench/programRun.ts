@@ -1,0 +1,20 @@
+import { recorded, settle, timing, useMocks } from "../test/unit/mocks";
+
+// One evaluation of index.ts under mocks, timed from config to the last registered resource.
+// Used by bench/program.ts in a fresh process per run.
+async function main() {
+    const [appCount, bundle] = process.argv.slice(2);
+    await useMocks({ appCount, bundle, adminCidrs: '["203.0.113.0/24"]' });
+    const start = process.hrtime.bigint();
+    const program = require("../index");
+    const outputs = await program();
+    await Promise.all(Object.values(outputs).map((o: any) => (o && typeof o.apply === "function" ? new Promise((r) => o.apply(r)) : o)));
+    await settle();
+    const ms = Number(timing.lastRegistration - start) / 1e6;
+    console.log(JSON.stringify({ ms, resources: recorded.length }));
+}
+
+main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+});
