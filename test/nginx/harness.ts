@@ -13,7 +13,10 @@ export const ROOT = path.resolve(__dirname, "../..");
 export const NGINX = "/usr/sbin/nginx";
 
 export function tempDir(tag: string): string {
-    return fs.mkdtempSync(path.join(os.tmpdir(), `meteor-do-${tag}-`));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `meteor-do-${tag}-`));
+    // nginx workers run as nobody when the master is root and no `user` is set: let them read files here.
+    fs.chmodSync(dir, 0o755);
+    return dir;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
