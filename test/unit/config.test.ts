@@ -169,3 +169,20 @@ describe("bad values fail with the key, the value and what is allowed", () => {
         expect(problems).toHaveLength(2);
     });
 });
+
+describe("the committed stack files", () => {
+    test.each(["staging", "prod"])("Pulumi.%s.yaml loads without a problem and holds no secret in clear", (stack) => {
+        const YAML = require("yaml");
+        const file = path.resolve(__dirname, "../..", `Pulumi.${stack}.yaml`);
+        const values: Record<string, unknown> = YAML.parse(fs.readFileSync(file, "utf8")).config;
+        const raw: Record<string, string> = {};
+        for (const [k, v] of Object.entries(values)) {
+            expect(k).toMatch(/^meteor-do:/);
+            expect([k, typeof v]).toEqual([k, "string"]); // a `secure:` value would be an object
+            raw[k.slice("meteor-do:".length)] = v as string;
+        }
+        const cfg = load(raw);
+        expect(cfg.stack).toBe("staging");
+        expect(Object.keys(raw).every((k) => k in configSchema())).toBe(true);
+    });
+});
