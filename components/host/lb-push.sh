@@ -28,7 +28,7 @@ LB_TRIAL_SECONDS=${LB_TRIAL_SECONDS:-15}
 
 current="$LB_ROOT/current"
 releases="$LB_ROOT/releases"
-id="$(date -u +%Y%m%dT%H%M%SZ)-$$"
+id="$(date -u +%Y%m%dT%H%M%S.%NZ)"
 stage="$releases/.stage-$id"
 trial=""
 trial_pid=""
@@ -100,7 +100,7 @@ http_ok() { # port path -> 0 when the answer is 200
     [[ $line == HTTP/1.?" 200"* ]]
 }
 
-"$NGINX_BIN" -c "$trial/tree/nginx.conf" -g 'daemon off;' 2>"$trial/stderr" &
+"$NGINX_BIN" -c "$trial/tree/nginx.conf" -g 'daemon off;' 2>"$trial/stderr" 9>&- &
 trial_pid=$!
 answered=""
 for ((i = 0; i < LB_TRIAL_SECONDS * 10; i++)); do
@@ -147,8 +147,9 @@ systemd)
     fi
     ;;
 direct)
+    # fd 9 is the push lock: a daemon must not inherit it.
     if ! "$NGINX_BIN" -c "$current/nginx.conf" -s reload 2>/dev/null; then
-        "$NGINX_BIN" -c "$current/nginx.conf"
+        "$NGINX_BIN" -c "$current/nginx.conf" </dev/null 9>&-
     fi
     ;;
 *) fail "LB_SERVICE must be systemd or direct, got $LB_SERVICE" ;;

@@ -12,10 +12,13 @@ import { LbView, renderNginx } from "../../nginx/render";
 export const ROOT = path.resolve(__dirname, "../..");
 export const NGINX = "/usr/sbin/nginx";
 
+const dirs: string[] = [];
+
 export function tempDir(tag: string): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `meteor-do-${tag}-`));
     // nginx workers run as nobody when the master is root and no `user` is set: let them read files here.
     fs.chmodSync(dir, 0o755);
+    dirs.push(dir);
     return dir;
 }
 
@@ -47,8 +50,10 @@ export function portOpen(host: string, port: number): Promise<boolean> {
 /** Processes this suite started; stopped by PID in afterAll. */
 const started = new Set<ChildProcess>();
 
+/** Stops every process this suite started (by PID) and removes its temp dirs. */
 export async function stopAll(): Promise<void> {
     await Promise.all([...started].map((p) => stop(p)));
+    for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
 
 export function stop(p: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {

@@ -1,0 +1,138 @@
+// components/host/lb-push.sh against a temp LB_ROOT: installs and reloads a good tree, refuses a bad
+// one (nginx's own error, old config still serving, non-zero exit), keeps drain state over reloads.
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { tarGzBase64 } from "../../components/archive";
+import { renderNginx, LbView } from "../../nginx/render";
+import {
+    Backend, NGINX, ROOT, loopbackView, peerStatus, request, startBackend, stopAll, tempDir, waitFor,
+} from "./harness";
+
+jest.setTimeout(60000);
+
+const PORTS = { http: 19480, https: 19443, admin: 19481 };
+const SCRIPT = path.join(ROOT, "components/host/lb-push.sh");
+let dir: string;
+let lbRoot: string;
+let confLink: string;
+let backends: Backend[];
+let view: LbView;
+
+async function push(files: Record<string, string>, env: Record<string, string> = {}) {
+    const input = await tarGzBase64(files);
+    const r = spawnSync("bash", [SCRIPT], {
+        input, encoding: "utf8", timeout: 30000,
+        env: { ...process.env, LB_ROOT: lbRoot, LB_SERVICE: "direct", NGINX_CONF_LINK: confLink, LB_KEEP: "3", ...env },
+    });
+    return { code: r.status, stderr: r.stderr };
+}
+
+const current = () => fs.readlinkSync(path.join(lbRoot, "current"));
+const releases = () => fs.readdirSync(path.join(lbRoot, "releases")).filter((n) => !n.startsWith(".")).sort();
+
+beforeAll(async () => {
+    dir = tempDir("push");
+    lbRoot = path.join(dir, "lb");
+    confLink = path.join(dir, "etc-nginx", "nginx.conf");
+    fs.mkdirSync(path.dirname(confLink));
+    fs.writeFileSync(confLink, "# Debian's default\n");
+    backends = await Promise.all([startBackend("127.0.0.51", 19411), startBackend("127.0.0.52", 19412), startBackend("127.0.0.53", 19413)]);
+    view = loopbackView(dir, backends.slice(0, 2).map((b) => ({ ip: b.ip, port: b.port })), PORTS, {
+        paths: { ...loopbackView(dir, [], PORTS).paths, prefix: path.join(lbRoot, "current") },
+    });
+});
+
+afterAll(async () => {
+    // lb-push.sh (LB_SERVICE=direct) started nginx as a daemon: stop it by the PID in its pid file.
+    try {
+        const pid = Number(fs.readFileSync(view.paths.pid, "utf8").trim());
+        process.kill(pid, "SIGTERM");
+        await waitFor("nginx exit", async () => { try { process.kill(pid, 0); return false; } catch { return true; } }, 10000);
+    } catch { /* not running */ }
+    await stopAll();
+});
+
+test("first push installs the tree, points nginx.conf at it once, and starts nginx", async () => {
+    const r = await push(renderNginx(view));
+    expect(r.stderr).toContain("lb-push: installed");
+    expect(r.code).toBe(0);
+    expect(releases()).toHaveLength(1);
+    expect(current()).toBe(`releases/${releases()[0]}`);
+    expect(fs.readlinkSync(confLink)).toBe(path.join(lbRoot, "current", "nginx.conf"));
+    expect(fs.readFileSync(`${confLink}.debian`, "utf8")).toBe("# Debian's default\n");
+    await waitFor("serving", async () => (await request({ url: `https://127.0.0.1:${PORTS.https}/who` })).status === 200, 10000);
+    // The trial nginx is gone: nothing listens but ours, and the tree has no trial paths in it.
+    expect(fs.readFileSync(path.join(lbRoot, "current", "listen", "https.conf"), "utf8")).toContain(`127.0.0.1:${PORTS.https} ssl`);
+});
+
+test("a changed tree is swapped in and reloaded; drain state survives the reload", async () => {
+    const drained = await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers/${backends[0].name}/drain`, method: "POST" });
+    expect(drained.json.draining).toBe(true);
+    const before = current();
+    const r = await push(renderNginx({ ...view, peers: backends.map((b) => ({ ip: b.ip, port: b.port })) }));
+    expect(r.code).toBe(0);
+    expect(current()).not.toBe(before);
+    const peers = await waitFor("three peers", async () => {
+        const p = (await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers` })).json.peers;
+        return p.length === 3 ? p : undefined;
+    }, 10000);
+    expect(peers[0]).toEqual({ name: backends[0].name, status: "up", draining: true });
+    const s = (await request({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json` })).json.servers;
+    expect(s.generation).toBe(2);
+    await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers/${backends[0].name}/undrain`, method: "POST" });
+    expect((await peerStatus(PORTS.admin, backends[0].name)).draining).toBe(false);
+});
+
+test("invalid Lua passes nginx -t but fails the trial start: refused, old config keeps serving", async () => {
+    const files = renderNginx(view);
+    files["lua/meteor_do/balancer.lua"] += "\nthis is not lua (\n";
+    // nginx -t alone would accept it: that is why lb-push.sh also starts a trial copy.
+    const t = path.join(dir, "nginx-t-only");
+    for (const [rel, text] of Object.entries(files)) {
+        fs.mkdirSync(path.dirname(path.join(t, rel)), { recursive: true });
+        fs.writeFileSync(path.join(t, rel), text.split(view.paths.prefix).join(t));
+    }
+    expect(spawnSync(NGINX, ["-t", "-q", "-c", path.join(t, "nginx.conf")]).status).toBe(0);
+
+    const before = current();
+    const kept = releases();
+    const r = await push(files);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/balancer\.lua:\d+: .*near/);
+    expect(r.stderr).toContain("trial start of the new config failed; nothing changed");
+    expect(current()).toBe(before);
+    expect(releases()).toEqual(kept);
+    const ok = await request({ url: `https://127.0.0.1:${PORTS.https}/who` });
+    expect(ok.status).toBe(200);
+    expect((await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers` })).json.peers).toHaveLength(3);
+});
+
+test("an invalid nginx directive is refused with nginx's own error", async () => {
+    const files = renderNginx(view);
+    files["http/basics.conf"] += "\nproxy_bogus_directive on;\n";
+    const before = current();
+    const r = await push(files);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/unknown directive "proxy_bogus_directive" in .*\/http\/basics\.conf:\d+/);
+    expect(r.stderr).toContain("nginx -t refused the new config; nothing changed");
+    expect(current()).toBe(before);
+    expect((await request({ url: `https://127.0.0.1:${PORTS.https}/who` })).status).toBe(200);
+});
+
+test("a tree rendered for another install path is refused", async () => {
+    const r = await push(renderNginx({ ...view, paths: { ...view.paths, prefix: "/somewhere/else" } }));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`tree was rendered for /somewhere/else but is installed at ${lbRoot}/current`);
+});
+
+test("only the newest LB_KEEP trees are kept", async () => {
+    for (let i = 0; i < 3; i++) {
+        const r = await push(renderNginx({ ...view, healthCheck: { ...view.healthCheck, intervalMs: 300 + i } }));
+        expect(r.code).toBe(0);
+    }
+    const kept = releases();
+    expect(kept).toHaveLength(3);
+    expect(current()).toBe(`releases/${kept[kept.length - 1]}`);
+    expect(fs.readdirSync(path.join(lbRoot, "releases")).filter((n) => n.startsWith(".stage"))).toEqual([]);
+});
