@@ -35,6 +35,11 @@ export interface LbView {
     serverName: string;
     /** Paths on the host; the private key stays outside the pushed tree. */
     tls: { certificate: string; privateKey: string; selfSigned: boolean };
+    /**
+     * Addresses that count as the LB itself for the admin API besides 127.0.0.1 and ::1 (its private IP).
+     * Other 127.x addresses do not, so tests can stand in for app hosts on loopback.
+     */
+    adminSelf?: string[];
     /** CIDRs allowed to read /check-status (loopback, the VPC, adminCidrs). */
     statusAllow: string[];
     /** `address` unset: all IPv4 addresses. */
@@ -103,6 +108,7 @@ function validate(v: LbView): void {
         check((v.realIpFrom ?? []).length > 0,
             "trustedProxyCount > 1 needs realIpFrom (the proxies' CIDRs): without them only one hop can be trusted safely");
     }
+    for (const a of v.adminSelf ?? []) check(IPV4.test(a), `adminSelf entries must be IPv4 addresses, got "${a}"`);
     for (const c of [...(v.realIpFrom ?? []), ...v.statusAllow]) {
         check(CIDR.test(c), `"${c}" is not an IP address or CIDR`);
     }
@@ -148,6 +154,7 @@ export function renderNginx(view: LbView): Record<string, string> {
         workerProcesses: view.workerProcesses ?? "auto",
         modulesDir: view.modulesDir ?? "/usr/lib/nginx/modules",
         cookieName: STICKY_COOKIE,
+        adminSelf: ["127.0.0.1", "::1", ...(view.adminSelf ?? [])],
         trustForwardedFor: trust,
         realIpFrom: trust ? (explicitRealIp ? view.realIpFrom : ["0.0.0.0/0", "::/0"]) : [],
         realIpRecursive: explicitRealIp ? "on" : "off",

@@ -40,7 +40,7 @@ test("ACME challenges on port 80 are served from the webroot, not redirected", a
 test("the configured certificate is served over TLS 1.2+ with h2 offered", async () => {
     const pem = fs.readFileSync(lb.view.tls.certificate, "utf8");
     const expected = new crypto.X509Certificate(pem).fingerprint256;
-    const seen = await new Promise<{ fp: string; proto: string | false; version: string | null }>((resolve, reject) => {
+    const seen = await new Promise<{ fp: string; proto: string | false | null; version: string | null }>((resolve, reject) => {
         const s = tls.connect({ host: "127.0.0.1", port: PORTS.https, servername: "lb.test", rejectUnauthorized: false, ALPNProtocols: ["h2", "http/1.1"] }, () => {
             resolve({ fp: s.getPeerX509Certificate()!.fingerprint256, proto: s.alpnProtocol, version: s.getProtocol() });
             s.end();

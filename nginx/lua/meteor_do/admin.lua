@@ -4,6 +4,7 @@
 -- drain itself during its cutover and nothing else. Other 127.x sources count as "other" on purpose:
 -- that keeps the rule testable on loopback.
 local cjson = require("cjson.safe")
+local config = require("meteor_do.config")
 local state = require("meteor_do.state")
 
 local _M = {}
@@ -17,7 +18,7 @@ local function reply(status, body)
 end
 
 local function is_self(addr)
-    return addr == "127.0.0.1" or addr == "::1"
+    return config.admin_self[addr] == true
 end
 
 local function peer_ip(name)
