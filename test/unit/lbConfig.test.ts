@@ -89,7 +89,12 @@ async function pushOf(a: LbConfigArgs, name = "lb-config") {
 }
 
 test("one Command runs lb-push.sh with the rendered tree on stdin and the files' hash as trigger", async () => {
-    const tools = new pulumi.CustomResource("test:index:Tools", "tools", {});
+    class Tools extends pulumi.CustomResource {
+        constructor(name: string) {
+            super("test:index:Tools", name, {});
+        }
+    }
+    const tools = new Tools("tools");
     const { push } = await pushOf(args({ dependsOn: [tools] }));
     const expected = renderNginx(productionView({
         peers: ["10.116.0.5", "10.116.0.6"], appPort: 3000, lbPrivateIp: "10.116.0.2", vpcCidr: "10.116.0.0/20",
