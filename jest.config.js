@@ -15,5 +15,6 @@ module.exports = {
     project("host"),
     project("sample"),
     project("workflows"),
+    project("letsencrypt"),
   ],
 };

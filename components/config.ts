@@ -64,7 +64,39 @@ export interface StackConfig {
     stopGraceSeconds: number;
     backups: boolean;
     monitoring: boolean;
+    /** Production services: components/{letsencrypt,dns,database,alerts,project}.ts. */
+    services: ServicesConfig;
 }
+
+export type DatabaseMode = "managed" | "external";
+export type AlertWindow = "5m" | "10m" | "30m" | "1h";
+
+export interface ServicesConfig {
+    /** ACME directory URL certbot uses (tlsMode letsencrypt). */
+    letsencryptServer: string;
+    /** Create the DigitalOcean DNS zone and the site's A record on the reserved IP. */
+    manageDns: boolean;
+    /** The zone (digitalocean.Domain) holding the record: the domain itself or a parent of it. */
+    dnsZone?: string;
+    database: DatabaseMode;
+    databaseSize: string;
+    databaseNodeCount: number;
+    databaseVersion: string;
+    databaseName: string;
+    databaseOplog: boolean;
+    alertEmails: string[];
+    alertCpuPercent: number;
+    alertMemoryPercent: number;
+    alertDiskPercent: number;
+    alertWindow: AlertWindow;
+    projectEnvironment?: "Development" | "Staging" | "Production";
+}
+
+/** ACME directories that letsencryptServer may name instead of a URL. */
+export const letsencryptDirectories: Record<string, string> = {
+    production: "https://acme-v02.api.letsencrypt.org/directory",
+    staging: "https://acme-staging-v02.api.letsencrypt.org/directory",
+};
 
 /** DigitalOcean regions that offer droplets, VPCs and reserved IPs. */
 export const regions = ["ams3", "atl1", "blr1", "fra1", "lon1", "nyc1", "nyc2", "nyc3", "sfo2", "sfo3", "sgp1", "syd1", "tor1"];
@@ -179,7 +211,8 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
         if (tlsPrivateKeyText === undefined) problems.push(`${k("tlsPrivateKey")} is required when ${k("tlsMode")} is provided (set it with \`pulumi config set --secret tlsPrivateKey < key.pem\`)`);
         else if (!/-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/.test(tlsPrivateKeyText)) problems.push(`${k("tlsPrivateKey")} must be a PEM private key (its value is secret and not shown)`);
     } else if (tlsMode === "letsencrypt") {
-        problems.push(`${k("tlsMode")} is "letsencrypt": not yet supported by this version; use self-signed or provided`);
+        if (domain === undefined) problems.push(`${k("domain")} is required when ${k("tlsMode")} is letsencrypt (HTTP-01 validates a domain name, not an IP address)`);
+        if (letsencryptEmail === undefined) problems.push(`${k("letsencryptEmail")} is required when ${k("tlsMode")} is letsencrypt (the ACME account's contact for expiry notices)`);
     }
     if (letsencryptEmail !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(letsencryptEmail)) {
         bad("letsencryptEmail", letsencryptEmail, "must be an e-mail address");
@@ -235,6 +268,45 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
     const backups = bool("backups");
     const monitoring = bool("monitoring");
 
+    // Production services.
+    const serverText = text("letsencryptServer") ?? "production";
+    const letsencryptServer = letsencryptDirectories[serverText] ?? serverText;
+    if (!/^https:\/\/[^\s/]+(\/\S*)?$/.test(letsencryptServer)) {
+        bad("letsencryptServer", serverText, "must be production, staging or the https:// directory URL of an ACME server");
+    }
+    const manageDns = bool("manageDns");
+    const dnsZone = optional("dnsZone");
+    if (manageDns && domain === undefined) problems.push(`${k("manageDns")} is true but ${k("domain")} is unset: set the domain whose A record points at the reserved IP`);
+    if (dnsZone !== undefined && !isDomainName(dnsZone)) {
+        bad("dnsZone", dnsZone, "must be a domain name such as example.com");
+    } else if (dnsZone !== undefined && domain !== undefined && domain !== dnsZone && !domain.endsWith(`.${dnsZone}`)) {
+        bad("dnsZone", dnsZone, `must be ${domain} or a parent domain of it`);
+    }
+    const database = oneOf("database", ["managed", "external"] as DatabaseMode[]);
+    const databaseSize = matching("databaseSize", /^db-[a-z0-9-]*[a-z0-9]$/, "must be a DigitalOcean database size slug such as db-s-1vcpu-1gb");
+    const databaseNodeCount = int("databaseNodeCount", 1, 3, "must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)");
+    if (databaseNodeCount === 2) bad("databaseNodeCount", "2", "must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)");
+    const databaseVersion = matching("databaseVersion", /^\d+$/, "must be a MongoDB major version such as 7");
+    const databaseName = matching("databaseName", /^[A-Za-z0-9_-]{1,63}$/, "must be 1 to 63 letters, digits, _ or -");
+    const databaseOplog = bool("databaseOplog");
+    if (database === "managed") {
+        for (const key of ["mongoUrl", "mongoOplogUrl"]) {
+            if (text(key) !== undefined) problems.push(`${k(key)} is set but ${k("database")} is managed: the program builds the URL from the cluster; unset it or set database to external`);
+        }
+    }
+    const alertEmails = list("alertEmails", raw, problems);
+    for (const e of alertEmails) {
+        if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e)) problems.push(`${k("alertEmails")} has ${JSON.stringify(e)}: each entry must be an e-mail address`);
+    }
+    if (alertEmails.length > 0 && !monitoring) problems.push(`${k("alertEmails")} is set but ${k("monitoring")} is false: memory and disk alerts need the metrics agent; set monitoring to true`);
+    const percent = (key: string) => int(key, 1, 100, "must be an integer percentage from 1 to 100");
+    const alertCpuPercent = percent("alertCpuPercent");
+    const alertMemoryPercent = percent("alertMemoryPercent");
+    const alertDiskPercent = percent("alertDiskPercent");
+    const alertWindow = oneOf("alertWindow", ["5m", "10m", "30m", "1h"] as AlertWindow[]);
+    const projectEnvironmentText = optional("projectEnvironment");
+    const projectEnvironment = projectEnvironmentText === undefined ? undefined : oneOf("projectEnvironment", ["Development", "Staging", "Production"] as const);
+
     if (problems.length > 0) throw new ConfigError(problems);
 
     return {
@@ -268,6 +340,11 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
         stopGraceSeconds,
         backups,
         monitoring,
+        services: {
+            letsencryptServer, manageDns, dnsZone,
+            database, databaseSize, databaseNodeCount, databaseVersion, databaseName, databaseOplog,
+            alertEmails, alertCpuPercent, alertMemoryPercent, alertDiskPercent, alertWindow, projectEnvironment,
+        },
     };
 }
 

@@ -67,10 +67,12 @@ describe("defaults", () => {
         const schema = configSchema();
         for (const [name, s] of Object.entries(schema)) expect([name, typeof s.description]).toEqual([name, "string"]);
         expect(Object.keys(schema).sort()).toEqual([
-            "adminCidrs", "appCount", "appEnv", "appPort", "appSize", "backups", "bundle", "domain",
+            "adminCidrs", "alertCpuPercent", "alertDiskPercent", "alertEmails", "alertMemoryPercent", "alertWindow",
+            "appCount", "appEnv", "appPort", "appSize", "backups", "bundle",
+            "database", "databaseName", "databaseNodeCount", "databaseOplog", "databaseSize", "databaseVersion", "dnsZone", "domain",
             "healthCheckFall", "healthCheckIntervalMs", "healthCheckPath", "healthCheckRise", "healthCheckTimeoutMs",
-            "healthCheckType", "keepReleases", "lbSize", "letsencryptEmail", "meteorSettings", "mongoOplogUrl", "mongoUrl",
-            "monitoring", "nodeDistUrl", "nodeVersion", "oplogTooFarBehind", "promoteFrom", "region", "stickiness",
+            "healthCheckType", "keepReleases", "lbSize", "letsencryptEmail", "letsencryptServer", "manageDns", "meteorSettings", "mongoOplogUrl", "mongoUrl",
+            "monitoring", "nodeDistUrl", "nodeVersion", "oplogTooFarBehind", "projectEnvironment", "promoteFrom", "region", "stickiness",
             "stopGraceSeconds", "tlsCertificate", "tlsMode", "tlsPrivateKey", "trustedProxyCount", "vpcIpRange",
         ]);
     });
@@ -113,7 +115,8 @@ const table: [string, Record<string, string>, string][] = [
     ["provided without certificate", { tlsMode: "provided", tlsPrivateKey: key }, "meteor-do:tlsCertificate is required when meteor-do:tlsMode is provided (a PEM certificate chain)"],
     ["provided without key", { tlsMode: "provided", tlsCertificate: cert }, "meteor-do:tlsPrivateKey is required when meteor-do:tlsMode is provided (set it with `pulumi config set --secret tlsPrivateKey < key.pem`)"],
     ["provided key not PEM", { tlsMode: "provided", tlsCertificate: cert, tlsPrivateKey: "hunter2" }, "meteor-do:tlsPrivateKey must be a PEM private key (its value is secret and not shown)"],
-    ["letsencrypt not yet", { tlsMode: "letsencrypt" }, 'meteor-do:tlsMode is "letsencrypt": not yet supported by this version; use self-signed or provided'],
+    ["letsencrypt without domain", { tlsMode: "letsencrypt", letsencryptEmail: "ops@example.com" }, "meteor-do:domain is required when meteor-do:tlsMode is letsencrypt (HTTP-01 validates a domain name, not an IP address)"],
+    ["letsencrypt without email", { tlsMode: "letsencrypt", domain: "app.example.com" }, "meteor-do:letsencryptEmail is required when meteor-do:tlsMode is letsencrypt (the ACME account's contact for expiry notices)"],
     ["malformed CIDR", { adminCidrs: '["10.0.0.0/33"]' }, 'meteor-do:adminCidrs has "10.0.0.0/33": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48'],
     ["CIDR without prefix", { adminCidrs: '["203.0.113.9"]' }, 'meteor-do:adminCidrs has "203.0.113.9": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48'],
     ["adminCidrs not a list", { adminCidrs: "203.0.113.0/24" }, `meteor-do:adminCidrs must be a list of strings (pulumi config set --path 'adminCidrs[0]' 203.0.113.0/24), got "203.0.113.0/24"`],
@@ -147,6 +150,25 @@ const table: [string, Record<string, string>, string][] = [
     ["promoteFrom not qualified", { promoteFrom: "staging" }, 'meteor-do:promoteFrom is "staging": must be a fully qualified stack name <org>/<project>/<stack>'],
     ["appSize not a slug", { appSize: "Large" }, 'meteor-do:appSize is "Large": must be a DigitalOcean size slug such as s-1vcpu-2gb'],
     ["letsencryptEmail malformed", { letsencryptEmail: "ops" }, 'meteor-do:letsencryptEmail is "ops": must be an e-mail address'],
+    ["letsencryptServer plain http", { letsencryptServer: "http://acme.example.com/dir" }, 'meteor-do:letsencryptServer is "http://acme.example.com/dir": must be production, staging or the https:// directory URL of an ACME server'],
+    ["letsencryptServer unknown name", { letsencryptServer: "prod" }, 'meteor-do:letsencryptServer is "prod": must be production, staging or the https:// directory URL of an ACME server'],
+    ["manageDns without domain", { manageDns: "true" }, "meteor-do:manageDns is true but meteor-do:domain is unset: set the domain whose A record points at the reserved IP"],
+    ["manageDns not boolean", { manageDns: "yes" }, 'meteor-do:manageDns is "yes": must be true or false'],
+    ["dnsZone not a parent of domain", { domain: "app.example.com", dnsZone: "example.org" }, 'meteor-do:dnsZone is "example.org": must be app.example.com or a parent domain of it'],
+    ["dnsZone malformed", { dnsZone: "example" }, 'meteor-do:dnsZone is "example": must be a domain name such as example.com'],
+    ["unknown database mode", { database: "atlas" }, 'meteor-do:database is "atlas": must be one of managed, external'],
+    ["managed database with mongoUrl", { database: "managed", mongoUrl: "mongodb://u:S3cr3t@db/app" }, "meteor-do:mongoUrl is set but meteor-do:database is managed: the program builds the URL from the cluster; unset it or set database to external"],
+    ["databaseNodeCount 2", { databaseNodeCount: "2" }, 'meteor-do:databaseNodeCount is "2": must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)'],
+    ["databaseNodeCount 5", { databaseNodeCount: "5" }, 'meteor-do:databaseNodeCount is "5": must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)'],
+    ["databaseSize a droplet slug", { databaseSize: "s-1vcpu-1gb" }, 'meteor-do:databaseSize is "s-1vcpu-1gb": must be a DigitalOcean database size slug such as db-s-1vcpu-1gb'],
+    ["databaseVersion not a major", { databaseVersion: "7.0.2" }, 'meteor-do:databaseVersion is "7.0.2": must be a MongoDB major version such as 7'],
+    ["databaseName with a dot", { databaseName: "my.app" }, 'meteor-do:databaseName is "my.app": must be 1 to 63 letters, digits, _ or -'],
+    ["alertEmails entry malformed", { alertEmails: '["ops@example.com","pager"]' }, 'meteor-do:alertEmails has "pager": each entry must be an e-mail address'],
+    ["alertEmails without the metrics agent", { alertEmails: '["ops@example.com"]', monitoring: "false" }, "meteor-do:alertEmails is set but meteor-do:monitoring is false: memory and disk alerts need the metrics agent; set monitoring to true"],
+    ["alertCpuPercent 0", { alertCpuPercent: "0" }, 'meteor-do:alertCpuPercent is "0": must be an integer percentage from 1 to 100'],
+    ["alertDiskPercent over 100", { alertDiskPercent: "101" }, 'meteor-do:alertDiskPercent is "101": must be an integer percentage from 1 to 100'],
+    ["alertWindow unknown", { alertWindow: "15m" }, 'meteor-do:alertWindow is "15m": must be one of 5m, 10m, 30m, 1h'],
+    ["projectEnvironment unknown", { projectEnvironment: "prod" }, 'meteor-do:projectEnvironment is "prod": must be one of Development, Staging, Production'],
 ];
 
 describe("bad values fail with the key, the value and what is allowed", () => {
