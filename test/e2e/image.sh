@@ -16,8 +16,9 @@ repo="$(cd "$here/../.." && pwd)"
 cache_root="${METEOR_DO_E2E_CACHE:-/var/cache/meteor-do-e2e}"
 suite=bookworm
 
-# What every droplet image has (systemd as PID 1, sshd, cloud-init and what it needs to finish).
-base=(systemd systemd-sysv dbus openssh-server cloud-init sudo curl ca-certificates iproute2
+# What every droplet image has (systemd as PID 1, sshd with SFTP as on DigitalOcean images, cloud-init
+# and what it needs to finish).
+base=(systemd systemd-sysv dbus openssh-server openssh-sftp-server cloud-init sudo curl ca-certificates iproute2
   python3-cffi-backend xz-utils locales)
 # The LB packages named by the team contract, in case the templates are not there yet.
 lb=(nginx libnginx-mod-http-lua lua-resty-core lua-cjson)
@@ -106,5 +107,7 @@ printf '%s\n' "${packages[@]}" >"$cache_root/$key/packages.txt"
 echo "$(($(date +%s) - start))" >"$cache_root/$key/build-seconds"
 touch "$cache_root/$key/ready"
 rm -rf "$work"
+# Images of other package lists are stale now (the topology is torn down before a build).
+find "$cache_root" -mindepth 1 -maxdepth 1 -type d -regextype egrep -regex '.*/[0-9a-f]{16}(\.tmp)?' ! -name "$key" -exec rm -rf {} +
 echo "image.sh: built in $(($(date +%s) - start)) s" >&2
 echo "$image"

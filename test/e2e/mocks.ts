@@ -240,7 +240,7 @@ export class E2eMocks implements pulumi.runtime.Mocks {
     const local: string | undefined = source instanceof pulumi.asset.FileAsset ? await source.path : undefined;
     if (!local) throw new Error("CopyToRemote: only FileAsset sources are emulated");
     const r = await this.withConnection(inputs.connection, (opts, dest) =>
-      ["scp", "-q", ...opts, local, `${dest}:${inputs.remotePath}`]);
+      ["scp", "-q", ...opts.map((o) => (o === "-p" ? "-P" : o)), local, `${dest}:${inputs.remotePath}`]); // scp's port flag is -P
     if (r.code !== 0) throw new Error(`CopyToRemote ${local} -> ${inputs.remotePath}: ${r.stderr}`);
     return { id: `copy-${crypto.randomUUID()}`, state: { ...inputs } };
   }

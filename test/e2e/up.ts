@@ -1,14 +1,14 @@
 // One `pulumi up` of the unmodified program under the e2e mocks, in a process of its own so that module
 // state (the program's and the SDK's) is fresh each time, as it is for every real `pulumi up`.
 // Usage (run.ts does this): ts-node --transpile-only test/e2e/up.ts <request.json>
-//   request: { stack, config: {key: value}, secretKeys: [key], resultFile }
+//   request: { stack, config: {key: value}, secretKeys: [key], resultFile, program? (default: index.ts) }
 // The result file (0600) gets { ok, outputs, journal, errors }.
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { E2eMocks, JournalEntry } from "./mocks";
 
-interface UpRequest { stack: string; config: Record<string, string>; secretKeys: string[]; resultFile: string; }
+interface UpRequest { stack: string; config: Record<string, string>; secretKeys: string[]; resultFile: string; program?: string; }
 export interface UpResult { ok: boolean; outputs?: any; journal: JournalEntry[]; errors: string[]; }
 
 const request: UpRequest = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
@@ -29,7 +29,11 @@ function finish(): void {
 
 // A failed resource leaves its dependents waiting forever, so the run ends when nothing is left to do.
 process.on("beforeExit", finish);
-process.on("unhandledRejection", (e) => { errors.push(String(e instanceof Error ? e.message : e)); });
+process.on("unhandledRejection", (e) => {
+  // The SDK re-raises a failed registration for each waiter; one line per distinct failure is enough.
+  const message = String(e instanceof Error ? e.message : e);
+  if (!errors.includes(message) && !mocks.journal.some((j) => j.error && message.includes(j.error))) errors.push(message);
+});
 
 (async () => {
   pulumi.runtime.setAllConfig(
@@ -37,7 +41,7 @@ process.on("unhandledRejection", (e) => { errors.push(String(e instanceof Error 
     request.secretKeys.map((k) => `meteor-do:${k}`),
   );
   await pulumi.runtime.setMocks(mocks, "meteor-do", request.stack, false);
-  const program = require(path.join(__dirname, "..", "..", "index.ts"));
+  const program = require(request.program ?? path.join(__dirname, "..", "..", "index.ts"));
   const main = typeof program === "function" ? program : program.default ?? program;
   const exported = typeof main === "function" ? await main() : main;
   // Output values, secrets included: the file is 0600 and the scenario reads the site address from it.
