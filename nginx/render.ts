@@ -156,6 +156,7 @@ export function renderNginx(view: LbView): Record<string, string> {
         cookieName: STICKY_COOKIE,
         adminSelf: ["127.0.0.1", "::1", ...(view.adminSelf ?? [])],
         trustForwardedFor: trust,
+        cookieStickiness: view.stickiness === "cookie",
         realIpFrom: trust ? (explicitRealIp ? view.realIpFrom : ["0.0.0.0/0", "::/0"]) : [],
         realIpRecursive: explicitRealIp ? "on" : "off",
         listenAddrs: [view.listen.address ?? "0.0.0.0"],

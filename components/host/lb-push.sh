@@ -74,22 +74,14 @@ if ! out="$("$NGINX_BIN" -t -q -c "$trial/tree/nginx.conf" 2>&1)"; then
 fi
 
 # 3. Trial start on spare loopback ports, own pid/logs/temp, so Lua gets loaded and run.
+# Ports come from below the ephemeral range (a port an outgoing connection holds cannot be bound); a
+# port taken anyway makes a retry with others.
+ephemeral_low=32768
+if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
+    read -r ephemeral_low _ </proc/sys/net/ipv4/ip_local_port_range
+fi
+((ephemeral_low > 12000)) || ephemeral_low=32768
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-spare_ports=()
-candidate=$((20000 + RANDOM % 30000))
-while ((${#spare_ports[@]} < 3)); do
-    candidate=$((candidate + 1))
-    if port_free "$candidate"; then spare_ports+=("$candidate"); fi
-done
-printf 'listen 127.0.0.1:%s;\n' "${spare_ports[0]}" >"$trial/tree/listen/http.conf"
-printf 'listen 127.0.0.1:%s ssl http2;\n' "${spare_ports[1]}" >"$trial/tree/listen/https.conf"
-printf 'listen 127.0.0.1:%s;\n' "${spare_ports[2]}" >"$trial/tree/listen/admin.conf"
-printf 'pid %s/nginx.pid;\nerror_log %s/error.log info;\n' "$trial" "$trial" >"$trial/tree/main/runtime.conf"
-{
-    printf 'access_log off;\n'
-    for t in client_body proxy fastcgi uwsgi scgi; do printf '%s_temp_path %s/tmp/%s;\n' "$t" "$trial" "$t"; done
-} >"$trial/tree/http/runtime.conf"
-mkdir -p "$trial/tmp"
 
 http_ok() { # port path -> 0 when the answer is 200
     local line=""
@@ -100,22 +92,49 @@ http_ok() { # port path -> 0 when the answer is 200
     [[ $line == HTTP/1.?" 200"* ]]
 }
 
-"$NGINX_BIN" -c "$trial/tree/nginx.conf" -g 'daemon off;' 2>"$trial/stderr" 9>&- &
-trial_pid=$!
-answered=""
-for ((i = 0; i < LB_TRIAL_SECONDS * 10; i++)); do
-    if ! kill -0 "$trial_pid" 2>/dev/null; then break; fi
-    if http_ok "${spare_ports[2]}" /lb/peers 2>/dev/null && http_ok "${spare_ports[2]}" '/check-status?format=json' 2>/dev/null; then
-        answered=yes
-        break
+printf 'pid %s/nginx.pid;\nerror_log %s/error.log info;\n' "$trial" "$trial" >"$trial/tree/main/runtime.conf"
+{
+    printf 'access_log off;\n'
+    for t in client_body proxy fastcgi uwsgi scgi; do printf '%s_temp_path %s/tmp/%s;\n' "$t" "$trial" "$t"; done
+} >"$trial/tree/http/runtime.conf"
+mkdir -p "$trial/tmp"
+
+for attempt in 1 2 3; do
+    spare_ports=()
+    candidate=$((10000 + RANDOM % (ephemeral_low - 11000)))
+    while ((${#spare_ports[@]} < 3)); do
+        candidate=$((candidate + 1))
+        if port_free "$candidate"; then spare_ports+=("$candidate"); fi
+    done
+    printf 'listen 127.0.0.1:%s;\n' "${spare_ports[0]}" >"$trial/tree/listen/http.conf"
+    printf 'listen 127.0.0.1:%s ssl http2;\n' "${spare_ports[1]}" >"$trial/tree/listen/https.conf"
+    printf 'listen 127.0.0.1:%s;\n' "${spare_ports[2]}" >"$trial/tree/listen/admin.conf"
+    : >"$trial/error.log"
+
+    "$NGINX_BIN" -c "$trial/tree/nginx.conf" -g 'daemon off;' 2>"$trial/stderr" 9>&- &
+    trial_pid=$!
+    answered=""
+    for ((i = 0; i < LB_TRIAL_SECONDS * 10; i++)); do
+        if ! kill -0 "$trial_pid" 2>/dev/null; then break; fi
+        if http_ok "${spare_ports[2]}" /lb/peers 2>/dev/null && http_ok "${spare_ports[2]}" '/check-status?format=json' 2>/dev/null; then
+            answered=yes
+            break
+        fi
+        sleep 0.1
+    done
+    if [[ -n $answered ]]; then
+        kill -QUIT "$trial_pid" 2>/dev/null || true
+    else
+        kill -TERM "$trial_pid" 2>/dev/null || true
     fi
-    sleep 0.1
+    wait "$trial_pid" 2>/dev/null || true
+    trial_pid=""
+    if [[ -z $answered ]] && grep -q 'Address already in use' "$trial/stderr" && ((attempt < 3)); then
+        log "a trial port was taken; retrying with others"
+        continue
+    fi
+    break
 done
-if [[ -n $answered ]]; then
-    kill -QUIT "$trial_pid" 2>/dev/null || true
-fi
-wait "$trial_pid" 2>/dev/null || true
-trial_pid=""
 errors="$(cat "$trial/stderr" 2>/dev/null; grep -E '\[(emerg|alert|crit|error)\]' "$trial/error.log" 2>/dev/null || true)"
 if [[ -z $answered ]] || grep -qE '\[(emerg|alert|crit|error)\]' <<<"$errors"; then
     printf '%s\n' "$errors" >&2

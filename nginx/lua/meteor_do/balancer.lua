@@ -3,6 +3,7 @@
 -- (or a cookie) is hashed onto a ring of many virtual nodes per healthy, non-draining peer, so losing one
 -- of N peers moves only its clients, spread over the rest, and they come back when it returns.
 local balancer = require("ngx.balancer")
+local checker = require("meteor_do.checker")
 local config = require("meteor_do.config")
 local state = require("meteor_do.state")
 
@@ -115,13 +116,19 @@ function _M.balance()
         end
     else
         local failed, code = balancer.get_last_failure()
-        ngx.log(ngx.WARN, "meteor-do: retrying next peer after ", tostring(failed), " ", tostring(code))
+        local last = ctx.meteor_do_last
+        ngx.log(ngx.WARN, "meteor-do: ", last and last.name or "?", " ", tostring(failed), " ", tostring(code),
+            "; retrying the next peer")
+        if failed == "failed" and last then
+            checker.passive_failure(last, failed)
+        end
     end
     local p = pick(points, ctx.meteor_do_hash, tried)
     if not p then
         return ngx.exit(502)
     end
     tried[p.name] = true
+    ctx.meteor_do_last = p
     local ok, err = balancer.set_current_peer(p.ip, p.port)
     if not ok then
         ngx.log(ngx.ERR, "meteor-do: set_current_peer ", p.name, ": ", err)

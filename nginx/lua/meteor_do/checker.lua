@@ -62,6 +62,15 @@ local function record(p, ok, err)
     end
 end
 
+-- Passive evidence: the balancer saw a connect error or timeout to this peer. Counts as at most one
+-- failed check per interval, so a dead peer under traffic goes down at the next probe instead of after
+-- `fall` full intervals; a single fluke is undone by the next good probe.
+function _M.passive_failure(p, err)
+    if dict:add("passive:" .. p.name, true, hc.interval_ms / 1000) then
+        record(p, false, "passive: " .. tostring(err))
+    end
+end
+
 local function round(premature)
     if premature or running or ngx.worker.exiting() then
         return
