@@ -1,12 +1,17 @@
 import * as pulumi from "@pulumi/pulumi";
+import { Alerts } from "./components/alerts";
 import { AppServers } from "./components/appServers";
 import { configWarnings, loadConfig } from "./components/config";
+import { ManagedDatabase, mongoUrls } from "./components/database";
 import { Release } from "./components/deploy";
 import { DeployKey } from "./components/deployKey";
+import { SiteDns } from "./components/dns";
 import { buildAppEnv } from "./components/env";
 import { LbConfig } from "./components/lbConfig";
+import { LetsEncrypt } from "./components/letsencrypt";
 import { lbAdminPort, LoadBalancerHost, lbTlsPaths } from "./components/loadBalancer";
 import { Network } from "./components/network";
+import { StackProject } from "./components/project";
 import { releaseOutput, resolveRelease } from "./components/promotion";
 import { SiteCertificate } from "./components/tls";
 
@@ -54,14 +59,27 @@ export = async () => {
     });
 
     const serverName = cfg.domain ?? lb.publicIp;
+    // letsencrypt: nginx serves a self-signed pair until certbot has issued, so it always starts.
     const cert = new SiteCertificate("site", {
-        mode: cfg.tlsMode,
+        mode: cfg.tlsMode === "letsencrypt" ? "self-signed" : cfg.tlsMode,
         domain: cfg.domain,
         ipAddress: lb.publicIp,
         certificatePem: cfg.tlsCertificate,
         privateKeyPem: cfg.tlsPrivateKey,
     });
     const certInstalled = lb.installCertificate("lb-tls", cert.certificatePem, cert.privateKeyPem);
+    const svc = cfg.services;
+    const letsencrypt = cfg.tlsMode === "letsencrypt"
+        ? new LetsEncrypt("lb-letsencrypt", {
+            connection: lb.connection,
+            domain: cfg.domain!,
+            email: cfg.letsencryptEmail!,
+            server: svc.letsencryptServer,
+            hostId: lb.droplet.id,
+            selfSignedInstalled: certInstalled,
+        })
+        : undefined;
+    const dns = svc.manageDns ? new SiteDns("dns", { domain: cfg.domain!, zone: svc.dnsZone, ipAddress: lb.publicIp }) : undefined;
 
     const lbConfig = new LbConfig("lb-config", {
         connection: lb.connection,
@@ -74,9 +92,27 @@ export = async () => {
         stickiness: cfg.stickiness,
         trustedProxyCount: cfg.trustedProxyCount,
         adminCidrs: cfg.adminCidrs,
-        tls: { ...lbTlsPaths, selfSigned: cert.selfSigned },
-        dependsOn: [lb.ready.tools, certInstalled],
+        // Let's Encrypt certificates carry no OCSP responder and the first start is self-signed: no stapling.
+        tls: letsencrypt ? { ...letsencrypt.tlsPaths, selfSigned: true } : { ...lbTlsPaths, selfSigned: cert.selfSigned },
+        dependsOn: [lb.ready.tools, certInstalled, ...(letsencrypt ? [letsencrypt.prepare] : [])],
     });
+    // HTTP-01 needs nginx's port-80 webroot and the name resolving to the reserved IP.
+    letsencrypt?.issue([lbConfig.push, ...(dns ? [dns.record] : [])]);
+
+    const db = svc.database === "managed"
+        ? new ManagedDatabase("db", {
+            clusterName: `${prefix}-mongodb`,
+            region: cfg.region,
+            vpcId: network.vpc.id,
+            appTag: network.appTag.name,
+            size: svc.databaseSize,
+            nodeCount: svc.databaseNodeCount,
+            version: svc.databaseVersion,
+            databaseName: svc.databaseName,
+            oplog: svc.databaseOplog,
+            hosts: apps.hosts.map((h) => ({ name: h.name, connection: h.connection, ready: h.ready.tools })),
+        })
+        : undefined;
 
     const siteUrl = pulumi.interpolate`https://${serverName}`;
     const deploy = new Release("release", {
@@ -84,11 +120,37 @@ export = async () => {
         lbPrivateIp: lb.privateIp,
         lbReady: lbConfig.push,
         bundle: { path: release.path, sha256: release.sha256 },
-        envFile: buildAppEnv(cfg, siteUrl),
+        envFile: buildAppEnv({ ...cfg, ...mongoUrls(cfg, db) }, siteUrl),
         appPort: cfg.appPort,
         healthCheckPath: cfg.healthCheck.path,
         keepReleases: cfg.keepReleases,
         stopGraceSeconds: cfg.stopGraceSeconds,
+    });
+
+    if (svc.alertEmails.length > 0) {
+        new Alerts("alerts", {
+            emails: svc.alertEmails,
+            label: prefix,
+            appTag: network.appTag.name,
+            lbDropletId: lb.droplet.id,
+            databaseClusterId: db?.cluster.id,
+            cpuPercent: svc.alertCpuPercent,
+            memoryPercent: svc.alertMemoryPercent,
+            diskPercent: svc.alertDiskPercent,
+            window: svc.alertWindow,
+        });
+    }
+    // DigitalOcean URNs (not Pulumi's) of everything a DigitalOcean project can hold.
+    new StackProject("project", {
+        projectName: prefix,
+        environment: svc.projectEnvironment,
+        resources: [
+            lb.droplet.dropletUrn,
+            lb.reservedIp.reservedIpUrn,
+            ...apps.hosts.map((h) => h.droplet.dropletUrn),
+            ...(dns ? [dns.zone.domainUrn] : []),
+            ...(db ? [db.cluster.clusterUrn] : []),
+        ],
     });
 
     return {

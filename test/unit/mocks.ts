@@ -30,9 +30,20 @@ function state(type: string, name: string, inputs: any, index: number): Record<s
         case "digitalocean:index/vpc:Vpc":
             return { ...inputs, ipRange: inputs.ipRange ?? "10.116.0.0/20", urn: `do:vpc:${name}` };
         case "digitalocean:index/droplet:Droplet":
-            return { ...inputs, ipv4Address: `203.0.113.${index}`, ipv4AddressPrivate: `10.116.0.${index}`, urn: `do:droplet:${name}` };
+            return { ...inputs, ipv4Address: `203.0.113.${index}`, ipv4AddressPrivate: `10.116.0.${index}`, urn: `do:droplet:${name}`, dropletUrn: `do:droplet:${1000 + index}` };
         case "digitalocean:index/reservedIp:ReservedIp":
-            return { ...inputs, ipAddress: "198.51.100.10" };
+            return { ...inputs, ipAddress: "198.51.100.10", reservedIpUrn: "do:reservedip:198.51.100.10" };
+        case "digitalocean:index/domain:Domain":
+            return { ...inputs, domainUrn: `do:domain:${inputs.name}` };
+        case "digitalocean:index/dnsRecord:DnsRecord":
+            return { ...inputs, fqdn: inputs.name === "@" ? inputs.domain : `${inputs.name}.${inputs.domain}` };
+        case "digitalocean:index/databaseCluster:DatabaseCluster": {
+            const host = `private-${inputs.name}-0.mongo.example.net`;
+            return {
+                ...inputs, clusterUrn: `do:dbaas:${name}-id`, privateHost: host, user: "doadmin", password: "Mock-Db-Pass",
+                privateUri: `mongodb+srv://doadmin:Mock-Db-Pass@${host}/admin?tls=true&authSource=admin&replicaSet=${inputs.name}`,
+            };
+        }
         case "digitalocean:index/sshKey:SshKey":
             return { ...inputs, fingerprint: "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa" };
         case "tls:index/privateKey:PrivateKey":
@@ -69,6 +80,9 @@ export const mocks: pulumi.runtime.Mocks = {
         return { id, state: state(args.type, args.name, args.inputs, counter) };
     },
     call(args) {
+        if (args.token === "digitalocean:index/getDatabaseCa:getDatabaseCa") {
+            return { clusterId: args.inputs.clusterId, id: args.inputs.clusterId, certificate: "-----BEGIN CERTIFICATE-----\nmock database CA\n-----END CERTIFICATE-----\n" };
+        }
         throw new Error(`unexpected provider call ${args.token}`);
     },
 };

@@ -1,0 +1,125 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as digitalocean from "@pulumi/digitalocean";
+import * as remote from "@pulumi/command/remote";
+import { Connection } from "./commands";
+import { StackConfig } from "./config";
+
+/** What the app's env gets: MONGO_URL and MONGO_OPLOG_URL, secret (either may be unset in external mode). */
+export interface MongoUrls {
+    mongoUrl?: pulumi.Output<string>;
+    mongoOplogUrl?: pulumi.Output<string>;
+}
+
+/**
+ * Where the app hosts keep the managed cluster's CA certificate. DigitalOcean's database certificates
+ * chain to a per-account CA that no system store trusts, so the driver needs it (tlsCAFile); outside
+ * /etc/meteor (0700 root) because the app runs as `meteor`.
+ */
+export const mongoCaPath = "/etc/ssl/meteor-do/mongodb-ca.pem";
+
+/** Writes the CA certificate on stdin to mongoCaPath (public data, 0644). Pure; runs nothing. */
+export function installMongoCa(): string {
+    return `sudo install -d -m 0755 /etc/ssl/meteor-do && sudo install -m 0644 /dev/stdin ${mongoCaPath}`;
+}
+
+/**
+ * The app's URLs from the cluster's private URI (mongodb+srv://doadmin:...@private-.../admin?...):
+ * MONGO_URL names the app's database; MONGO_OPLOG_URL names `local`, where a replica set keeps its oplog
+ * (local.oplog.rs). Both authenticate against admin (where DigitalOcean keeps its users), over TLS with
+ * the cluster's CA. Pure, so tests compare strings.
+ */
+export function managedMongoUrls(privateUri: string, databaseName: string): { mongoUrl: string; mongoOplogUrl: string } {
+    const m = /^(mongodb(?:\+srv)?:\/\/[^/?]+)(?:\/[^?]*)?(?:\?(.*))?$/.exec(privateUri);
+    if (!m) throw new Error("the cluster's private URI is not a mongodb:// URL"); // never echo it: it holds the password
+    const params = (m[2] ?? "").split("&").filter((p) => p !== "" && !/^(tlsCAFile|authSource|tls|ssl)=/i.test(p));
+    const query = [...params, "authSource=admin", "tls=true", `tlsCAFile=${mongoCaPath}`].join("&");
+    return {
+        mongoUrl: `${m[1]}/${databaseName}?${query}`,
+        mongoOplogUrl: `${m[1]}/local?${query}`,
+    };
+}
+
+export interface ManagedDatabaseArgs {
+    /** The cluster's name in the account (unique per account): project and stack. */
+    clusterName: string;
+    region: string;
+    /** The VPC the cluster joins; the app reaches it on its private host name. */
+    vpcId: pulumi.Input<string>;
+    /** The app droplets' tag: the only source the database firewall admits. */
+    appTag: pulumi.Input<string>;
+    size: string;
+    nodeCount: number;
+    version: string;
+    databaseName: string;
+    /** Set MONGO_OPLOG_URL (Meteor tails the oplog) or leave it unset (Meteor polls). */
+    oplog: boolean;
+    /** App hosts that get the CA certificate before the app's env (which names it) reaches them. */
+    hosts: { name: string; connection: Connection; ready: pulumi.Resource }[];
+}
+
+/**
+ * A DigitalOcean managed MongoDB (database: managed): the cluster in the VPC, the app's database, a
+ * database firewall admitting only the app droplets' tag, and the CA certificate on every app host.
+ * DigitalOcean's MongoDB is a replica set (1 or 3 nodes), so it has an oplog; DigitalOcean's API creates
+ * users without a way to grant read on `local`, so both URLs use the cluster's admin user (doadmin).
+ * The URLs are secret and carry the CA Commands as dependencies, so whatever consumes the env waits for them.
+ */
+export class ManagedDatabase extends pulumi.ComponentResource {
+    readonly cluster: digitalocean.DatabaseCluster;
+    readonly database: digitalocean.DatabaseDb;
+    readonly firewall: digitalocean.DatabaseFirewall;
+    readonly caInstalls: remote.Command[];
+    readonly urls: MongoUrls;
+
+    constructor(name: string, args: ManagedDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("meteor-do:database:ManagedDatabase", name, {}, opts);
+        if (args.nodeCount !== 1 && args.nodeCount !== 3) throw new Error(`ManagedDatabase: nodeCount must be 1 or 3, got ${args.nodeCount}`);
+        const parent = { parent: this };
+        this.cluster = new digitalocean.DatabaseCluster(`${name}-cluster`, {
+            name: args.clusterName,
+            engine: "mongodb",
+            version: args.version,
+            size: args.size,
+            region: args.region,
+            nodeCount: args.nodeCount,
+            privateNetworkUuid: args.vpcId,
+        }, { ...parent, additionalSecretOutputs: ["password", "privateUri", "uri", "uiPassword", "uiUri"] });
+        this.database = new digitalocean.DatabaseDb(`${name}-db`, { clusterId: this.cluster.id, name: args.databaseName }, parent);
+        this.firewall = new digitalocean.DatabaseFirewall(`${name}-firewall`, {
+            clusterId: this.cluster.id,
+            rules: [{ type: "tag", value: args.appTag }],
+        }, parent);
+
+        const ca = digitalocean.getDatabaseCaOutput({ clusterId: this.cluster.id }, parent).certificate;
+        this.caInstalls = args.hosts.map((h) => new remote.Command(`${name}-ca-${h.name}`, {
+            connection: h.connection,
+            create: installMongoCa(),
+            stdin: ca,
+            triggers: [ca],
+            addPreviousOutputInEnv: false,
+        }, { ...parent, dependsOn: [h.ready] }));
+
+        // The database and the CA on every host come first; pulumi.all carries them as dependencies.
+        const built = pulumi
+            .all([this.cluster.privateUri, this.database.name, ...this.caInstalls.map((c) => c.id)])
+            .apply(([uri, db]) => managedMongoUrls(uri as string, db as string));
+        const mongoUrl = pulumi.secret(built.apply((u) => u.mongoUrl));
+        this.urls = args.oplog
+            ? { mongoUrl, mongoOplogUrl: pulumi.secret(built.apply((u) => u.mongoOplogUrl)) }
+            : { mongoUrl };
+        this.registerOutputs({ clusterId: this.cluster.id, privateHost: this.cluster.privateHost });
+    }
+}
+
+/**
+ * MONGO_URL and MONGO_OPLOG_URL for the app's env, secret, in either mode: the managed cluster's, or
+ * the configured mongoUrl/mongoOplogUrl (external).
+ */
+export function mongoUrls(cfg: Pick<StackConfig, "mongoUrl" | "mongoOplogUrl" | "services">, managed?: ManagedDatabase): MongoUrls {
+    if (cfg.services.database === "managed") {
+        if (!managed) throw new Error("mongoUrls: database is managed but no ManagedDatabase was given");
+        return managed.urls;
+    }
+    const secret = (v?: pulumi.Output<string>) => (v === undefined ? undefined : pulumi.secret(v));
+    return { mongoUrl: secret(cfg.mongoUrl), mongoOplogUrl: secret(cfg.mongoOplogUrl) };
+}

@@ -1,0 +1,300 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as zlib from "zlib";
+import * as pulumi from "@pulumi/pulumi";
+import { named, ofType, promiseOf, recorded, settle, useMocks } from "./mocks";
+import { installMongoCa, managedMongoUrls, mongoCaPath } from "../../components/database";
+import { recordName } from "../../components/dns";
+// The SDK's own "RPC queue drained" promise (what pulumi.runtime.disconnect waits for).
+const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
+
+// Production services (components/{letsencrypt,dns,database,alerts,project}.ts) through the whole
+// program (index.ts) under mocks: which resources each mode adds, with which inputs, after what.
+
+let dir: string;
+let bundle: string;
+beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "services-"));
+    bundle = path.join(dir, "app.tgz");
+    fs.writeFileSync(bundle, "a bundle");
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * What the program passed for each resource, captured by a stack transformation of this suite: the
+ * resource object, its inputs as given (Outputs keep their secretness and dependencies) and the names in
+ * its dependsOn. Own capture because a stack transformation needs the root stack, which only exists
+ * inside runInPulumiStack (as in a real `pulumi up`).
+ */
+const captured = new Map<string, { resource: pulumi.Resource; props: Record<string, any>; dependsOn: string[] }>();
+const dependsOn = (name: string) => captured.get(name)!.dependsOn;
+const propsOf = (name: string) => captured.get(name)!.props;
+
+async function run(config: Record<string, string> = {}): Promise<void> {
+    try {
+        await useMocks({ bundle, ...config });
+    } catch (e) {
+        // useMocks resets the record and installs the mocks first; its own transformation needs a root stack.
+        if (!/root stack resource was referenced before it was initialized/.test(String(e))) throw e;
+    }
+    captured.clear();
+    const names = new Map<pulumi.Resource, string>();
+    await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((args) => {
+            names.set(args.resource, args.name);
+            const d = args.opts.dependsOn;
+            const list = (Array.isArray(d) ? d : d ? [d] : []) as pulumi.Resource[];
+            captured.set(args.name, { resource: args.resource, props: args.props, dependsOn: list.map((r) => names.get(r) ?? "?") });
+            return undefined;
+        });
+        let program: () => Promise<Record<string, pulumi.Output<unknown>>> = async () => ({});
+        jest.isolateModules(() => {
+            program = require("../../index");
+        });
+        const outputs = await program();
+        for (const v of Object.values(outputs)) await promiseOf(pulumi.output(v));
+        return {};
+    });
+    await settle();
+    // Let every pending RPC (component outputs included) reach this run's mock monitor before the next run
+    // replaces it; bounded, like settle.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([waitForRPCs(), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
+}
+
+const T = {
+    domain: "digitalocean:index/domain:Domain",
+    record: "digitalocean:index/dnsRecord:DnsRecord",
+    cluster: "digitalocean:index/databaseCluster:DatabaseCluster",
+    db: "digitalocean:index/databaseDb:DatabaseDb",
+    dbFirewall: "digitalocean:index/databaseFirewall:DatabaseFirewall",
+    alert: "digitalocean:index/monitorAlert:MonitorAlert",
+    project: "digitalocean:index/project:Project",
+    droplet: "digitalocean:index/droplet:Droplet",
+};
+const tool = (s: string) => `sudo /usr/local/lib/meteor-do/${s}`;
+/** A droplet's id as the (mock) provider assigned it. */
+const dropletId = (name: string) => promiseOf((captured.get(name)!.resource as pulumi.CustomResource).id);
+/** The app's env file as the stage Command received it (a secret arrives wrapped). */
+function envFileOf(host: string): string {
+    const stdin = named(`release-${host}-stage`).inputs.stdin;
+    return typeof stdin === "string" ? stdin : stdin.value;
+}
+const isSecretInput = (v: unknown) => (pulumi.Output.isInstance(v) ? pulumi.isSecret(v as pulumi.Output<unknown>) : Promise.resolve(false));
+const LE_PROD = "https://acme-v02.api.letsencrypt.org/directory";
+
+describe("a stack with no production service configured", () => {
+    beforeAll(() => run());
+
+    test("no DNS, database, alerts or Let's Encrypt Commands; the MongoDB env stays external (unset)", () => {
+        for (const t of [T.domain, T.record, T.cluster, T.db, T.dbFirewall, T.alert]) expect([t, ofType(t).length]).toEqual([t, 0]);
+        expect(recorded.filter((r) => r.name.startsWith("lb-letsencrypt"))).toEqual([]);
+        expect(envFileOf("app-1")).not.toMatch(/MONGO_/);
+    });
+
+    test("one DigitalOcean project holds the droplets and the reserved IP by their DigitalOcean URNs", async () => {
+        const [lb, a1, a2] = await Promise.all(["lb-droplet", "app-1", "app-2"].map(dropletId));
+        expect(ofType(T.project).map((p) => [p.name, p.inputs])).toEqual([["project-project", {
+            name: "meteor-do-staging",
+            description: "meteor-do: Meteor app droplets behind an nginx load balancer (managed by Pulumi)",
+            purpose: "Web Application",
+            resources: [`do:droplet:${lb}`, "do:reservedip:198.51.100.10", `do:droplet:${a1}`, `do:droplet:${a2}`],
+        }]]);
+    });
+});
+
+describe("DNS (manageDns)", () => {
+    test("a zone and an A record on the reserved IP; the record's name is relative to dnsZone", async () => {
+        await run({ domain: "app.example.com", manageDns: "true", dnsZone: "example.com", projectEnvironment: "Production" });
+        expect(ofType(T.domain).map((r) => [r.name, r.inputs])).toEqual([["dns-zone", { name: "example.com" }]]);
+        expect(ofType(T.record).map((r) => [r.name, r.inputs])).toEqual([["dns-a", {
+            domain: "example.com", type: "A", name: "app", value: "198.51.100.10", ttl: 300,
+        }]]);
+        const project = named("project-project").inputs;
+        const [lb, a1, a2] = await Promise.all(["lb-droplet", "app-1", "app-2"].map(dropletId));
+        expect(project.environment).toBe("Production");
+        expect(project.resources).toEqual([`do:droplet:${lb}`, "do:reservedip:198.51.100.10", `do:droplet:${a1}`, `do:droplet:${a2}`, "do:domain:example.com"]);
+    });
+
+    test("without dnsZone the zone is the domain and the record is its apex", async () => {
+        await run({ domain: "example.com", manageDns: "true" });
+        expect(ofType(T.domain).map((r) => r.inputs)).toEqual([{ name: "example.com" }]);
+        expect(ofType(T.record).map((r) => r.inputs)).toEqual([{ domain: "example.com", type: "A", name: "@", value: "198.51.100.10", ttl: 300 }]);
+    });
+
+    test("manageDns without a domain fails before anything is registered", async () => {
+        try {
+            await useMocks({ bundle, manageDns: "true" });
+        } catch { /* see run() */ }
+        let program: () => Promise<unknown> = async () => ({});
+        jest.isolateModules(() => {
+            program = require("../../index");
+        });
+        await expect(program()).rejects.toThrow(
+            "meteor-do:manageDns is true but meteor-do:domain is unset: set the domain whose A record points at the reserved IP");
+        expect(recorded).toEqual([]);
+    });
+
+    test("recordName: apex, labels under the zone, and a name outside it", () => {
+        expect(recordName("example.com", "example.com")).toBe("@");
+        expect(recordName("a.b.example.com", "example.com")).toBe("a.b");
+        expect(() => recordName("app.example.org", "example.com")).toThrow("SiteDns: app.example.org is not inside the zone example.com");
+    });
+});
+
+describe("tlsMode letsencrypt", () => {
+    const le = { tlsMode: "letsencrypt", domain: "app.example.com", letsencryptEmail: "ops@example.com", manageDns: "true", dnsZone: "example.com" };
+    beforeAll(() => run(le));
+
+    test("the self-signed pair is still made and installed first, so nginx can start before issuance", () => {
+        expect(named("site-cert").inputs.dnsNames).toEqual(["app.example.com"]);
+        expect(named("lb-letsencrypt-prepare").inputs.create).toBe(tool("letsencrypt.sh prepare app.example.com"));
+        expect(dependsOn("lb-letsencrypt-prepare")).toEqual(["lb-tls"]);
+        expect(dependsOn("lb-config-push")).toEqual(["lb-host-tools", "lb-tls", "lb-letsencrypt-prepare"]);
+    });
+
+    test("nginx reads the certificate through letsencrypt.sh's live symlink, without OCSP stapling", () => {
+        const tree = zlib.gunzipSync(Buffer.from(named("lb-config-push").inputs.stdin, "base64")).toString("latin1");
+        expect(tree).toContain("ssl_certificate /etc/meteor-do/tls/live/fullchain.pem;");
+        expect(tree).toContain("ssl_certificate_key /etc/meteor-do/tls/live/privkey.pem;");
+        expect(tree).toContain("ssl_stapling off;");
+        expect(tree).toContain("location ^~ /.well-known/acme-challenge/ {\n        root /var/www/acme;");
+    });
+
+    test("certbot runs after the nginx push and the DNS record, against Let's Encrypt production by default", () => {
+        const issue = named("lb-letsencrypt-issue");
+        expect(issue.inputs.create).toBe(tool(`letsencrypt.sh issue app.example.com ops@example.com ${LE_PROD}`));
+        expect(dependsOn("lb-letsencrypt-issue")).toEqual(["lb-letsencrypt-prepare", "lb-config-push", "dns-a"]);
+        expect(issue.inputs.triggers.slice(1, 4)).toEqual(["app.example.com", "ops@example.com", LE_PROD]);
+    });
+
+    test("letsencryptServer staging (or a URL) reaches certbot", async () => {
+        await run({ ...le, letsencryptServer: "staging" });
+        expect(named("lb-letsencrypt-issue").inputs.create).toBe(
+            tool("letsencrypt.sh issue app.example.com ops@example.com https://acme-staging-v02.api.letsencrypt.org/directory"));
+        await run({ ...le, manageDns: "false", letsencryptServer: "https://acme.example.net/dir" });
+        expect(named("lb-letsencrypt-issue").inputs.create).toBe(tool("letsencrypt.sh issue app.example.com ops@example.com https://acme.example.net/dir"));
+        expect(dependsOn("lb-letsencrypt-issue")).toEqual(["lb-letsencrypt-prepare", "lb-config-push"]);
+    });
+
+    test("other modes keep write-tls.sh's paths and add no Let's Encrypt Command", async () => {
+        await run({ domain: "app.example.com" });
+        const tree = zlib.gunzipSync(Buffer.from(named("lb-config-push").inputs.stdin, "base64")).toString("latin1");
+        expect(tree).toContain("ssl_certificate /etc/meteor-do/tls/fullchain.pem;");
+        expect(recorded.filter((r) => r.name.startsWith("lb-letsencrypt"))).toEqual([]);
+    });
+});
+
+describe("database managed", () => {
+    const managed = { database: "managed", databaseNodeCount: "3", databaseSize: "db-s-2vcpu-4gb", appCount: "2" };
+    beforeAll(() => run(managed));
+
+    test("a MongoDB cluster in the VPC, the app's database, and a firewall that admits only the app tag", () => {
+        expect(ofType(T.cluster).map((r) => [r.name, r.inputs])).toEqual([["db-cluster", {
+            name: "meteor-do-staging-mongodb", engine: "mongodb", version: "7", size: "db-s-2vcpu-4gb",
+            region: "nyc3", nodeCount: 3, privateNetworkUuid: "net-vpc-id",
+        }]]);
+        expect(ofType(T.db).map((r) => [r.name, r.inputs])).toEqual([["db-db", { clusterId: "db-cluster-id", name: "meteor" }]]);
+        expect(ofType(T.dbFirewall).map((r) => [r.name, r.inputs])).toEqual([["db-firewall", {
+            clusterId: "db-cluster-id", rules: [{ type: "tag", value: "meteor-do-staging-app" }],
+        }]]);
+        expect(named("project-project").inputs.resources).toContain("do:dbaas:db-cluster-id");
+    });
+
+    test("every app host gets the cluster's CA certificate after its host scripts", () => {
+        for (const host of ["app-1", "app-2"]) {
+            const ca = named(`db-ca-${host}`);
+            expect(ca.inputs.create).toBe(installMongoCa());
+            expect(ca.inputs.stdin).toBe("-----BEGIN CERTIFICATE-----\nmock database CA\n-----END CERTIFICATE-----\n");
+            expect(dependsOn(`db-ca-${host}`)).toEqual([`${host}-host-tools`]);
+        }
+        expect(installMongoCa()).toBe("sudo install -d -m 0755 /etc/ssl/meteor-do && sudo install -m 0644 /dev/stdin /etc/ssl/meteor-do/mongodb-ca.pem");
+    });
+
+    test("MONGO_URL and MONGO_OPLOG_URL come from the private URI, secret, and wait for the CA on every host", async () => {
+        const query = `replicaSet=meteor-do-staging-mongodb&authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`;
+        const base = "mongodb+srv://doadmin:Mock-Db-Pass@private-meteor-do-staging-mongodb-0.mongo.example.net";
+        for (const host of ["app-1", "app-2"]) {
+            const env = envFileOf(host);
+            expect(env).toContain(`\nMONGO_URL="${base}/meteor?${query}"\n`);
+            expect(env).toContain(`\nMONGO_OPLOG_URL="${base}/local?${query}"\n`);
+            const stdin = propsOf(`release-${host}-stage`).stdin;
+            expect(await isSecretInput(stdin)).toBe(true);
+            const deps: Set<pulumi.Resource> = await (stdin as any).allResources();
+            const urns = await Promise.all([...deps].map((r) => promiseOf(r.urn)));
+            expect(urns.map((u) => u.split("::").pop()).filter((n) => n!.startsWith("db-ca-")).sort()).toEqual(["db-ca-app-1", "db-ca-app-2"]);
+        }
+    });
+
+    test("databaseOplog false leaves MONGO_OPLOG_URL unset (Meteor polls)", async () => {
+        await run({ ...managed, databaseOplog: "false" });
+        expect(envFileOf("app-1")).toContain("\nMONGO_URL=");
+        expect(envFileOf("app-1")).not.toContain("MONGO_OPLOG_URL");
+    });
+});
+
+describe("database external", () => {
+    test("mongoUrl and mongoOplogUrl reach the env as they are, secret; no cluster", async () => {
+        await run({ mongoUrl: "mongodb://u:p@db.example.com/app?replicaSet=rs0", mongoOplogUrl: "mongodb://o:p@db.example.com/local?authSource=admin" });
+        expect(ofType(T.cluster)).toEqual([]);
+        expect(envFileOf("app-1")).toContain('\nMONGO_URL="mongodb://u:p@db.example.com/app?replicaSet=rs0"\n');
+        expect(envFileOf("app-1")).toContain('\nMONGO_OPLOG_URL="mongodb://o:p@db.example.com/local?authSource=admin"\n');
+        expect(await isSecretInput(propsOf("release-app-1-stage").stdin)).toBe(true);
+    });
+});
+
+describe("managedMongoUrls", () => {
+    test("keeps host and options, replaces the path, forces admin auth, TLS and the CA file", () => {
+        expect(managedMongoUrls("mongodb+srv://doadmin:pw@private-x.example.net/admin?tls=true&authSource=admin&replicaSet=x", "app")).toEqual({
+            mongoUrl: `mongodb+srv://doadmin:pw@private-x.example.net/app?replicaSet=x&authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`,
+            mongoOplogUrl: `mongodb+srv://doadmin:pw@private-x.example.net/local?replicaSet=x&authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`,
+        });
+        expect(managedMongoUrls("mongodb://doadmin:pw@10.0.0.5:27017", "app").mongoUrl).toBe(
+            `mongodb://doadmin:pw@10.0.0.5:27017/app?authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`);
+        expect(managedMongoUrls("mongodb://h/admin?ssl=true&tlsCAFile=/x", "app").mongoUrl).toBe(`mongodb://h/app?authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`);
+    });
+
+    test("a URI that is not mongodb:// fails without echoing it", () => {
+        expect(() => managedMongoUrls("postgres://doadmin:S3cr3t@h/db", "app")).toThrow(/^the cluster's private URI is not a mongodb:\/\/ URL$/);
+    });
+});
+
+describe("alerts (alertEmails)", () => {
+    const expected = (target: string, what: string, kind: "droplet" | "dbaas", where: object, thresholds = { cpu: 80, memory: 85, disk: 85 }, window = "5m") => {
+        const types = kind === "droplet"
+            ? { cpu: "v1/insights/droplet/cpu", memory: "v1/insights/droplet/memory_utilization_percent", disk: "v1/insights/droplet/disk_utilization_percent" }
+            : { cpu: "v1/dbaas/alerts/cpu_alerts", memory: "v1/dbaas/alerts/memory_utilization_alerts", disk: "v1/dbaas/alerts/disk_utilization_alerts" };
+        const label = { cpu: "CPU", memory: "memory", disk: "disk" };
+        return (["cpu", "memory", "disk"] as const).map((m) => [`alerts-${target}-${m}`, {
+            alerts: { emails: ["ops@example.com", "oncall@example.com"] },
+            description: `meteor-do-staging ${what}: ${label[m]} above ${thresholds[m]}% for ${window}`,
+            type: types[m], compare: "GreaterThan", value: thresholds[m], window, enabled: true, ...where,
+        }]);
+    };
+    const emails = JSON.stringify(["ops@example.com", "oncall@example.com"]);
+    // Registration order follows when each alert's inputs resolve; compare by name.
+    const byName = (a: any[], b: any[]) => (a[0] as string).localeCompare(b[0]);
+    const alertsByName = () => ofType(T.alert).map((a) => [a.name, a.inputs]).sort(byName);
+
+    test("CPU, memory and disk on the app tag and on the LB droplet, with the default thresholds", async () => {
+        await run({ alertEmails: emails });
+        const lb = await dropletId("lb-droplet");
+        expect(alertsByName()).toEqual([
+            ...expected("app", "app droplets", "droplet", { tags: ["meteor-do-staging-app"] }),
+            ...expected("lb", "load balancer", "droplet", { entities: [lb] }),
+        ].sort(byName));
+    });
+
+    test("configured thresholds and window; the managed database gets its own three", async () => {
+        await run({ alertEmails: emails, alertCpuPercent: "90", alertMemoryPercent: "70", alertDiskPercent: "60", alertWindow: "10m", database: "managed" });
+        const t = { cpu: 90, memory: 70, disk: 60 };
+        const lb = await dropletId("lb-droplet");
+        expect(alertsByName()).toEqual([
+            ...expected("app", "app droplets", "droplet", { tags: ["meteor-do-staging-app"] }, t, "10m"),
+            ...expected("lb", "load balancer", "droplet", { entities: [lb] }, t, "10m"),
+            ...expected("db", "MongoDB cluster", "dbaas", { entities: ["db-cluster-id"] }, t, "10m"),
+        ].sort(byName));
+    });
+});
