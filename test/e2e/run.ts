@@ -52,7 +52,9 @@ async function up(label: string, config: Record<string, string>): Promise<UpResu
   const resultFile = path.join(topo.DATA_DIR, `up-${n}-result.json`);
   const logFile = path.join(topo.DATA_DIR, `up-${n}.log`);
   fs.rmSync(resultFile, { force: true });
-  fs.writeFileSync(request, JSON.stringify({ stack: STACK, config, secretKeys: ["mongoUrl"], resultFile }), { mode: 0o600 });
+  // METEOR_DO_E2E_PROGRAM: try a locally patched copy of the program; the default is the real index.ts.
+  const program = process.env.METEOR_DO_E2E_PROGRAM ? path.resolve(process.env.METEOR_DO_E2E_PROGRAM) : undefined;
+  fs.writeFileSync(request, JSON.stringify({ stack: STACK, config, secretKeys: ["mongoUrl"], resultFile, program }), { mode: 0o600 });
   const t = Date.now();
   log(`up #${n} (${label}) ...`);
   const out = fs.openSync(logFile, "w", 0o600);
@@ -273,8 +275,17 @@ async function scenario(): Promise<void> {
   const releases = appHosts().map((h) => currentRelease(h));
   check(step, releases.every((r) => r === sha.v2), `every host (the first rolled back, the others untouched) is on v2 (${releases.map((r) => r.slice(0, 12)).join(" ")})`);
   check(step, summary.failed === 0 && summary.requests > 50, `0 failed requests of ${summary.requests} (${summary.failures.slice(0, 3).join("; ")})`);
-  const peers3 = await Promise.all(appHosts().map((h) => lbPeer(`${h.privateIp}:${APP_PORT}`)));
-  check(step, peers3.every((p) => p.status === "up" && p.draining === false), `every peer up and not draining afterwards (${JSON.stringify(peers3)})`);
+  let peers3: { status?: string; draining?: boolean }[] = [];
+  await waitFor("every peer up after the rollback", 15000, async () => {
+    peers3 = await Promise.all(appHosts().map((h) => lbPeer(`${h.privateIp}:${APP_PORT}`)));
+    return peers3.every((p) => p.status === "up" && p.draining === false);
+  });
+  check(step, peers3.every((p) => p.status === "up" && p.draining === false), `every peer up and not draining after the rollback (${JSON.stringify(peers3)})`);
+  // The operator points the stack back at the good bundle: v2 is re-uploaded and re-staged (the engine
+  // sees those inputs change back), but no host rolls, because every cutover's state is still v2.
+  const r3b = await up("revert to v2", config(v2));
+  const revertCutovers = r3b.journal.filter((j) => j.name.endsWith("-cutover") && j.action !== "same").length;
+  check(step, r3b.ok && revertCutovers === 0, `reverting the config to v2 succeeds without rolling any host (${revertCutovers} cutovers ran)`);
 
   // 4. the app stopped on one host ----------------------------------------------------------------
   step = "4-app-stopped";
