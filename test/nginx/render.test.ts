@@ -1,0 +1,69 @@
+// The production tree (what LbConfig pushes) is valid for Debian's nginx, and its pieces are where
+// lb-push.sh and the contract expect them.
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { productionView } from "../../components/lbConfig";
+import { renderNginx } from "../../nginx/render";
+import { NGINX, makeCert, stopAll, tempDir, writeTree } from "./harness";
+
+afterAll(stopAll);
+
+const resolved = {
+    peers: ["10.116.0.5", "10.116.0.6", "10.116.0.7"], appPort: 3000, lbPrivateIp: "10.116.0.2", vpcCidr: "10.116.0.0/20",
+    serverName: "app.example.com", healthCheck: { path: "/", intervalMs: 750, rise: 2, fall: 2, timeoutMs: 1000, type: "http" as const },
+    stickiness: "ip" as const, trustedProxyCount: 0, adminCidrs: ["203.0.113.0/24"],
+    tls: { certificate: "/etc/meteor-do/tls/fullchain.pem", privateKey: "/etc/meteor-do/tls/privkey.pem", selfSigned: false },
+};
+
+test("the production tree passes nginx -t once moved (prefix and certificate paths are the only host-specific parts)", () => {
+    const dir = tempDir("render");
+    const cert = makeCert(dir);
+    const files = renderNginx(productionView(resolved));
+    const moved: Record<string, string> = {};
+    for (const [rel, text] of Object.entries(files)) {
+        moved[rel] = text.split("/etc/meteor-do/nginx/current").join(`${dir}/tree`)
+            .split(resolved.tls.certificate).join(cert.certificate)
+            .split(resolved.tls.privateKey).join(cert.privateKey)
+            .replace(/^error_log .*$/m, `error_log ${dir}/error.log warn;`)
+            .replace(/^pid .*$/m, `pid ${dir}/nginx.pid;`);
+    }
+    writeTree(path.join(dir, "tree"), moved);
+    const r = spawnSync(NGINX, ["-t", "-c", path.join(dir, "tree", "nginx.conf")], { encoding: "utf8" });
+    expect(r.stderr).toContain("test is successful");
+    expect(r.status).toBe(0);
+});
+
+test("production specifics: user, ports, redirect, status allow list, self addresses, stapling", () => {
+    const f = renderNginx(productionView(resolved));
+    expect(f["nginx.conf"]).toMatch(/^user www-data;$/m);
+    expect(f["nginx.conf"]).toMatch(/^worker_rlimit_nofile 65536;$/m);
+    expect(f["listen/http.conf"]).toMatch(/^listen 0\.0\.0\.0:80;$/m);
+    expect(f["listen/https.conf"]).toMatch(/^listen 0\.0\.0\.0:443 ssl http2;$/m);
+    expect(f["listen/admin.conf"]).toMatch(/^listen 0\.0\.0\.0:8181;$/m);
+    expect(f["sites/http.conf"]).toContain("return 301 https://$host$request_uri;");
+    expect(f["sites/http.conf"]).toContain("root /var/www/acme;");
+    expect(f["http/status-allow.conf"].match(/^ {4}\S+ 1;$/gm)).toEqual([
+        "    127.0.0.0/8 1;", "    ::1 1;", "    10.116.0.0/20 1;", "    203.0.113.0/24 1;",
+    ]);
+    expect(f["lua/meteor_do/config.lua"]).toContain('admin_self = { ["127.0.0.1"] = true, ["::1"] = true, ["10.116.0.2"] = true, },');
+    expect(f["lua/meteor_do/config.lua"]).toContain('host = "app.example.com",');
+    expect(f["tls/policy.conf"]).toMatch(/^ssl_stapling on;$/m);
+    expect(f["tls/policy.conf"]).toContain("ssl_certificate /etc/meteor-do/tls/fullchain.pem;");
+    const selfSigned = renderNginx(productionView({ ...resolved, tls: { ...resolved.tls, selfSigned: true } }));
+    expect(selfSigned["tls/policy.conf"]).toMatch(/^ssl_stapling off;$/m);
+    // Without trusted proxies a client's X-Forwarded-For is replaced, and no real-IP rules exist.
+    expect(f["http/real-ip.conf"]).not.toMatch(/^set_real_ip_from/m);
+    expect(f["http/proxy.conf"]).toContain("map $remote_addr $meteor_do_forwarded_for");
+    const proxied = renderNginx(productionView({ ...resolved, trustedProxyCount: 2, realIpFrom: ["198.51.100.0/24"] }));
+    expect(proxied["http/real-ip.conf"]).toMatch(/^set_real_ip_from 198\.51\.100\.0\/24;\nreal_ip_header X-Forwarded-For;\nreal_ip_recursive on;$/m);
+    const oneHop = renderNginx(productionView({ ...resolved, trustedProxyCount: 1 }));
+    expect(oneHop["http/real-ip.conf"]).toMatch(/^set_real_ip_from 0\.0\.0\.0\/0;\nset_real_ip_from ::\/0;\nreal_ip_header X-Forwarded-For;\nreal_ip_recursive off;$/m);
+});
+
+test("mustache leaves paths alone (no HTML escaping)", () => {
+    const f = renderNginx(productionView(resolved));
+    for (const text of Object.values(f)) expect(text).not.toMatch(/&#x2F;|&amp;|&quot;/);
+    expect(Object.keys(f).filter((k) => k.endsWith(".mustache"))).toEqual([]);
+    expect(fs.existsSync(path.join(__dirname, "../../nginx/lua/meteor_do/config.lua"))).toBe(false);
+});
