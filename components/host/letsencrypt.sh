@@ -12,7 +12,8 @@
 #                                                    valid one, else the self-signed pair, so nginx starts
 #   letsencrypt.sh issue <domain> <email> <server>   HTTP-01 through the webroot nginx serves on port 80;
 #                                                    certbot runs `deploy-hook` after issuance and after
-#                                                    every renewal; enables Debian's certbot.timer
+#                                                    every renewal; installs certbot if missing and
+#                                                    enables Debian's certbot.timer
 #   letsencrypt.sh deploy-hook                       (certbot sets RENEWED_LINEAGE) switch, validate, reload
 #
 # Environment (defaults are production; tests point them at a temp dir):
@@ -91,6 +92,16 @@ check_domain() {
     [[ $1 =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ && $1 == *.* ]] || fail "not a domain name: $1"
 }
 
+# Debian's certbot (with its certbot.timer) if the host lacks it: installed here rather than by cloud-init
+# so that only letsencrypt stacks carry it and existing load balancers are not replaced for it.
+ensure_certbot() {
+    command -v certbot >/dev/null && return 0
+    log "installing Debian's certbot"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends certbot >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends certbot >/dev/null; }
+}
+
 certbot_dirs=(--config-dir "$LE_CONFIG_DIR" --work-dir "$LE_WORK_DIR" --logs-dir "$LE_LOGS_DIR")
 
 cmd=${1:-}
@@ -117,6 +128,7 @@ issue)
     [[ $server == https://* ]] || fail "not an https:// ACME directory: $server"
     [[ -L $live ]] || fail "$live is missing (run prepare first)"
     install -d -m 0755 "$ACME_WEBROOT"
+    ensure_certbot
     renewal="$LE_CONFIG_DIR/renewal/$domain.conf"
     extra=()
     # A lineage from another server (staging -> production) is not "due", but it is the wrong CA.

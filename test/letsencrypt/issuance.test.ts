@@ -1,7 +1,7 @@
 // tlsMode letsencrypt end to end on loopback: components/host/letsencrypt.sh and write-tls.sh run for
 // real against Debian's certbot and pebble, with the load balancer's own nginx tree (nginx/render.ts)
 // serving the ACME webroot on its port-80 server and TLS on its 443 server.
-import { ChildProcess, spawn } from "child_process";
+import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as https from "https";
@@ -186,6 +186,22 @@ describe("issuance and renewal against pebble", () => {
         // A reload (HUP to the same master), not a restart.
         expect(lb.proc.exitCode).toBeNull();
         expect(lb.proc.pid).toBe(masterPid);
+    });
+
+    test("a deploy hook whose certificate nginx rejects switches back and fails; nginx keeps serving", async () => {
+        const before = await served();
+        const bogus = path.join(dir, "bogus-lineage");
+        fs.mkdirSync(bogus, { recursive: true });
+        // An unexpired certificate with somebody else's key: `nginx -t` refuses the pair.
+        fs.copyFileSync(path.join(dir, "cert.pem"), path.join(bogus, "fullchain.pem"));
+        execFileSync("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path.join(bogus, "privkey.pem")]);
+        const r = await run("env", [`RENEWED_LINEAGE=${bogus}`, "bash", script, "deploy-hook"]);
+        expect(r.code).toBe(1);
+        expect(r.out).toMatch(/nginx config does not validate with the new certificate:[\s\S]*key values mismatch/);
+        expect(r.out.trim().split("\n").pop()).toBe(`letsencrypt: nginx keeps running on the previous certificate (${lineage()})`);
+        expect(fs.readlinkSync(path.join(tlsDir, "live"))).toBe(lineage());
+        expect((await served()).serial).toBe(before.serial);
+        expect(lb.proc.exitCode).toBeNull();
     });
 });
 
