@@ -4,7 +4,8 @@ import * as path from "path";
 import * as zlib from "zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { named, ofType, promiseOf, recorded, settle, useMocks } from "./mocks";
-import { installMongoCa, managedMongoUrls, mongoCaPath } from "../../components/database";
+import { loadConfig } from "../../components/config";
+import { installMongoCa, ManagedDatabase, managedMongoUrls, mongoCaPath, mongoUrls } from "../../components/database";
 import { recordName } from "../../components/dns";
 // The SDK's own "RPC queue drained" promise (what pulumi.runtime.disconnect waits for).
 const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
@@ -228,6 +229,15 @@ describe("database managed", () => {
         }
     });
 
+    test("the component's URLs are secret Outputs even though the mock provider marks nothing secret", async () => {
+        const db = captured.get("db")!.resource as ManagedDatabase;
+        expect(await pulumi.isSecret(db.urls.mongoUrl!)).toBe(true);
+        expect(await pulumi.isSecret(db.urls.mongoOplogUrl!)).toBe(true);
+        expect(mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: { database: "managed" } as any }, db)).toBe(db.urls);
+        expect(() => mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: { database: "managed" } as any }))
+            .toThrow("mongoUrls: database is managed but no ManagedDatabase was given");
+    });
+
     test("databaseOplog false leaves MONGO_OPLOG_URL unset (Meteor polls)", async () => {
         await run({ ...managed, databaseOplog: "false" });
         expect(envFileOf("app-1")).toContain("\nMONGO_URL=");
@@ -243,6 +253,14 @@ describe("database external", () => {
         expect(envFileOf("app-1")).toContain('\nMONGO_OPLOG_URL="mongodb://o:p@db.example.com/local?authSource=admin"\n');
         expect(await isSecretInput(propsOf("release-app-1-stage").stdin)).toBe(true);
     });
+});
+
+test("mongoUrls, external: the configured URLs as secret Outputs, or nothing", async () => {
+    const cfg = loadConfig((k) => ({ bundle, mongoUrl: "mongodb://u:p@db/app", mongoOplogUrl: "mongodb://u:p@db/local" } as Record<string, string>)[k], "staging");
+    const urls = mongoUrls(cfg);
+    expect([await pulumi.isSecret(urls.mongoUrl!), await pulumi.isSecret(urls.mongoOplogUrl!)]).toEqual([true, true]);
+    expect([await promiseOf(urls.mongoUrl!), await promiseOf(urls.mongoOplogUrl!)]).toEqual(["mongodb://u:p@db/app", "mongodb://u:p@db/local"]);
+    expect(mongoUrls(loadConfig((k) => ({ bundle } as Record<string, string>)[k], "staging"))).toEqual({ mongoUrl: undefined, mongoOplogUrl: undefined });
 });
 
 describe("managedMongoUrls", () => {
