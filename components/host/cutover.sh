@@ -55,6 +55,8 @@ prev_release=$(readlink "$current_link" || true)
 prev_env=$(readlink "$env_link" || true)
 lb_url="http://$lb:$LB_PORT/lb/peers/$peer"
 read -ra restart_cmd <<<"$RESTART_CMD"
+# The admin API answers at once unless nginx is reloading; retry drain/undrain briefly.
+lb_retry=$((lb_timeout < 10 ? lb_timeout : 10))
 
 # Runs "$@" until it succeeds or $1 seconds pass, sleeping 0.1 s, 0.2 s, ... up to 1 s between tries.
 retry_for() {
@@ -71,7 +73,7 @@ healthy() { curl -fsS -o /dev/null --max-time 2 "http://$HEALTH_HOST:$port$healt
 lb_post() { curl -fsS -o /dev/null --max-time 5 -X POST "$lb_url/$1" 2>/dev/null; }
 lb_up() { curl -fsS --max-time 5 "$lb_url" 2>/dev/null | grep -Eq '"status"[[:space:]]*:[[:space:]]*"up"'; }
 # systemctl restart waits for the old process to stop (up to the unit's TimeoutStopSec); bound it anyway.
-restart() { timeout "$restart_timeout" "${restart_cmd[@]}" >&2; }
+restart() { timeout "$restart_timeout" "${restart_cmd[@]}" >&2 9>&-; }
 
 step_started=0
 timings=""
@@ -103,7 +105,7 @@ fail() {
     fi
   fi
   if ((drained)); then
-    retry_for 10 lb_post undrain || warn "could not undrain $peer on the LB; POST $lb_url/undrain by hand"
+    retry_for "$lb_retry" lb_post undrain || warn "could not undrain $peer on the LB; POST $lb_url/undrain by hand"
   fi
   exit 1
 }
@@ -112,7 +114,7 @@ started=$(now_ms)
 log "cutting $peer over to $sha"
 
 begin drain
-retry_for 10 lb_post drain || fail "LB admin API at $lb:$LB_PORT did not accept drain for $peer"
+retry_for "$lb_retry" lb_post drain || fail "LB admin API at $lb:$LB_PORT did not accept drain for $peer"
 drained=1
 done_step
 
@@ -120,8 +122,6 @@ begin switch
 switched=1
 switch_link "$new_release" "$current_link"
 switch_link "$new_env" "$env_link"
-# Newest first when choosing which releases and env files to keep.
-touch "$release" "$ENV_DIR/$ENV_HASH.env"
 done_step
 
 begin restart
@@ -133,7 +133,7 @@ retry_for "$health_timeout" healthy || fail "no healthy answer from http://$HEAL
 done_step
 
 begin undrain
-retry_for 10 lb_post undrain || fail "LB admin API did not accept undrain for $peer"
+retry_for "$lb_retry" lb_post undrain || fail "LB admin API did not accept undrain for $peer"
 drained=0
 done_step
 
@@ -147,16 +147,34 @@ done_step
 if [[ -n $prev_release && $prev_release != "$new_release" ]]; then switch_link "$prev_release" "$APP_ROOT/previous"; fi
 if [[ -n $prev_env && $prev_env != "$new_env" ]]; then switch_link "$prev_env" "$ENV_ROOT/previous.env"; fi
 
-# Keep the newest $keep entries of a directory (by mtime) plus the current and previous ones; print the rest.
-stale() {
-  local dir=$1 pattern=$2 n=0 name
-  shift 2
+# Mark what went live, for choosing what to keep: releases that were live, newest first, then the rest.
+touch "$release/DEPLOYED" "$ENV_DIR/$ENV_HASH.env"
+
+# Reads names ranked newest first; prints those beyond the first $keep, except the protected ones ("$@").
+beyond_keep() {
+  local n=0 name p protected
   while IFS= read -r name; do
     n=$((n + 1))
-    local protected=0 p
+    protected=0
     for p in "$@"; do [[ $name == "$p" ]] && protected=1; done
     if ((n > keep && !protected)); then printf '%s\n' "$name"; fi
-  done < <(find "$dir" -mindepth 1 -maxdepth 1 -name "$pattern" ! -name '.*' -printf '%T@ %f\n' | sort -rn | cut -d' ' -f2-)
+  done
+}
+ranked_releases() {
+  local name
+  for name in "$RELEASES"/*/; do
+    name=${name%/}
+    name=${name##*/}
+    [[ -f $RELEASES/$name/RELEASE ]] || continue
+    if [[ -f $RELEASES/$name/DEPLOYED ]]; then
+      printf '1 %s %s\n' "$(stat -c %.9Y "$RELEASES/$name/DEPLOYED")" "$name"
+    else
+      printf '0 %s %s\n' "$(stat -c %.9Y "$RELEASES/$name")" "$name"
+    fi
+  done | sort -k1,1nr -k2,2nr | cut -d' ' -f3
+}
+ranked_envs() {
+  find "$ENV_DIR" -mindepth 1 -maxdepth 1 -name '*.env' -printf '%T@ %f\n' | sort -rn | cut -d' ' -f2
 }
 prev_now=$(readlink "$APP_ROOT/previous" || true)
 prev_env_now=$(readlink "$ENV_ROOT/previous.env" || true)
@@ -165,11 +183,11 @@ while IFS= read -r old; do
   [[ -n $old ]] || continue
   rm -rf "${RELEASES:?}/$old" "$INCOMING/$old.tgz"
   removed=$((removed + 1))
-done < <(stale "$RELEASES" '*' "$sha" "${prev_now#releases/}")
+done < <(ranked_releases | beyond_keep "$sha" "${prev_now#releases/}")
 while IFS= read -r old; do
   [[ -n $old ]] || continue
   rm -f "${ENV_DIR:?}/$old"
-done < <(stale "$ENV_DIR" '*.env' "$ENV_HASH.env" "${prev_env_now#env/}")
+done < <(ranked_envs | beyond_keep "$ENV_HASH.env" "${prev_env_now#env/}")
 
 total=$(($(now_ms) - started))
 log "cut over to $sha in $((total / 1000)).$(printf '%03d' $((total % 1000)))s:$timings; removed $removed old release(s)"

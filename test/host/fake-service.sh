@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Test stand-in for `systemctl restart meteor-app` (no systemd here): does what the unit does with real
+# processes. Stops the running app (SIGTERM, SIGKILL after FAKE_SVC_STOP_TIMEOUT s, as TimeoutStopSec),
+# then, if $APP_ROOT/current/bundle/main.js exists (ConditionPathExists), starts `node main.js` there with
+# the variables of $ENV_ROOT/app.env and records its PID.
+#   fake-service.sh restart|stop
+set -euo pipefail
+: "${METEOR_DO_APP_ROOT:?}" "${METEOR_DO_ENV_ROOT:?}" "${FAKE_SVC_PIDFILE:?}" "${FAKE_SVC_LOG:?}"
+stop_timeout=${FAKE_SVC_STOP_TIMEOUT:-10}
+
+alive() { [[ -r /proc/$1/stat ]] && [[ $(cut -d' ' -f3 "/proc/$1/stat") != Z ]]; }
+
+stop() {
+  [[ -f $FAKE_SVC_PIDFILE ]] || return 0
+  local pid i
+  pid=$(<"$FAKE_SVC_PIDFILE")
+  rm -f "$FAKE_SVC_PIDFILE"
+  alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < stop_timeout * 20; i++)); do
+    alive "$pid" || return 0
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+start() {
+  local bundle=$METEOR_DO_APP_ROOT/current/bundle
+  [[ -f $bundle/main.js ]] || return 0
+  cd "$bundle"
+  (
+    set -a
+    # shellcheck disable=SC1091  # the env file under test
+    . "$METEOR_DO_ENV_ROOT/app.env"
+    set +a
+    exec node main.js >>"$FAKE_SVC_LOG" 2>&1 </dev/null
+  ) &
+  echo $! >"$FAKE_SVC_PIDFILE"
+  echo "$(date +%s.%N) start $!" >>"$FAKE_SVC_LOG.events"
+}
+
+case ${1:-} in
+  restart) stop; start ;;
+  stop) stop ;;
+  *) echo "usage: fake-service.sh restart|stop" >&2; exit 2 ;;
+esac
