@@ -32,9 +32,9 @@ const captured = new Map<string, { resource: pulumi.Resource; props: Record<stri
 const dependsOn = (name: string) => captured.get(name)!.dependsOn;
 const propsOf = (name: string) => captured.get(name)!.props;
 
-async function run(config: Record<string, string> = {}): Promise<void> {
+async function run(config: Record<string, string> = {}, preview = false): Promise<void> {
     try {
-        await useMocks({ bundle, ...config });
+        await useMocks({ bundle, ...config }, preview);
     } catch (e) {
         // useMocks resets the record and installs the mocks first; its own transformation needs a root stack.
         if (!/root stack resource was referenced before it was initialized/.test(String(e))) throw e;
@@ -315,4 +315,15 @@ describe("alerts (alertEmails)", () => {
             ...expected("db", "MongoDB cluster", "dbaas", { entities: ["db-cluster-id"] }, t, "10m"),
         ].sort(byName));
     });
+});
+
+test("preview with every service on registers them all (unknown ids and URIs included)", async () => {
+    await run({
+        tlsMode: "letsencrypt", domain: "app.example.com", letsencryptEmail: "ops@example.com", manageDns: "true",
+        database: "managed", alertEmails: '["ops@example.com"]', projectEnvironment: "Staging",
+    }, true);
+    const count = (t: string) => ofType(t).length;
+    expect([T.domain, T.record, T.cluster, T.db, T.dbFirewall, T.alert, T.project].map(count)).toEqual([1, 1, 1, 1, 1, 9, 1]);
+    expect(["lb-letsencrypt-prepare", "lb-letsencrypt-issue", "db-ca-app-1", "db-ca-app-2"].map((n) => named(n).type))
+        .toEqual(Array(4).fill("command:remote:Command"));
 });
