@@ -1,4 +1,4 @@
-import { recorded, settle, timing, useMocks } from "../test/unit/mocks";
+import { inStack, recorded, timing, useMocks } from "../test/unit/mocks";
 
 // One evaluation of index.ts under mocks, timed from config to the last registered resource.
 // Used by bench/program.ts in a fresh process per run.
@@ -7,9 +7,7 @@ async function main() {
     await useMocks({ appCount, bundle, adminCidrs: '["203.0.113.0/24"]' });
     const start = process.hrtime.bigint();
     const program = require("../index");
-    const outputs = await program();
-    await Promise.all(Object.values(outputs).map((o: any) => (o && typeof o.apply === "function" ? new Promise((r) => o.apply(r)) : o)));
-    await settle();
+    await inStack(program);
     const ms = Number(timing.lastRegistration - start) / 1e6;
     console.log(JSON.stringify({ ms, resources: recorded.length }));
 }

@@ -22,7 +22,8 @@ export const recorded: Recorded[] = [];
 export const timing = { lastRegistration: 0n };
 const names = new Map<pulumi.Resource, string>();
 const options = new Map<string, { dependsOn: pulumi.Resource[]; parent?: pulumi.Resource }>();
-let transformationRegistered = false;
+/** The inputs as the program passed them (Outputs keep their secretness here; mock inputs are plain). */
+export const props = new Map<string, Record<string, any>>();
 
 /** Canned outputs per type token, as DigitalOcean and the providers would fill them in. */
 function state(type: string, name: string, inputs: any, index: number): Record<string, unknown> {
@@ -62,6 +63,17 @@ function state(type: string, name: string, inputs: any, index: number): Record<s
     }
 }
 
+const secretSig = "1b47061264138c4ac30d75fd1eb44270";
+/** Mock inputs keep nested secrets in their wire form ({sig, value}); tests want the values. */
+function plain(value: any): any {
+    if (Array.isArray(value)) return value.map(plain);
+    if (value && typeof value === "object") {
+        if (value["4dabf18193072939515e22adb298388d"] === secretSig) return plain(value.value);
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+    }
+    return value;
+}
+
 let counter = 0;
 export const mocks: pulumi.runtime.Mocks = {
     newResource(args) {
@@ -71,7 +83,7 @@ export const mocks: pulumi.runtime.Mocks = {
         recorded.push({
             type: args.type,
             name: args.name,
-            inputs: args.inputs,
+            inputs: plain(args.inputs),
             dependsOn: o.dependsOn.map((r) => names.get(r) ?? "?"),
             parent: o.parent ? names.get(o.parent) : undefined,
             custom: args.custom ?? true,
@@ -92,13 +104,21 @@ export async function useMocks(config: Record<string, string> = {}, preview = fa
     recorded.length = 0;
     names.clear();
     options.clear();
+    props.clear();
     counter = 0;
     await pulumi.runtime.setMocks(mocks, "meteor-do", stack, preview);
     pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`meteor-do:${k}`, v])));
-    if (!transformationRegistered) {
-        transformationRegistered = true;
+}
+
+/**
+ * Runs `init` as a program: inside a root stack resource (as the engine does), with a transformation that
+ * records each resource's options. Returns the stack outputs, resolved.
+ */
+export async function inStack(init: () => Promise<Record<string, unknown> | void>): Promise<Record<string, unknown>> {
+    const outputs = await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((args) => {
             names.set(args.resource, args.name);
+            props.set(args.name, args.props);
             const dependsOn = args.opts.dependsOn;
             options.set(args.name, {
                 dependsOn: (Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []) as pulumi.Resource[],
@@ -106,11 +126,22 @@ export async function useMocks(config: Record<string, string> = {}, preview = fa
             });
             return undefined;
         });
-    }
+        return init();
+    });
+    await settle();
+    const values: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(outputs ?? {})) values[k] = await promiseOf(pulumi.output(v));
+    return values;
 }
 
-/** Lets every pending registration finish: waits until no new resource appears for a while (bounded). */
+/**
+ * Lets every pending registration finish: the SDK's RPC queue drains (registrations and their outputs),
+ * and no new resource appears for a while (bounded). A later setMocks must not meet this run's RPCs.
+ */
 export async function settle(maxMs = 5000): Promise<void> {
+    // waitForRPCs is the SDK's own drain (what disconnect() awaits); internal, hence the require.
+    const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings");
+    await waitForRPCs();
     const start = Date.now();
     let last = -1;
     let stableRounds = 0;
@@ -119,6 +150,12 @@ export async function settle(maxMs = 5000): Promise<void> {
         stableRounds = recorded.length === last ? stableRounds + 1 : 0;
         last = recorded.length;
     }
+    await waitForRPCs();
+}
+
+/** Whether an input as the program passed it (a plain value or an Output) is secret. */
+export async function isSecretInput(value: unknown): Promise<boolean> {
+    return pulumi.Output.isInstance(value) ? pulumi.isSecret(value as pulumi.Output<unknown>) : false;
 }
 
 export const promiseOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply(resolve));

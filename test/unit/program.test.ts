@@ -1,0 +1,213 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { inStack, isSecretInput, named, ofType, props, recorded, useMocks, waitsFor } from "./mocks";
+
+// The whole program (index.ts) under mocks: what it registers, with which inputs, in which order.
+
+let dir: string;
+let bundle: string;
+beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "program-"));
+    bundle = path.join(dir, "app.tgz");
+    fs.writeFileSync(bundle, "a bundle");
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+type Outputs = Record<string, pulumi.Output<unknown>>;
+
+async function run(config: Record<string, string> = {}, preview = false): Promise<Record<string, unknown>> {
+    await useMocks({ bundle, ...config }, preview);
+    let program: () => Promise<Outputs> = async () => ({});
+    jest.isolateModules(() => {
+        program = require("../../index");
+    });
+    return inStack(program);
+}
+
+const DROPLET = "digitalocean:index/droplet:Droplet";
+const COMMAND = "command:remote:Command";
+const droplets = () => ofType(DROPLET);
+
+describe.each([1, 3, 7])("appCount %i", (n) => {
+    beforeAll(() => run({ appCount: String(n) }));
+
+    test("one LB droplet and exactly appCount app droplets, all debian-12-x64 in the VPC", () => {
+        const names = droplets().map((d) => d.name).sort();
+        expect(names).toEqual(["lb-droplet", ...Array.from({ length: n }, (_, i) => `app-${i + 1}`)].sort());
+        for (const d of droplets()) {
+            expect(d.inputs.image).toBe("debian-12-x64");
+            expect(d.inputs.vpcUuid).toBe("net-vpc-id");
+            expect(d.inputs.region).toBe("nyc3");
+            expect(d.inputs.sshKeys).toEqual(["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]);
+        }
+    });
+
+    test("app droplets: named per stack, tagged, sized, user-data from the app template", () => {
+        for (let i = 1; i <= n; i++) {
+            const d = named(`app-${i}`);
+            expect(d.inputs).toMatchObject({
+                name: `meteor-do-staging-app-${i}`,
+                size: "s-1vcpu-2gb",
+                tags: ["meteor-do-staging-app"],
+                backups: false,
+                monitoring: true,
+            });
+            expect(d.inputs.userData).toMatch(/^#cloud-config\n# meteor-do app droplet: Node.js 22.12.0/);
+        }
+    });
+
+    test("every host's cloud-init gate precedes every other Command of that host", () => {
+        const commands = ofType(COMMAND);
+        const hosts = new Map<string, string>(); // host address -> gate name
+        for (const c of commands.filter((c) => c.name.endsWith("-cloud-init"))) hosts.set(c.inputs.connection.host, c.name);
+        expect(hosts.size).toBe(n + 1);
+        for (const c of commands) {
+            const gate = hosts.get(c.inputs.connection.host);
+            expect([c.name, gate]).toEqual([c.name, expect.any(String)]);
+            if (c.name !== gate) expect([c.name, waitsFor(c.name).has(gate!)]).toEqual([c.name, true]);
+        }
+        // Copies to a host (bundle uploads) wait for it as well.
+        for (const copy of ofType("command:remote:CopyToRemote")) {
+            const gate = hosts.get(copy.inputs.connection.host)!;
+            expect([copy.name, waitsFor(copy.name).has(gate)]).toEqual([copy.name, true]);
+        }
+    });
+});
+
+describe("a default stack", () => {
+    let outputs: Record<string, unknown>;
+    beforeAll(async () => {
+        outputs = await run({ appCount: "2" });
+    });
+
+    test("stack outputs", () => {
+        expect(outputs).toMatchObject({
+            siteUrl: "https://198.51.100.10",
+            lbReservedIp: "198.51.100.10",
+            checkStatusUrl: "https://198.51.100.10/check-status",
+            appPrivateIps: [expect.stringMatching(/^10\.116\.0\.\d+$/), expect.stringMatching(/^10\.116\.0\.\d+$/)],
+            deployPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIdeploy-key mock",
+            vpcIpRange: "10.116.0.0/20",
+        });
+        expect((outputs.release as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    test("VPC: region, no fixed range unless configured, named per stack", () => {
+        expect(named("net-vpc").inputs).toEqual({ name: "meteor-do-staging-vpc", region: "nyc3" });
+    });
+
+    test("firewalls: app accepts app port and SSH only from the LB; LB 80/443 from anywhere, SSH from anywhere without adminCidrs, admin port from apps", () => {
+        const outbound = [
+            { protocol: "tcp", portRange: "1-65535", destinationAddresses: ["0.0.0.0/0", "::/0"] },
+            { protocol: "udp", portRange: "1-65535", destinationAddresses: ["0.0.0.0/0", "::/0"] },
+            { protocol: "icmp", destinationAddresses: ["0.0.0.0/0", "::/0"] },
+        ];
+        expect(named("net-app-fw").inputs).toEqual({
+            name: "meteor-do-staging-app",
+            tags: ["meteor-do-staging-app"],
+            inboundRules: [
+                { protocol: "tcp", portRange: "3000", sourceTags: ["meteor-do-staging-lb"] },
+                { protocol: "tcp", portRange: "22", sourceTags: ["meteor-do-staging-lb"] },
+            ],
+            outboundRules: outbound,
+        });
+        expect(named("net-lb-fw").inputs).toEqual({
+            name: "meteor-do-staging-lb",
+            tags: ["meteor-do-staging-lb"],
+            inboundRules: [
+                { protocol: "tcp", portRange: "80", sourceAddresses: ["0.0.0.0/0", "::/0"] },
+                { protocol: "tcp", portRange: "443", sourceAddresses: ["0.0.0.0/0", "::/0"] },
+                { protocol: "tcp", portRange: "22", sourceAddresses: ["0.0.0.0/0", "::/0"] },
+                { protocol: "tcp", portRange: "8181", sourceTags: ["meteor-do-staging-app"] },
+            ],
+            outboundRules: outbound,
+        });
+    });
+
+    test("LB: droplet with the LB user-data, reserved IP assigned to it", () => {
+        const lb = named("lb-droplet");
+        expect(lb.inputs).toMatchObject({ name: "meteor-do-staging-lb", size: "s-1vcpu-1gb", tags: ["meteor-do-staging-lb"] });
+        expect(lb.inputs.userData).toMatch(/^#cloud-config\n# meteor-do load-balancer droplet/);
+        expect(named("lb-ip").inputs).toEqual({ region: "nyc3" });
+        expect(named("lb-ip-assignment").inputs).toEqual({ ipAddress: "198.51.100.10", dropletId: expect.any(Number) });
+        expect(named("lb-host-cloud-init").dependsOn).toEqual(["lb-ip-assignment"]);
+    });
+
+    test("deploy key: ED25519, registered, private half secret in every Command connection", async () => {
+        expect(named("deploy-key").inputs).toEqual({ algorithm: "ED25519" });
+        expect(named("deploy-sshkey").inputs).toEqual({ name: "meteor-do-staging-deploy", publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIdeploy-key mock" });
+        for (const c of ofType(COMMAND)) {
+            expect(c.inputs.connection.user).toBe("deploy");
+            expect(c.inputs.connection.privateKey).toContain("BEGIN OPENSSH PRIVATE KEY");
+        }
+    });
+
+    test("app Commands go through the LB as bastion; LB Commands go to the reserved IP", () => {
+        for (const c of ofType(COMMAND)) {
+            if (c.inputs.connection.host === "198.51.100.10") {
+                expect(c.inputs.connection.proxy).toBeUndefined();
+            } else {
+                expect(c.inputs.connection.host).toMatch(/^10\.116\.0\.\d+$/);
+                expect(c.inputs.connection.proxy).toMatchObject({ host: "198.51.100.10", user: "deploy", dialErrorLimit: 60, perDialTimeout: 15 });
+            }
+            expect(c.inputs.connection).toMatchObject({ dialErrorLimit: 60, perDialTimeout: 15 });
+        }
+    });
+
+    test("TLS: a self-signed certificate for the reserved IP, installed before the nginx push", () => {
+        expect(named("site-key").inputs).toEqual({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        expect(named("site-cert").inputs).toMatchObject({ ipAddresses: ["198.51.100.10"], validityPeriodHours: 8760 });
+        expect(named("lb-tls").inputs.create).toBe("sudo /usr/local/lib/meteor-do/write-tls.sh");
+        expect(waitsFor("lb-config-push").has("lb-tls")).toBe(true);
+        expect(waitsFor("lb-config-push").has("lb-host-tools")).toBe(true);
+    });
+});
+
+describe("secrets stay secret", () => {
+    beforeAll(() => run({ mongoUrl: "mongodb://u:S3cr3t@db/app", meteorSettings: '{"private":{"token":"S3cr3t"}}' }));
+
+    test("the deploy key's private half is secret in every Command's connection and bastion", async () => {
+        const commands = [...ofType(COMMAND), ...ofType("command:remote:CopyToRemote")];
+        expect(commands.length).toBeGreaterThan(4);
+        for (const c of commands) {
+            const connection = props.get(c.name)!.connection;
+            expect([c.name, await isSecretInput(connection.privateKey)]).toEqual([c.name, true]);
+            if (connection.proxy) expect([c.name, await isSecretInput(connection.proxy.privateKey)]).toEqual([c.name, true]);
+        }
+    });
+
+    test("the TLS key travels only as secret stdin; the deploy and TLS private keys are secret in state", async () => {
+        expect(await isSecretInput(props.get("lb-tls")!.stdin)).toBe(true);
+        expect(named("deploy-key").inputs).toEqual({ algorithm: "ED25519" });
+        expect(named("lb-tls").inputs.create).not.toMatch(/PRIVATE KEY/);
+    });
+
+    test("no Command line carries a secret value", () => {
+        for (const c of ofType(COMMAND)) {
+            expect([c.name, c.inputs.create]).toEqual([c.name, expect.not.stringMatching(/S3cr3t|PRIVATE KEY/)]);
+        }
+    });
+});
+
+describe("adminCidrs", () => {
+    beforeAll(() => run({ adminCidrs: '["203.0.113.0/24","2001:db8::/48"]' }));
+
+    test("SSH to the LB only from the admin ranges", () => {
+        expect(named("net-lb-fw").inputs.inboundRules[2]).toEqual({ protocol: "tcp", portRange: "22", sourceAddresses: ["203.0.113.0/24", "2001:db8::/48"] });
+    });
+});
+
+describe("bad config fails before any resource is registered", () => {
+    test("appCount 0", async () => {
+        await useMocks({ bundle, appCount: "0" });
+        let program: () => Promise<Outputs> = async () => ({});
+        jest.isolateModules(() => {
+            program = require("../../index");
+        });
+        // Called outside a stack on purpose: the SDK turns a program error inside one into a process exit.
+        await expect(program()).rejects.toThrow('meteor-do:appCount is "0": must be an integer from 1 to 100');
+        expect(recorded).toEqual([]);
+    });
+});
