@@ -155,10 +155,16 @@ function buildBundle(name: string, extra: string[]): Promise<string> {
 
 function writeTopologyJson(outputs: any, keyFile: string): void {
   const lb = lbHost();
+  const sshOpts = `-i ${keyFile} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null`;
   const json = {
     clientNamespace: topo.CLIENT_NS, vpcNamespace: topo.VPC_NS, vpcIpRange: VPC_RANGE,
     site: outputs?.siteUrl, checkStatus: outputs?.checkStatusUrl, lbPublicIp: outputs?.lbReservedIp,
-    ssh: { user: "deploy", keyFile, lb: `ip netns exec ${topo.CLIENT_NS} ssh -i ${keyFile} deploy@${outputs?.lbReservedIp}` },
+    ssh: {
+      user: "deploy", keyFile,
+      // Host keys are new on every boot, so they are not pinned here.
+      lb: `ip netns exec ${topo.CLIENT_NS} ssh ${sshOpts} deploy@${outputs?.lbReservedIp}`,
+      app: `ip netns exec ${topo.CLIENT_NS} ssh ${sshOpts} -o ProxyCommand='ssh ${sshOpts} -W %h:%p deploy@${outputs?.lbReservedIp}' deploy@${appHosts()[0]?.privateIp}`,
+    },
     hosts: hosts().map((h) => ({ name: h.name, role: h.name === lb.name ? "lb" : "app", netns: h.netns, privateIp: h.privateIp, publicIp: h.publicIp, reservedIps: h.extraPublicIps, nspawnPid: h.pid })),
     clientAddresses: topo.clientAddresses(),
   };
@@ -364,6 +370,9 @@ async function main(): Promise<void> {
     fs.rmSync(MOCK_STATE, { force: true });
     fs.rmSync(TOPOLOGY_JSON, { force: true });
     fs.rmSync(path.join(topo.DATA_DIR, "deploy_key"), { force: true });
+    for (const f of fs.existsSync(topo.DATA_DIR) ? fs.readdirSync(topo.DATA_DIR) : []) {
+      if (/^up-\d+/.test(f)) fs.rmSync(path.join(topo.DATA_DIR, f), { force: true });
+    }
     log("topology removed");
     return;
   }

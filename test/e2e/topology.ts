@@ -31,6 +31,7 @@ export interface HostRecord {
   extraPublicIps: string[]; // reserved IPs assigned to this droplet
   upper: string; // the droplet's "disk" (overlay upper dir)
   pid: number; // systemd-nspawn
+  cgroup?: string; // this boot's cgroup name (under /sys/fs/cgroup/{systemd,unified})
   userDataSha256: string;
   bootedAt: number;
 }
@@ -177,18 +178,20 @@ export function bootDroplet(args: BootArgs): HostRecord {
 }
 
 function startContainer(state: TopologyState, host: HostRecord): void {
+  // A cgroup name of its own per boot: a cgroup shared with any other container (even a dead one's
+  // leftovers) leaves systemd inside degraded.
+  const cgroup = `nspawn-${host.netns}-${Date.now().toString(36)}`;
+  for (const h of ["systemd", "unified"]) state.cgroups.push(`/sys/fs/cgroup/${h}/${cgroup}`);
+  host.cgroup = cgroup;
+  saveState(state);
   const log = fs.openSync(path.join(host.upper, "console.log"), "a");
-  const child = spawn(BOOT_SH, [host.name, host.netns, state.image, path.join(host.upper, "upper")], {
+  const child = spawn(BOOT_SH, [host.name, host.netns, state.image, path.join(host.upper, "upper"), cgroup], {
     detached: true, stdio: ["ignore", log, log],
   });
   child.unref();
   fs.closeSync(log);
   host.pid = child.pid!;
   host.bootedAt = Date.now();
-  for (const h of ["systemd", "unified"]) {
-    const cg = `/sys/fs/cgroup/${h}/nspawn-${host.name}`;
-    if (!state.cgroups.includes(cg)) state.cgroups.push(cg);
-  }
 }
 
 /** PID of the container's systemd (PID 1 inside), or undefined while it is not up. */
@@ -263,8 +266,7 @@ export async function destroyHost(name: string): Promise<void> {
   const host = state.hosts[name];
   if (!host) return;
   await stopPid(host.pid, 15000);
-  removeCgroup(`/sys/fs/cgroup/systemd/nspawn-${name}`);
-  removeCgroup(`/sys/fs/cgroup/unified/nspawn-${name}`);
+  for (const h of ["systemd", "unified"]) if (host.cgroup) await removeCgroup(`/sys/fs/cgroup/${h}/${host.cgroup}`);
   if (netnsExists(host.netns)) ip("netns", "del", host.netns);
   fs.rmSync(host.upper, { recursive: true, force: true });
   delete state.hosts[name];
@@ -287,7 +289,9 @@ export function recordServer(server: ServerRecord): void {
   saveState(state);
 }
 
-function removeCgroup(dir: string): void {
+/** Removes one of our containers' cgroups; processes still in it (a container whose nspawn had to be
+ *  killed) are ours, found by that cgroup, and are killed first. */
+async function removeCgroup(dir: string): Promise<void> {
   if (!fs.existsSync(dir)) return;
   // Deepest first: systemd inside the container leaves its own sub-cgroups behind.
   const dirs: string[] = [];
@@ -296,6 +300,12 @@ function removeCgroup(dir: string): void {
     dirs.push(d);
   };
   try { walk(dir); } catch { return; }
+  for (let round = 0; round < 20; round++) {
+    const pids = dirs.flatMap((d) => { try { return fs.readFileSync(path.join(d, "cgroup.procs"), "utf8").split("\n").filter(Boolean); } catch { return []; } });
+    if (pids.length === 0) break;
+    for (const p of pids) { try { process.kill(Number(p), "SIGKILL"); } catch { /* gone */ } }
+    await sleep(100);
+  }
   for (const d of dirs) { try { fs.rmdirSync(d); } catch { /* still busy or gone */ } }
 }
 
@@ -305,7 +315,7 @@ export async function teardown(): Promise<void> {
   if (!state) return;
   for (const s of state.servers) await stopPid(s.pid, 5000);
   await Promise.all(Object.values(state.hosts).map((h) => stopPid(h.pid, 15000)));
-  for (const cg of state.cgroups) removeCgroup(cg);
+  for (const cg of state.cgroups) await removeCgroup(cg);
   for (const ns of [...state.namespaces].reverse()) {
     if (netnsExists(ns)) { try { ip("netns", "del", ns); } catch { /* already gone */ } }
   }
