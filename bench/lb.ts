@@ -1,4 +1,4 @@
-// npm run bench:lb [-- --rounds 5 --duration 4 --kills 5 --connections 50]   (defaults; ~3 minutes)
+// npm run bench:lb [-- --rounds 6 --duration 3 --kills 5 --connections 50]   (defaults; ~3 minutes)
 //
 // The same three fast static backends behind (1) native nginx `ip_hash`, (2) our Lua balancer (the
 // production templates, served over plain HTTP so TLS is not what is measured), (3) HAProxy from Debian as
@@ -24,8 +24,8 @@ const arg = (name: string, def: number) => {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : def;
 };
-const ROUNDS = arg("rounds", 5);
-const DURATION = arg("duration", 4);
+const ROUNDS = arg("rounds", 6);
+const DURATION = arg("duration", 3);
 const KILLS = arg("kills", 5);
 const CONNECTIONS = arg("connections", 50);
 

@@ -64,7 +64,7 @@ trial="$(mktemp -d /tmp/lb-push.XXXXXX)"
 chmod 0755 "$trial"
 cp -a "$stage" "$trial/tree"
 escaped="${current//./\\.}"
-grep -rlF -- "$current" "$trial/tree" | while IFS= read -r f; do
+{ grep -rlF -- "$current" "$trial/tree" || true; } | while IFS= read -r f; do
     sed -i "s#${escaped}#${trial}/tree#g" "$f"
 done
 

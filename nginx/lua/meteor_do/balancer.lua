@@ -88,25 +88,25 @@ end
 
 -- Key: the sticky cookie (rewrite phase sets one when absent) or the client address after real-IP.
 local function client_key()
-    local ctx = ngx.ctx
     if config.stickiness == "cookie" then
-        return ctx.meteor_do_sticky or ngx.var["cookie_" .. config.cookie_name] or ngx.var.remote_addr
+        return ngx.ctx.meteor_do_sticky or ngx.var["cookie_" .. config.cookie_name] or ngx.var.remote_addr
     end
     return ngx.var.remote_addr
 end
 
+local NONE = {}
+
+-- First try: no ngx.ctx (its metamethods cost throughput); retries, rare, rebuild what they need.
 function _M.balance()
-    local ctx = ngx.ctx
     local points, mode = ring()
     if #points == 0 then
         ngx.log(ngx.ERR, "meteor-do: no peers configured")
         return ngx.exit(502)
     end
-    local tried = ctx.meteor_do_tried
-    if not tried then
-        tried = {}
-        ctx.meteor_do_tried = tried
-        ctx.meteor_do_hash = crc32(client_key())
+    local h = crc32(client_key())
+    local failed, code = balancer.get_last_failure()
+    local p
+    if not failed then
         if mode ~= "healthy" then
             ngx.log(ngx.WARN, "meteor-do: no healthy undrained peer (", mode, "); trying anyway")
         end
@@ -114,21 +114,29 @@ function _M.balance()
         if cache.size > 1 then
             balancer.set_more_tries(cache.size - 1)
         end
+        p = pick(points, h, NONE)
     else
-        local failed, code = balancer.get_last_failure()
+        local ctx = ngx.ctx
+        local tried = ctx.meteor_do_tried
         local last = ctx.meteor_do_last
-        ngx.log(ngx.WARN, "meteor-do: ", last and last.name or "?", " ", tostring(failed), " ", tostring(code),
-            "; retrying the next peer")
-        if failed == "failed" and last then
+        if not tried then
+            -- Second try: the first was the key's own peer on this ring.
+            tried = {}
+            ctx.meteor_do_tried = tried
+            last = pick(points, h, NONE)
+            tried[last.name] = true
+        end
+        ngx.log(ngx.WARN, "meteor-do: ", last.name, " ", tostring(failed), " ", tostring(code), "; retrying the next peer")
+        if failed == "failed" then
             checker.passive_failure(last, failed)
         end
+        p = pick(points, h, tried)
+        if not p then
+            return ngx.exit(502)
+        end
+        tried[p.name] = true
+        ctx.meteor_do_last = p
     end
-    local p = pick(points, ctx.meteor_do_hash, tried)
-    if not p then
-        return ngx.exit(502)
-    end
-    tried[p.name] = true
-    ctx.meteor_do_last = p
     local ok, err = balancer.set_current_peer(p.ip, p.port)
     if not ok then
         ngx.log(ngx.ERR, "meteor-do: set_current_peer ", p.name, ": ", err)
