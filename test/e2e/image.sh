@@ -23,7 +23,8 @@ base=(systemd systemd-sysv dbus openssh-server openssh-sftp-server cloud-init su
 # The LB packages named by the team contract, in case the templates are not there yet.
 lb=(nginx libnginx-mod-http-lua lua-resty-core lua-cjson)
 
-# Packages listed under `packages:` in the program's cloud-init templates (mustache lines skipped).
+# Packages listed under `packages:` in the program's cloud-init templates (mustache tags skipped, the
+# packages inside optional sections kept: the image may hold more than one host installs).
 program_packages() {
   local f
   for f in "$repo"/components/host/cloud-init/*; do
@@ -34,6 +35,7 @@ program_packages() {
         line = $0; sub(/^[[:space:]]*-[[:space:]]*/, "", line); gsub(/["'\'']/, "", line)
         if (line !~ /[{}]/ && line != "") print line; next
       }
+      inlist && /^\{\{/ { next }  # a mustache section inside the list: its packages count too
       inlist && /^[^[:space:]#-]/ { inlist = 0 }
     ' "$f"
   done

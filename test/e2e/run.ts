@@ -186,6 +186,9 @@ async function scenario(): Promise<void> {
   await topo.teardown();
   fs.rmSync(MOCK_STATE, { force: true });
   fs.rmSync(TOPOLOGY_JSON, { force: true });
+  for (const f of fs.existsSync(topo.DATA_DIR) ? fs.readdirSync(topo.DATA_DIR) : []) {
+    if (/^up-\d+/.test(f)) fs.rmSync(path.join(topo.DATA_DIR, f), { force: true });
+  }
 
   let t = Date.now();
   const imageKey = execFileSync("bash", [path.join(__dirname, "image.sh"), "--key"], { encoding: "utf8" }).trim();
@@ -382,7 +385,9 @@ async function main(): Promise<void> {
     problems.push(`aborted: ${e instanceof Error ? e.message : String(e)}`);
     log(`ABORTED: ${e instanceof Error ? e.stack : String(e)}`);
   } finally {
-    figures.userDataBooted = topo.loadState()?.userDataBooted ?? figures.userDataBooted;
+    const last = topo.loadState();
+    figures.userDataBooted = last?.userDataBooted ?? figures.userDataBooted;
+    figures.hosts = last ? Object.keys(last.hosts).length : figures.hosts;
     if (!argv.includes("--keep")) {
       await topo.teardown();
       fs.rmSync(MOCK_STATE, { force: true });
