@@ -63,7 +63,8 @@ export function appEnv(cfg: AppEnvConfig, rootUrl: pulumi.Input<string>): pulumi
     });
 }
 
-function minifySettings(text: string): string {
+/** Validates settings JSON and drops its whitespace (no newlines in the env file). */
+export function minifySettings(text: string): string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the sample server into a tarball laid out like `meteor build --server-only` output:
 //   node sample-app/build.js [--out FILE.tgz] [--release LABEL] [--broken[=exit|unhealthy]]
-// The server's npm deps are installed into bundle/programs/server at build time (`npm ci` against the
+// The server's npm deps are installed into bundle/programs/server at build time (`npm ci --prefer-offline` against the
 // configured registry), so the tarball is self-contained for hosts without registry access.
 // The tarball is deterministic (sorted entries, fixed mtime and owner, `gzip -n`): same source, same sha256.
 "use strict";
@@ -44,7 +44,7 @@ function build(opts) {
     const info = { label: opts.release };
     if (opts.broken) info.broken = opts.broken;
     fs.writeFileSync(path.join(server, "release.json"), JSON.stringify(info) + "\n");
-    execFileSync("npm", ["ci", "--omit=dev", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"], {
+    execFileSync("npm", ["ci", "--omit=dev", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"], {
       cwd: server,
       stdio: ["ignore", "ignore", "inherit"],
     });
