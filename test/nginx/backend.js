@@ -1,15 +1,29 @@
 // A stand-in app host for the nginx suite and bench/lb.ts: answers every request with who it is and
 // what it received, /healthz with 200, and echoes WebSocket messages tagged with its name.
-// Usage: node backend.js <ip> <port> [name]
+// Usage: node backend.js <ip> <port> [name]; HEALTH_DELAY_MS=n delays /healthz, GET /probe-stats tells
+// how many health checks arrived and the most that were in flight at once.
 "use strict";
 const http = require("http");
 const { WebSocketServer } = require("ws");
 
 const [ip, port, name = `${process.argv[2]}:${process.argv[3]}`] = process.argv.slice(2);
+const healthDelay = Number(process.env.HEALTH_DELAY_MS || 0);
+const probes = { count: 0, inFlight: 0, maxInFlight: 0 };
 const server = http.createServer((req, res) => {
     if (req.url === "/healthz") {
-        res.writeHead(200, { "content-type": "text/plain" });
-        res.end("ok\n");
+        probes.count++;
+        probes.inFlight++;
+        probes.maxInFlight = Math.max(probes.maxInFlight, probes.inFlight);
+        setTimeout(() => {
+            probes.inFlight--;
+            res.writeHead(200, { "content-type": "text/plain" });
+            res.end("ok\n");
+        }, healthDelay);
+        return;
+    }
+    if (req.url === "/probe-stats") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(probes));
         return;
     }
     const body = JSON.stringify({

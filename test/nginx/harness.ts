@@ -68,8 +68,10 @@ export function stop(p: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promi
 
 export interface Backend { ip: string; port: number; name: string; proc: ChildProcess }
 
-export async function startBackend(ip: string, port: number, script = "backend.js"): Promise<Backend> {
-    const proc = spawn(process.execPath, [path.join(__dirname, script), ip, String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+export async function startBackend(ip: string, port: number, script = "backend.js", env: Record<string, string> = {}): Promise<Backend> {
+    const proc = spawn(process.execPath, [path.join(__dirname, script), ip, String(port)], {
+        stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env },
+    });
     started.add(proc);
     await waitFor(`backend ${ip}:${port}`, () => portOpen(ip, port), 10000, 20);
     return { ip, port, name: `${ip}:${port}`, proc };

@@ -75,22 +75,32 @@ local function round(premature)
     if premature or running or ngx.worker.exiting() then
         return
     end
-    -- The lock expires on its own if a worker dies mid-round.
-    local lock_ttl = (hc.timeout_ms + hc.interval_ms) / 1000 + 1
+    -- The lock expires on its own if a worker dies mid-round; a round lasts at most 3 timeouts
+    -- (connect, send, receive).
+    local lock_ttl = (3 * hc.timeout_ms + hc.interval_ms) / 1000 + 1
     if not dict:add("round_lock", true, lock_ttl) then
         return
     end
     running = true
-    local threads = {}
-    for i, p in ipairs(state.peers) do
-        threads[i] = ngx.thread.spawn(probe, p)
-    end
-    for i, p in ipairs(state.peers) do
-        local _, ok, err = ngx.thread.wait(threads[i])
-        record(p, ok, err)
-    end
+    -- pcall: an error in one round must not leave `running` set and stop the checks for good.
+    local ok, err = pcall(function()
+        local threads = {}
+        for i, p in ipairs(state.peers) do
+            threads[i] = ngx.thread.spawn(probe, p)
+        end
+        for i, p in ipairs(state.peers) do
+            local alive, healthy, why = ngx.thread.wait(threads[i])
+            if not alive then
+                healthy, why = false, "probe error: " .. tostring(healthy)
+            end
+            record(p, healthy, why)
+        end
+    end)
     running = false
     dict:delete("round_lock")
+    if not ok then
+        ngx.log(ngx.ERR, "meteor-do: health check round failed: ", err)
+    end
 end
 
 function _M.start()
