@@ -71,7 +71,7 @@ export class AppServers extends pulumi.ComponentResource {
                 userData,
             }, { parent: this });
             const connection = connectionTo(droplet.ipv4AddressPrivate, args.deployPrivateKey, proxy);
-            const ready = new HostReady(`${hostName}-host`, { connection, dependsOn: [args.bastionReady] }, { parent: this });
+            const ready = new HostReady(`${hostName}-host`, { connection, hostId: droplet.id, dependsOn: [args.bastionReady] }, { parent: this });
             this.hosts.push({ name: hostName, droplet, privateIp: droplet.ipv4AddressPrivate, connection, ready });
         }
         this.registerOutputs({ privateIps: this.hosts.map((h) => h.privateIp) });

@@ -26,6 +26,11 @@ export function hostScriptsHash(): string {
 
 export interface HostReadyArgs {
     connection: Connection;
+    /**
+     * The droplet's id. It is in the triggers of every Command of the host: a replaced droplet (same
+     * reserved IP, maybe the same private IP) must get every Command again, and the preview says why.
+     */
+    hostId: pulumi.Input<string>;
     /** What must exist before the first dial (e.g. the reserved IP assignment, the bastion's gate). */
     dependsOn?: pulumi.Resource[];
 }
@@ -37,12 +42,15 @@ export interface HostReadyArgs {
 export class HostReady extends pulumi.ComponentResource {
     readonly cloudInit: remote.Command;
     readonly tools: remote.Command;
+    readonly hostId: pulumi.Output<string>;
 
     constructor(name: string, args: HostReadyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:host:HostReady", name, {}, opts);
+        this.hostId = pulumi.output(args.hostId);
         this.cloudInit = new remote.Command(`${name}-cloud-init`, {
             connection: args.connection,
             create: waitForCloudInit(),
+            triggers: [this.hostId],
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: args.dependsOn });
 
@@ -51,7 +59,7 @@ export class HostReady extends pulumi.ComponentResource {
             connection: args.connection,
             create: installTools(),
             stdin: tarGzBase64(scripts, 0o755),
-            triggers: [hostScriptsHash()],
+            triggers: [this.hostId, hostScriptsHash()],
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: [this.cloudInit] });
 

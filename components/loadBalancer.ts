@@ -62,7 +62,7 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
         this.publicIp = this.reservedIp.ipAddress;
         this.privateIp = this.droplet.ipv4AddressPrivate;
         this.connection = connectionTo(this.publicIp, args.deployPrivateKey);
-        this.ready = new HostReady(`${name}-host`, { connection: this.connection, dependsOn: [assignment] }, parent);
+        this.ready = new HostReady(`${name}-host`, { connection: this.connection, hostId: this.droplet.id, dependsOn: [assignment] }, parent);
 
         this.registerOutputs({ publicIp: this.publicIp, privateIp: this.privateIp });
     }
@@ -74,7 +74,7 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
             connection: this.connection,
             create: runTool("write-tls.sh"),
             stdin: pulumi.secret(pulumi.interpolate`${privateKeyPem}\n${certificatePem}\n`),
-            triggers: [pulumi.output(certificatePem).apply(sha), pulumi.secret(pulumi.output(privateKeyPem).apply(sha))],
+            triggers: [this.ready.hostId, pulumi.output(certificatePem).apply(sha), pulumi.secret(pulumi.output(privateKeyPem).apply(sha))],
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: [this.ready.tools] });
     }

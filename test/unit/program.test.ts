@@ -165,6 +165,22 @@ describe("a default stack", () => {
     });
 });
 
+describe("a replaced droplet gets every Command again", () => {
+    beforeAll(() => run({ appCount: "2" }));
+
+    test("the droplet id is in the triggers of every Command of its host", () => {
+        // Host address -> its droplet's id, as the gate's trigger carries it.
+        const hostIds = new Map<string, string>();
+        for (const c of ofType(COMMAND).filter((c) => c.name.endsWith("-cloud-init"))) hostIds.set(c.inputs.connection.host, c.inputs.triggers[0]);
+        expect([...hostIds.values()].every((id) => /^\d+$/.test(id))).toBe(true);
+        expect(new Set(hostIds.values()).size).toBe(3);
+        for (const c of [...ofType(COMMAND), ...ofType("command:remote:CopyToRemote")]) {
+            const id = hostIds.get(c.inputs.connection.host);
+            expect([c.name, c.inputs.triggers]).toEqual([c.name, expect.arrayContaining([id])]);
+        }
+    });
+});
+
 describe("secrets stay secret", () => {
     beforeAll(() => run({ mongoUrl: "mongodb://u:S3cr3t@db/app", meteorSettings: '{"private":{"token":"S3cr3t"}}' }));
 
