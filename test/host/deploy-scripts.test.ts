@@ -2,6 +2,7 @@
 // /srv/meteor and /etc/meteor, fake-service.sh for systemd (it really stops and starts the sample server),
 // and fakeLb.ts for the LB admin API. The env files are rendered by components/env.ts.
 import { execFileSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -70,7 +71,7 @@ function cutover(b: Bundle, env: string, flags: string[] = []): Promise<RunResul
 const link = (p: string) => fs.readlinkSync(p);
 const appPid = () => Number(fs.readFileSync(pidFile, "utf8"));
 const info = async () => JSON.parse((await httpRequest(`http://127.0.0.1:${appPort}/info.json`)).body);
-const sha256 = (text: string) => require("crypto").createHash("sha256").update(text).digest("hex");
+const sha256 = (data: string | Buffer) => crypto.createHash("sha256").update(data).digest("hex");
 const posts = () => lb.calls.filter((c) => c.method === "POST").map((c) => c.path);
 const starts = () =>
   fs.existsSync(path.join(tmp, "app.log.events"))
