@@ -1,0 +1,240 @@
+// npm run bench:deploy [-- --hosts 3 --workers 8 --rounds 2]
+//
+// A rolling deploy on this machine with the real pieces: the production nginx + Lua LB (nginx/render.ts,
+// run by Debian's nginx on loopback), N sample-app "hosts" (each its own temp root, 127.0.0.7x address and
+// test/host/fake-service.sh in place of systemd), and components/host/stage.sh + cutover.sh.
+//   1. baseline per host: restart (stop + start) until the app answers locally, plus rise x interval of the
+//      LB's checker, i.e. the least a cutover can take;
+//   2. under steady load (keep-alive HTTPS clients from many 127.0.0.x addresses through the LB), stage the
+//      next release on every host at once, then cut the hosts over one by one; per-host cutover time, and
+//      requests that failed during the whole roll. Repeated `rounds` times (alternating two releases).
+// Targets (issue 4): 0 failed requests; cutover <= 1.5 x (restart + rise x interval).
+// The last line of output is one JSON object. The full run on booted Debian hosts is the e2e scenario's.
+import { ChildProcess, execFileSync } from "child_process";
+import * as fs from "fs";
+import * as https from "https";
+import * as path from "path";
+import { renderEnvFile } from "../components/env";
+import { loopbackView, startLb, stopAll, tempDir, waitFor } from "../test/nginx/harness";
+import { buildBundle, Bundle, run } from "../test/sample/helpers";
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const HOSTS = arg("hosts", 3);
+const WORKERS = arg("workers", 8);
+const ROUNDS = arg("rounds", 2);
+const APP_PORT = 19631;
+const PORTS = { http: 19680, https: 19681, admin: 19689 };
+const CHECK = { intervalMs: 300, rise: 2, fall: 2, timeoutMs: 500 };
+
+const ROOT = path.resolve(__dirname, "..");
+const HOST_DIR = path.join(ROOT, "components", "host");
+const FAKE_SERVICE = path.join(ROOT, "test", "host", "fake-service.sh");
+
+interface Host {
+  ip: string;
+  peer: string;
+  root: string;
+  env: NodeJS.ProcessEnv;
+  envFile: string;
+}
+
+const round = (x: number) => Math.round(x);
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+function makeHost(dir: string, i: number): Host {
+  const ip = `127.0.0.${71 + i}`;
+  const root = path.join(dir, `host-${i}`);
+  for (const d of ["srv/meteor/releases", "srv/meteor/incoming", "etc/meteor"]) fs.mkdirSync(path.join(root, d), { recursive: true });
+  const envFile = renderEnvFile({
+    NODE_ENV: "production",
+    PORT: String(APP_PORT),
+    ROOT_URL: "https://lb.test",
+    HTTP_FORWARDED_COUNT: "1",
+    METEOR_SETTINGS: JSON.stringify({ public: { releaseLabel: "bench" } }),
+    STOP_GRACE_SECONDS: "2",
+    BIND_IP: ip,
+  });
+  return {
+    ip,
+    peer: `${ip}:${APP_PORT}`,
+    root,
+    envFile,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      METEOR_DO_APP_ROOT: path.join(root, "srv/meteor"),
+      METEOR_DO_ENV_ROOT: path.join(root, "etc/meteor"),
+      METEOR_DO_NPM: execFileSync("bash", ["-c", "command -v npm"], { encoding: "utf8" }).trim(),
+      METEOR_DO_RESTART_CMD: `${FAKE_SERVICE} restart`,
+      METEOR_DO_LB_PORT: String(PORTS.admin),
+      METEOR_DO_HEALTH_HOST: ip,
+      FAKE_SVC_PIDFILE: path.join(root, "app.pid"),
+      FAKE_SVC_LOG: path.join(root, "app.log"),
+      FAKE_SVC_STOP_TIMEOUT: "12",
+    },
+  };
+}
+
+async function stage(h: Host, b: Bundle): Promise<void> {
+  fs.copyFileSync(b.path, path.join(h.root, "srv/meteor/incoming", `${b.sha256}.tgz`));
+  const r = await run(path.join(HOST_DIR, "stage.sh"), [b.sha256], { env: h.env, stdin: h.envFile, timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`stage on ${h.peer} failed: ${r.stderr}`);
+}
+
+async function cutover(h: Host, b: Bundle): Promise<number> {
+  const r = await run(
+    path.join(HOST_DIR, "cutover.sh"),
+    ["--release", b.sha256, "--peer", h.peer, "--lb", "127.0.0.1", "--health-path", "/", "--keep", "3", "--health-timeout", "30", "--lb-timeout", "30"],
+    { env: h.env, stdin: h.envFile, timeoutMs: 120_000 },
+  );
+  if (r.code !== 0) throw new Error(`cutover on ${h.peer} failed: ${r.stderr}`);
+  process.stdout.write(`  ${r.stdout.trim().split("\n").pop()}\n`);
+  return r.ms;
+}
+
+function get(url: string, agent: https.Agent, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { agent, headers: { Host: "lb.test" }, timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+const appUp = async (h: Host) => {
+  try {
+    const r = await new Promise<number>((resolve, reject) => {
+      const req = require("http").get(`http://${h.ip}:${APP_PORT}/`, { timeout: 500, agent: false }, (res: { statusCode: number; resume: () => void }) => {
+        res.resume();
+        resolve(res.statusCode);
+      });
+      req.on("error", reject);
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+    });
+    return r === 200;
+  } catch {
+    return false;
+  }
+};
+
+async function peerUp(h: Host): Promise<boolean> {
+  const r = await run("curl", ["-fsS", "--max-time", "2", `http://127.0.0.1:${PORTS.admin}/lb/peers/${h.peer}`], { timeoutMs: 5000 });
+  return r.code === 0 && /"status"\s*:\s*"up"/.test(r.stdout) && /"draining"\s*:\s*false/.test(r.stdout);
+}
+
+async function main(): Promise<void> {
+  const dir = tempDir("bench-deploy");
+  const hosts = [...Array(HOSTS).keys()].map((i) => makeHost(dir, i));
+  const releases = [buildBundle(path.join(dir, "r1.tgz"), "bench-1"), buildBundle(path.join(dir, "r2.tgz"), "bench-2")];
+  const view = loopbackView(dir, hosts.map((h) => ({ ip: h.ip, port: APP_PORT })), PORTS, {
+    healthCheck: { path: "/", ...CHECK, type: "http", host: "lb.test" },
+  });
+  await startLb(view);
+  const workers: Promise<void>[] = [];
+  let loadOn = false;
+  try {
+    // First deploy (not measured).
+    await Promise.all(hosts.map((h) => stage(h, releases[0])));
+    for (const h of hosts) await cutover(h, releases[0]);
+    for (const h of hosts) await waitFor(`LB reports ${h.peer} up`, () => peerUp(h), 20_000);
+
+    // Baseline: restart until the app answers locally, then rise x interval.
+    const restartMs: number[] = [];
+    for (const h of hosts) {
+      const t0 = Date.now();
+      const r = await run(FAKE_SERVICE, ["restart"], { env: h.env, timeoutMs: 30_000 });
+      if (r.code !== 0) throw new Error(`restart failed: ${r.stderr}`);
+      await waitFor(`${h.peer} healthy`, () => appUp(h), 20_000);
+      restartMs.push(Date.now() - t0);
+      await waitFor(`LB reports ${h.peer} up`, () => peerUp(h), 20_000);
+    }
+    const riseMs = CHECK.rise * CHECK.intervalMs;
+    const baselineMs = mean(restartMs) + riseMs;
+
+    // Steady load through the LB.
+    let ok = 0;
+    const failures: string[] = [];
+    const served = new Map<string, number>();
+    loadOn = true;
+    for (let w = 0; w < WORKERS; w++) {
+      const agent = new https.Agent({ keepAlive: true, maxSockets: 1, localAddress: `127.0.0.${100 + w}`, rejectUnauthorized: false });
+      workers.push(
+        (async () => {
+          while (loadOn) {
+            try {
+              const r = await get(`https://127.0.0.1:${PORTS.https}/info.json`, agent);
+              if (r.status === 200) {
+                ok++;
+                const release = (JSON.parse(r.body).release as string).slice(0, 12);
+                served.set(release, (served.get(release) ?? 0) + 1);
+              } else failures.push(`HTTP ${r.status}`);
+            } catch (e) {
+              failures.push((e as Error).message);
+            }
+          }
+          agent.destroy();
+        })(),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+
+    const cutoverMs: number[] = [];
+    const stageMs: number[] = [];
+    for (let n = 0; n < ROUNDS; n++) {
+      const next = releases[(n + 1) % 2];
+      console.log(`round ${n + 1}: rolling ${hosts.length} hosts to ${next.sha256.slice(0, 12)}`);
+      const s0 = Date.now();
+      await Promise.all(hosts.map((h) => stage(h, next)));
+      stageMs.push(Date.now() - s0);
+      for (const h of hosts) cutoverMs.push(await cutover(h, next));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    loadOn = false;
+    await Promise.all(workers);
+
+    const last = releases[ROUNDS % 2];
+    const finalLabels = await Promise.all(
+      hosts.map(async (h) => JSON.parse(execFileSync("curl", ["-fsS", `http://${h.ip}:${APP_PORT}/info.json`], { encoding: "utf8" })).release),
+    );
+    const meanCutover = mean(cutoverMs);
+    const result = {
+      bench: "deploy",
+      hosts: HOSTS,
+      rounds: ROUNDS,
+      lb: "nginx+lua (production templates) on loopback",
+      check: CHECK,
+      restartMs: restartMs.map(round),
+      riseTimesIntervalMs: riseMs,
+      baselineMs: round(baselineMs),
+      stageAllHostsMs: stageMs.map(round),
+      cutoverMs: cutoverMs.map(round),
+      meanCutoverMs: round(meanCutover),
+      cutoverOverBaseline: Math.round((meanCutover / baselineMs) * 100) / 100,
+      requests: ok + failures.length,
+      failed: failures.length,
+      failures: [...new Set(failures)].slice(0, 5),
+      servedByRelease: Object.fromEntries(served),
+      allHostsOnRelease: finalLabels.every((r) => r === last.sha256),
+      targets: { failed: 0, cutoverOverBaseline: 1.5 },
+      pass: failures.length === 0 && meanCutover <= 1.5 * baselineMs && finalLabels.every((r) => r === last.sha256),
+    };
+    console.log(JSON.stringify(result));
+  } finally {
+    loadOn = false;
+    await Promise.all(workers).catch(() => undefined);
+    for (const h of hosts) await run(FAKE_SERVICE, ["stop"], { env: h.env, timeoutMs: 30_000 }).catch(() => undefined);
+    await stopAll();
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench:deploy: ${(e as Error).stack ?? e}`);
+  process.exitCode = 1;
+});
