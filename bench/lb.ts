@@ -263,6 +263,11 @@ async function main() {
         };
         console.log(JSON.stringify(result));
     } finally {
+        // Keep the LBs' error logs for a look at what failed.
+        for (const f of ["native-error.log", "logs/error.log"]) {
+            const src = path.join(dir, f);
+            if (fs.existsSync(src)) fs.copyFileSync(src, path.join(path.dirname(dir), `meteor-do-bench-lb-${f.replace("/", "-")}`));
+        }
         for (const p of Object.values(procs)) if (p) await stop(p);
         await stopAll();
     }
