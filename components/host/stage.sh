@@ -41,6 +41,7 @@ tar -xzf "$tarball" -C "$work" --no-same-owner
 server=$work/bundle/programs/server
 [[ -f $server/package.json ]] || die "bundle has no bundle/programs/server/package.json"
 
+[[ -x $NPM ]] || die "npm not found at $NPM (set METEOR_DO_NPM)"
 if [[ -d $server/node_modules ]]; then
   (cd "$server" && "$NPM" ls --omit=dev --all >/dev/null 2>&1) || die "server deps in the bundle are incomplete (npm ls failed)"
   log "server deps present and complete"
