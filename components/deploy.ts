@@ -76,6 +76,11 @@ export interface ReleaseHost {
   privateIp: pulumi.Input<string>;
   /** The host's tools Command (installs the host scripts); every deploy Command of the host waits for it. */
   ready: pulumi.Resource;
+  /**
+   * The droplet id (HostReady.hostId). When set it leads every trigger of the host's upload, stage and
+   * cutover, so a replaced droplet gets the release again even if its address is reused.
+   */
+  hostId?: pulumi.Input<string>;
 }
 
 export interface ReleaseArgs {
@@ -101,7 +106,10 @@ export class Release extends pulumi.ComponentResource {
   readonly uploads: remote.CopyToRemote[];
   readonly stages: remote.Command[];
   readonly cutovers: remote.Command[];
-  /** Per stage/cutover trigger: [bundle sha256, env hash (secret when the env is), deploy scripts hash]. */
+  /**
+   * What makes a host roll: [bundle sha256, env hash (secret when the env is), deploy scripts hash]. Each
+   * host's stage and cutover triggers are these, led by the host's hostId when given.
+   */
   readonly triggers: pulumi.Output<string>[];
   /** The bundle sha256, known once every host has cut over. */
   readonly releaseId: pulumi.Output<string>;
@@ -121,11 +129,12 @@ export class Release extends pulumi.ComponentResource {
     this.cutovers = [];
     let previous: pulumi.Resource | undefined;
     for (const host of args.hosts) {
+      const hostKey = host.hostId === undefined ? [] : [pulumi.output(host.hostId)];
       const upload = new remote.CopyToRemote(`${name}-${host.name}-upload`, {
         connection: host.connection,
         source: new pulumi.asset.FileAsset(args.bundle.path),
         remotePath: incomingPath(sha),
-        triggers: [sha],
+        triggers: [...hostKey, sha],
       }, { parent: this, dependsOn: [host.ready] });
 
       // Stage depends on this host only, so all hosts stage at once.
@@ -133,7 +142,7 @@ export class Release extends pulumi.ComponentResource {
         connection: host.connection,
         create: stageCommand(sha),
         stdin: args.envFile,
-        triggers: this.triggers,
+        triggers: [...hostKey, ...this.triggers],
         addPreviousOutputInEnv: false,
       }, { parent: this, dependsOn: [host.ready, upload], additionalSecretOutputs: ["stdin"] });
 
@@ -152,7 +161,7 @@ export class Release extends pulumi.ComponentResource {
           }),
         ),
         stdin: args.envFile,
-        triggers: this.triggers,
+        triggers: [...hostKey, ...this.triggers],
         addPreviousOutputInEnv: false,
       }, {
         parent: this,

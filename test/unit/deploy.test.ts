@@ -37,7 +37,9 @@ interface Run {
 }
 
 /** Registers N fake hosts' tools Commands, an LB push and a Release inside a mocked stack. */
-async function deploy(over: Partial<ReleaseArgs> & { hostCount?: number; env?: pulumi.Output<string> } = {}): Promise<Run> {
+async function deploy(
+  over: Partial<ReleaseArgs> & { hostCount?: number; env?: pulumi.Output<string>; hostIds?: string[] } = {},
+): Promise<Run> {
   await useMocks();
   const options = new Map<string, pulumi.CustomResourceOptions>();
   let release!: Release;
@@ -47,7 +49,8 @@ async function deploy(over: Partial<ReleaseArgs> & { hostCount?: number; env?: p
     const hosts = [...Array(n).keys()].map((i) => {
       const connection = { host: `10.116.0.${i + 2}`, user: "deploy", privateKey: pulumi.secret("KEY"), proxy: lbConnection };
       const ready = new remote.Command(`app-${i}-tools`, { connection, create: "true" });
-      return { name: `app-${i}`, connection, privateIp: pulumi.output(`10.116.0.${i + 2}`), ready };
+      const hostId = over.hostIds ? { hostId: pulumi.output(over.hostIds[i]) } : {};
+      return { name: `app-${i}`, connection, privateIp: pulumi.output(`10.116.0.${i + 2}`), ready, ...hostId };
     });
     const lbPush = new remote.Command("lb-config-push", { connection: lbConnection, create: "true" });
     release = new Release(
@@ -62,7 +65,7 @@ async function deploy(over: Partial<ReleaseArgs> & { hostCount?: number; env?: p
         healthCheckPath: "/",
         keepReleases: 3,
         stopGraceSeconds: 20,
-        ...over,
+        ...Object.fromEntries(Object.entries(over).filter(([k]) => !["hostCount", "env", "hostIds"].includes(k))),
       },
       {
         // Mocks don't see resource options; record the ones asserted below.
@@ -219,6 +222,20 @@ describe("Release", () => {
       expect(named(`release-app-${i}-stage`).inputs.triggers).toEqual([otherSha, sha256(ENV_TEXT), deployScriptsHash()]);
       expect(named(`release-app-${i}-cutover`).inputs.create).toBe(cutoverString(i, otherSha));
     }
+  });
+
+  test("with droplet ids, a replaced droplet re-runs upload, stage and cutover of that host only", async () => {
+    const snapshot = () =>
+      Object.fromEntries(recorded.filter((r) => r.name.startsWith("release-")).map((r) => [r.name, JSON.stringify(r.inputs.triggers)]));
+    await deploy({ hostIds: ["1001", "1002", "1003"] });
+    expect(named("release-app-1-upload").inputs.triggers).toEqual(["1002", bundleSha]);
+    expect(named("release-app-1-stage").inputs.triggers).toEqual(["1002", bundleSha, sha256(ENV_TEXT), deployScriptsHash()]);
+    expect(named("release-app-1-cutover").inputs.triggers).toEqual(["1002", bundleSha, sha256(ENV_TEXT), deployScriptsHash()]);
+    const before = snapshot();
+    await deploy({ hostIds: ["1001", "2002", "1003"] });
+    const after = snapshot();
+    const changed = Object.keys(before).filter((k) => before[k] !== after[k]).sort();
+    expect(changed).toEqual(["release-app-1-cutover", "release-app-1-stage", "release-app-1-upload"]);
   });
 
   test("a secret env stays secret: stdin and its hash are secret, command lines are plain and carry no env", async () => {
