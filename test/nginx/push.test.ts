@@ -40,6 +40,8 @@ beforeAll(async () => {
     backends = await Promise.all([startBackend("127.0.0.51", 19411), startBackend("127.0.0.52", 19412), startBackend("127.0.0.53", 19413)]);
     view = loopbackView(dir, backends.slice(0, 2).map((b) => ({ ip: b.ip, port: b.port })), PORTS, {
         paths: { ...loopbackView(dir, [], PORTS).paths, prefix: path.join(lbRoot, "current") },
+        // As in production; where the caller's hard limit is lower nginx only warns, and so must the trial.
+        workerRlimitNofile: 65536,
     });
 });
 
