@@ -45,6 +45,30 @@ function check(step: string, ok: boolean, what: string): boolean {
 }
 
 // ---------------------------------------------------------------------------------------- helpers
+let programEntry = path.join(ROOT, "index.ts");
+
+/**
+ * Every `up` of one scenario runs the same program: a copy taken at the start (the working tree may
+ * change under a long run). Templates and host scripts are read relative to the code, so they come along.
+ */
+function snapshotProgram(): string {
+  const dir = path.join(topo.DATA_DIR, "program");
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  for (const entry of ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json", "components", "nginx"]) {
+    if (fs.existsSync(path.join(ROOT, entry))) fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+  }
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+  // METEOR_DO_E2E_OVERLAY=DIR: files laid over the copy, to try a fix locally before it lands.
+  const overlay = process.env.METEOR_DO_E2E_OVERLAY;
+  if (overlay) {
+    fs.cpSync(path.resolve(overlay), dir, { recursive: true });
+    log(`program overlay ${overlay} applied: this run does NOT test the unmodified program`);
+    figures.programOverlay = overlay;
+  }
+  return path.join(dir, "index.ts");
+}
+
 let upCount = 0;
 async function up(label: string, config: Record<string, string>): Promise<UpResult & { ms: number }> {
   const n = ++upCount;
@@ -52,14 +76,13 @@ async function up(label: string, config: Record<string, string>): Promise<UpResu
   const resultFile = path.join(topo.DATA_DIR, `up-${n}-result.json`);
   const logFile = path.join(topo.DATA_DIR, `up-${n}.log`);
   fs.rmSync(resultFile, { force: true });
-  // METEOR_DO_E2E_PROGRAM: try a locally patched copy of the program; the default is the real index.ts.
-  const program = process.env.METEOR_DO_E2E_PROGRAM ? path.resolve(process.env.METEOR_DO_E2E_PROGRAM) : undefined;
+  const program = programEntry;
   fs.writeFileSync(request, JSON.stringify({ stack: STACK, config, secretKeys: ["mongoUrl"], resultFile, program }), { mode: 0o600 });
   const t = Date.now();
   log(`up #${n} (${label}) ...`);
   const out = fs.openSync(logFile, "w", 0o600);
   const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "up.ts"), request], {
-    cwd: ROOT, stdio: ["ignore", out, out],
+    cwd: path.dirname(program), stdio: ["ignore", out, out],
   });
   fs.closeSync(out);
   const timer = setTimeout(() => { try { process.kill(child.pid!, "SIGKILL"); } catch { /* gone */ } }, 12 * 60e3);
@@ -190,6 +213,7 @@ async function scenario(): Promise<void> {
     if (/^up-\d+/.test(f)) fs.rmSync(path.join(topo.DATA_DIR, f), { force: true });
   }
 
+  programEntry = snapshotProgram();
   let t = Date.now();
   const imageKey = execFileSync("bash", [path.join(__dirname, "image.sh"), "--key"], { encoding: "utf8" }).trim();
   const cacheRoot = process.env.METEOR_DO_E2E_CACHE ?? "/var/cache/meteor-do-e2e";
