@@ -27,6 +27,11 @@ export interface LbConfigArgs {
     tls: { certificate: string; privateKey: string; selfSigned: boolean };
     /** The host's tools Command and the TLS Command. */
     dependsOn: pulumi.Resource[];
+    /**
+     * The LB droplet's id (HostReady.hostId). When set it leads the push's triggers, so a replaced
+     * droplet gets its configuration again even though no file changed.
+     */
+    hostId?: pulumi.Input<string>;
 }
 
 /** The values LbConfig renders, once every Input is known. */
@@ -105,7 +110,7 @@ export class LbConfig extends pulumi.ComponentResource {
             connection: args.connection,
             create: runTool("lb-push.sh"),
             stdin: files.apply((f) => tarGzBase64(f)),
-            triggers: [this.filesHash],
+            triggers: args.hostId === undefined ? [this.filesHash] : [pulumi.output(args.hostId), this.filesHash],
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: args.dependsOn });
 

@@ -175,6 +175,13 @@ test("the trigger changes when and only when a rendered file changes", async () 
     expect(hashes.size).toBe(changed.length + 1);
 });
 
+test("with hostId (the droplet id) the trigger also moves when the droplet is replaced", async () => {
+    const a = await pushOf(args({ hostId: pulumi.output("1001") }), "h1");
+    const b = await pushOf(args({ hostId: "1002" }), "h2");
+    expect(a.push.inputs.triggers).toEqual(["1001", a.hash]);
+    expect(b.push.inputs.triggers).toEqual(["1002", a.hash]);
+});
+
 test("argument errors are plain and early", () => {
     expect(() => new LbConfig("x", args({ appPort: 0 }))).toThrow("appPort must be a TCP port, got 0");
     expect(() => new LbConfig("y", args({ trustedProxyCount: 2 }))).toThrow("trustedProxyCount > 1 needs realIpFrom");
