@@ -7,7 +7,7 @@
 # undrain -> wait until the LB's checker reports the peer up -> keep the newest releases, remove older ones.
 # On failure at any step: switch back to the previous release and env, restart, wait healthy, undrain,
 # say why on stderr and exit 1, so that Pulumi stops before the next host.
-set -euo pipefail
+set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=deploy-lib.sh
 . "$(dirname "$0")/deploy-lib.sh"
@@ -89,6 +89,7 @@ done_step() {
 drained=0
 switched=0
 fail() {
+  trap - ERR
   warn "FAILED while $step: $1"
   if ((switched)); then
     if [[ -n $prev_release ]]; then
@@ -112,6 +113,9 @@ fail() {
 
 started=$(now_ms)
 log "cutting $peer over to $sha"
+step=start
+# Anything unexpected from here on (a full disk, a failing mv) rolls back too.
+trap 'fail "unexpected error at line $LINENO"' ERR
 
 begin drain
 retry_for "$lb_retry" lb_post drain || fail "LB admin API at $lb:$LB_PORT did not accept drain for $peer"
@@ -144,6 +148,7 @@ retry_for "$lb_timeout" lb_up || {
 }
 done_step
 
+step="recording previous release"
 if [[ -n $prev_release && $prev_release != "$new_release" ]]; then switch_link "$prev_release" "$APP_ROOT/previous"; fi
 if [[ -n $prev_env && $prev_env != "$new_env" ]]; then switch_link "$prev_env" "$ENV_ROOT/previous.env"; fi
 

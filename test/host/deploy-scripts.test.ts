@@ -288,6 +288,25 @@ describe("cutover.sh", () => {
     expect(posts().at(-1)).toBe(`/lb/peers/${peer}/undrain`);
   });
 
+  test("an unexpected error after the switch (here: `previous` is a directory) also rolls back", async () => {
+    const previous = path.join(appRoot, "previous");
+    const target = link(previous);
+    fs.rmSync(previous);
+    fs.mkdirSync(path.join(previous, "in-the-way"), { recursive: true });
+    try {
+      const r = await cutover(bundles.D, envFile("env-2"));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/FAILED while recording previous release: unexpected error at line \d+/);
+      expect(r.stderr).toContain(`rolling back to ${bundles.B.sha256}`);
+    } finally {
+      fs.rmSync(previous, { recursive: true });
+      fs.symlinkSync(target, previous);
+    }
+    expect(link(path.join(appRoot, "current"))).toBe(`releases/${bundles.B.sha256}`);
+    expect(await info()).toMatchObject({ release: bundles.B.sha256 });
+    expect(posts().at(-1)).toBe(`/lb/peers/${peer}/undrain`);
+  });
+
   test("keeps the newest --keep releases that went live (plus current and previous) and removes the rest", async () => {
     // keep 3 after D: D, B, A went live (newest first); exits and unhealthy never did, so they go.
     const d = await cutover(bundles.D, envFile("env-2"));
