@@ -35,7 +35,6 @@
 import { spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as topo from "./topology";
@@ -62,7 +61,8 @@ export class E2eMocks implements pulumi.runtime.Mocks {
   constructor() {
     this.engine = fs.existsSync(MOCK_STATE) ? JSON.parse(fs.readFileSync(MOCK_STATE, "utf8")) : { resources: {} };
     fs.mkdirSync(topo.DATA_DIR, { recursive: true, mode: 0o700 });
-    this.keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "mdoe2e-keys-"));
+    // Private keys for ssh -i: 0600 files in a 0700 dir under the harness's data dir (--down removes it).
+    this.keyDir = fs.mkdtempSync(path.join(topo.DATA_DIR, "keys-"));
     for (const r of Object.values(this.engine.resources)) {
       if (r.state?.fingerprint && r.inputs?.publicKey) this.rememberKey(r);
     }

@@ -95,6 +95,7 @@ async function up(label: string, config: Record<string, string>): Promise<UpResu
   const ran = cmds.filter((j) => j.action !== "same").length;
   figures.commands.run += ran;
   figures.commands.total += cmds.length;
+  (figures.commandsPerUp ??= {})[label] = `${ran}/${cmds.length}`;
   log(`up #${n} ${result.ok ? "succeeded" : "FAILED"} in ${((Date.now() - t) / 1000).toFixed(1)} s: ${ran}/${cmds.length} commands ran`);
   for (const e of result.errors) log(`  error: ${e.split("\n").slice(0, 12).join("\n    ")}`);
   return { ...result, ms: Date.now() - t };
@@ -392,6 +393,13 @@ async function scenario(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  // Interrupted: stop what we started (by PID, via the state file) unless asked to keep it.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      log(`${signal}: ${argv.includes("--keep") ? "leaving the topology up (npm run e2e -- --down)" : "tearing down"}`);
+      void (argv.includes("--keep") ? Promise.resolve() : topo.teardown()).finally(() => process.exit(130));
+    });
+  }
   if (argv.includes("--down")) {
     await topo.teardown();
     fs.rmSync(MOCK_STATE, { force: true });

@@ -320,6 +320,7 @@ export async function teardown(): Promise<void> {
     if (netnsExists(ns)) { try { ip("netns", "del", ns); } catch { /* already gone */ } }
   }
   fs.rmSync(path.join(DATA_DIR, "hosts"), { recursive: true, force: true });
+  for (const f of fs.readdirSync(DATA_DIR)) if (f.startsWith("keys-")) fs.rmSync(path.join(DATA_DIR, f), { recursive: true, force: true });
   fs.rmSync(STATE_FILE, { force: true });
 }
 
