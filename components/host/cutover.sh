@@ -155,6 +155,9 @@ if [[ -n $prev_env && $prev_env != "$new_env" ]]; then switch_link "$prev_env" "
 # Mark what went live, for choosing what to keep: releases that were live, newest first, then the rest.
 touch "$release/DEPLOYED" "$ENV_DIR/$ENV_HASH.env"
 
+# The host is live on the new release: cleaning up is best effort and never rolls back.
+trap - ERR
+
 # Reads names ranked newest first; prints those beyond the first $keep, except the protected ones ("$@").
 beyond_keep() {
   local n=0 name p protected
@@ -186,12 +189,15 @@ prev_env_now=$(readlink "$ENV_ROOT/previous.env" || true)
 removed=0
 while IFS= read -r old; do
   [[ -n $old ]] || continue
-  rm -rf "${RELEASES:?}/$old" "$INCOMING/$old.tgz"
-  removed=$((removed + 1))
+  if rm -rf "${RELEASES:?}/$old" "$INCOMING/$old.tgz"; then
+    removed=$((removed + 1))
+  else
+    warn "could not remove release $old"
+  fi
 done < <(ranked_releases | beyond_keep "$sha" "${prev_now#releases/}")
 while IFS= read -r old; do
   [[ -n $old ]] || continue
-  rm -f "${ENV_DIR:?}/$old"
+  rm -f "${ENV_DIR:?}/$old" || warn "could not remove env file $old"
 done < <(ranked_envs | beyond_keep "$ENV_HASH.env" "${prev_env_now#env/}")
 
 total=$(($(now_ms) - started))
