@@ -58,6 +58,8 @@ base64 -d | tar -xzf - -C "$stage" --no-same-owner
 [[ -f $stage/nginx.conf && -f $stage/PREFIX ]] || fail "input is not a rendered tree (no nginx.conf or PREFIX)"
 prefix="$(<"$stage/PREFIX")"
 [[ $prefix == "$current" ]] || fail "tree was rendered for $prefix but is installed at $current"
+# Read by the Lua module when nginx loads the tree: lets us ask a running nginx which tree it loaded.
+printf '%s\n' "$id" >"$stage/RELEASE"
 
 # 2. A copy whose includes point at itself instead of at the installed tree.
 trial="$(mktemp -d /tmp/lb-push.XXXXXX)"
@@ -142,11 +144,44 @@ if [[ -z $answered ]] || grep -qE '\[(emerg|alert|crit|error)\]' <<<"$errors"; t
     fail "trial start of the new config failed; nothing changed"
 fi
 
+# Which release the running nginx loaded, asked on its admin port (GET /lb/config): proof that a
+# reload took, since `systemctl reload` returns before nginx has applied (or failed to apply) it.
+admin_target() { # tree dir -> "address port" of its admin listener, as seen from this host
+    local line addr port
+    line="$(grep -m1 -E '^listen ' "$1/listen/admin.conf" 2>/dev/null)" || return 1
+    line="${line#listen }"
+    line="${line%%;*}"
+    line="${line%% *}"
+    port="${line##*:}"
+    addr="${line%:*}"
+    if [[ $addr == "$line" || $addr == 0.0.0.0 || $addr == "[::]" ]]; then addr=127.0.0.1; fi
+    printf '%s %s\n' "$addr" "$port"
+}
+running_release() { # tree dir -> release id the answering nginx runs, or nothing
+    local target body
+    target="$(admin_target "$1")" || return 0
+    # shellcheck disable=SC2086 # "address port"
+    set -- $target
+    body="$( (exec 3<>"/dev/tcp/$1/$2" && printf 'GET /lb/config HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3 && timeout 3 cat <&3) 2>/dev/null || true)"
+    if [[ $body =~ \"release\":\"([^\"]+)\" ]]; then printf '%s\n' "${BASH_REMATCH[1]}"; fi
+}
+
+previous="$(readlink "$current" 2>/dev/null || true)"
+
 # 4. Swap: a rename of the symlink is atomic.
 mv "$stage" "$releases/$id"
 ln -sfn "releases/$id" "$LB_ROOT/.current.new"
 mv -Tf "$LB_ROOT/.current.new" "$current"
 log "installed $releases/$id"
+
+rollback() {
+    if [[ -n $previous ]]; then
+        ln -sfn "$previous" "$LB_ROOT/.current.new"
+        mv -Tf "$LB_ROOT/.current.new" "$current"
+        log "current points at $previous again"
+    fi
+    fail "$1"
+}
 
 if [[ -n $NGINX_CONF_LINK && "$(readlink "$NGINX_CONF_LINK" 2>/dev/null || true)" != "$current/nginx.conf" ]]; then
     if [[ -e $NGINX_CONF_LINK && ! -L $NGINX_CONF_LINK && ! -e $NGINX_CONF_LINK.debian ]]; then
@@ -160,21 +195,29 @@ fi
 case "$LB_SERVICE" in
 systemd)
     if systemctl is-active --quiet nginx; then
-        systemctl reload nginx
+        systemctl reload nginx || rollback "systemctl reload nginx failed"
     else
         systemctl enable --quiet nginx
-        systemctl start nginx
+        systemctl start nginx || rollback "systemctl start nginx failed (journalctl -u nginx)"
     fi
     ;;
 direct)
     # fd 9 is the push lock: a daemon must not inherit it.
     if ! "$NGINX_BIN" -c "$current/nginx.conf" -s reload 2>/dev/null; then
-        "$NGINX_BIN" -c "$current/nginx.conf" </dev/null 9>&-
+        "$NGINX_BIN" -c "$current/nginx.conf" </dev/null 9>&- || rollback "nginx did not start"
     fi
     ;;
-*) fail "LB_SERVICE must be systemd or direct, got $LB_SERVICE" ;;
+*) rollback "LB_SERVICE must be systemd or direct, got $LB_SERVICE" ;;
 esac
-log "nginx reloaded"
+
+running=""
+for ((i = 0; i < LB_TRIAL_SECONDS * 10; i++)); do
+    running="$(running_release "$current")"
+    if [[ $running == "$id" ]]; then break; fi
+    sleep 0.1
+done
+[[ $running == "$id" ]] || rollback "nginx did not load the new config (it runs ${running:-nothing we can ask}); see its error log"
+log "nginx runs release $id"
 
 # 6. Keep the newest LB_KEEP trees (ids sort by time) and never the one in use.
 in_use="$(readlink "$current")"

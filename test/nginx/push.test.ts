@@ -74,6 +74,7 @@ test("a changed tree is swapped in and reloaded; drain state survives the reload
     const before = current();
     const r = await push(renderNginx({ ...view, peers: backends.map((b) => ({ ip: b.ip, port: b.port })) }));
     expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`lb-push: nginx runs release ${current().replace("releases/", "")}`);
     expect(current()).not.toBe(before);
     const peers = await waitFor("three peers", async () => {
         const p = (await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers` })).json.peers;
@@ -119,6 +120,24 @@ test("an invalid nginx directive is refused with nginx's own error", async () =>
     expect(r.stderr).toMatch(/unknown directive "proxy_bogus_directive" in .*\/http\/basics\.conf:\d+/);
     expect(r.stderr).toContain("nginx -t refused the new config; nothing changed");
     expect(current()).toBe(before);
+    expect((await request({ url: `https://127.0.0.1:${PORTS.https}/who` })).status).toBe(200);
+});
+
+test("a tree that passes the trial but that the running nginx cannot apply is rolled back", async () => {
+    // Port 80 of this tree is a port a backend already holds: the trial binds spare ports and passes,
+    // the reload cannot bind it, so nginx keeps the old config (and says so on GET /lb/config).
+    const files = renderNginx(view);
+    files["listen/http.conf"] = `listen ${backends[2].ip}:${backends[2].port};\n`;
+    const before = current();
+    const kept = releases();
+    const r = await push(files, { LB_TRIAL_SECONDS: "3" });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`nginx did not load the new config (it runs ${before.replace("releases/", "")})`);
+    expect(r.stderr).toContain(`current points at ${before} again`);
+    expect(current()).toBe(before);
+    const config = (await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/config` })).json;
+    expect(config).toEqual({ release: before.replace("releases/", ""), generation: 2, peers: 3 });
+    expect(releases().length).toBe(kept.length + 1);
     expect((await request({ url: `https://127.0.0.1:${PORTS.https}/who` })).status).toBe(200);
 });
 

@@ -31,6 +31,11 @@ function _M.handle()
     local uri = ngx.var.uri
     local addr = ngx.var.realip_remote_addr
 
+    -- Which tree this nginx runs (lb-push.sh checks it after a reload) and its config generation.
+    if uri == "/lb/config" then
+        return reply(200, { release = state.release or cjson.null, generation = state.generation(), peers = #state.peers })
+    end
+
     if uri == "/lb/peers" or uri == "/lb/peers/" then
         if method ~= "GET" then
             return reply(405, { error = "method not allowed" })

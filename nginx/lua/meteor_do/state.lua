@@ -23,15 +23,38 @@ local function bump()
     dict:incr("version", 1, 0)
 end
 
+-- The release id lb-push.sh wrote beside this tree (nil for local runs). Read when the config loads,
+-- so a running nginx tells which tree it really runs, whatever `current` points at.
+local function read_release()
+    local f = io.open(config.prefix .. "/RELEASE", "r")
+    if not f then
+        return nil
+    end
+    local id = f:read("*l")
+    f:close()
+    return id
+end
+_M.release = read_release()
+
+-- One id per config load: workers of a load count it once, a restarted worker does not again.
+local cycle = ngx.md5(tostring(ngx.now()) .. tostring({}) .. tostring(_M.release))
+
 -- Called from init_by_lua (master, before workers fork) on every start and reload.
 function _M.init()
-    dict:incr("generation", 1, 0)
     for _, p in ipairs(peers) do
         -- A new peer starts "up" so traffic flows at once after a push; the checker's `fall`
         -- failures take it out. Known peers keep their state (add never overwrites).
         dict:add("up:" .. p.name, true)
     end
     bump()
+end
+
+-- Called from init_worker_by_lua: a load counts as a generation only once its workers run (a reload
+-- that fails after init_by_lua, e.g. on bind(), leaves the old workers and the old generation).
+function _M.init_worker()
+    if dict:add("cycle:" .. cycle, true) then
+        dict:incr("generation", 1, 0)
+    end
 end
 
 function _M.is_up(name)
