@@ -6,8 +6,9 @@
 #
 # Steps: unpack into a staging dir -> `nginx -t` on a copy -> trial start of that copy on spare loopback
 # ports (`nginx -t` never compiles Lua; the trial loads every module and answers the admin API) -> rename
-# the `current` symlink atomically -> reload nginx (or start it). On any failure nginx's own error is
-# printed, `current` is untouched and the script exits non-zero. /etc/nginx/nginx.conf is made a symlink
+# the `current` symlink atomically -> reload nginx (or start it) -> wait until the running nginx reports
+# this release on its admin API (GET /lb/config), else point `current` back. On any failure nginx's own
+# error is printed, the running config stays and the script exits non-zero. /etc/nginx/nginx.conf is made a symlink
 # to current/nginx.conf once (Debian's file kept as nginx.conf.debian). The last LB_KEEP trees are kept.
 #
 # Environment (defaults are production; tests point them at a temp dir):
@@ -16,7 +17,7 @@
 #   NGINX_CONF_LINK  /etc/nginx/nginx.conf  "" to leave nginx's default config path alone
 #   LB_SERVICE       systemd                or "direct": `nginx -c current/nginx.conf -s reload`
 #   LB_KEEP          5
-#   LB_TRIAL_SECONDS 15                     how long the trial start may take to answer
+#   LB_TRIAL_SECONDS 15                     how long the trial start, and then the reload, may take
 set -euo pipefail
 
 LB_ROOT=${LB_ROOT:-/etc/meteor-do/nginx}
