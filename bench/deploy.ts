@@ -1,13 +1,14 @@
-// npm run bench:deploy [-- --hosts 3 --workers 8 --rounds 2]
+// npm run bench:deploy [-- --hosts 3 --workers 8 --ddp 12 --rounds 2]
 //
 // A rolling deploy on this machine with the real pieces: the production nginx + Lua LB (nginx/render.ts,
 // run by Debian's nginx on loopback), N sample-app "hosts" (each its own temp root, 127.0.0.7x address and
 // test/host/fake-service.sh in place of systemd), and components/host/stage.sh + cutover.sh.
 //   1. baseline per host: restart (stop + start) until the app answers locally, plus rise x interval of the
 //      LB's checker, i.e. the least a cutover can take;
-//   2. under steady load (keep-alive HTTPS clients from many 127.0.0.x addresses through the LB), stage the
-//      next release on every host at once, then cut the hosts over one by one; per-host cutover time, and
-//      requests that failed during the whole roll. Repeated `rounds` times (alternating two releases).
+//   2. under steady load (keep-alive HTTPS clients from many 127.0.0.x addresses through the LB, plus DDP
+//      clients over wss that reconnect like Meteor's), stage the next release on every host at once, then
+//      cut the hosts over one by one; per-host cutover time, requests that failed during the whole roll,
+//      DDP closes and failed reconnects. Repeated `rounds` times (alternating two releases).
 // Targets (issue 4): 0 failed requests; cutover <= 1.5 x (restart + rise x interval).
 // The last line of output is one JSON object. The full run on booted Debian hosts is the e2e scenario's.
 import { ChildProcess, execFileSync } from "child_process";
@@ -17,6 +18,7 @@ import * as path from "path";
 import { renderEnvFile } from "../components/env";
 import { loopbackView, startLb, stopAll, tempDir, waitFor } from "../test/nginx/harness";
 import { buildBundle, Bundle, run } from "../test/sample/helpers";
+import WebSocket from "ws";
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,6 +26,7 @@ const arg = (name: string, def: number) => {
 };
 const HOSTS = arg("hosts", 3);
 const WORKERS = arg("workers", 8);
+const DDP_CLIENTS = arg("ddp", 12);
 const ROUNDS = arg("rounds", 2);
 const APP_PORT = 19631;
 const PORTS = { http: 19680, https: 19681, admin: 19689 };
@@ -108,6 +111,56 @@ function get(url: string, agent: https.Agent, timeoutMs = 5000): Promise<{ statu
   });
 }
 
+/**
+ * DDP clients over the LB's wss:///websocket (one per 127.0.0.x address, so they spread over the hosts).
+ * Like Meteor's client they reconnect after a close (after 50-150 ms) and subscribe again; we count
+ * closes, failed attempts and the longest time from a close to being subscribed again.
+ */
+function ddpClients(n: number) {
+  const stats = { closes: 0, failedAttempts: 0, maxOutageMs: 0, hostsSeen: new Set<string>() };
+  let on = true;
+  const sockets = new Set<WebSocket>();
+  const client = (i: number) => {
+    let closedAt: number | undefined;
+    const connect = () => {
+      if (!on) return;
+      const ws = new WebSocket(`wss://127.0.0.1:${PORTS.https}/websocket`, { localAddress: `127.0.0.${150 + i}`, rejectUnauthorized: false, headers: { Host: "lb.test" } });
+      sockets.add(ws);
+      let subscribed = false;
+      ws.on("open", () => ws.send(JSON.stringify({ msg: "connect", version: "1", support: ["1"] })));
+      ws.on("message", (data) => {
+        const m = JSON.parse(String(data));
+        if (m.msg === "connected") ws.send(JSON.stringify({ msg: "sub", id: "s", name: "sample.server", params: [] }));
+        if (m.msg === "added") stats.hostsSeen.add(`${i}:${m.fields.host}:${m.fields.release.slice(0, 6)}`);
+        if (m.msg === "ready") {
+          subscribed = true;
+          if (closedAt !== undefined) stats.maxOutageMs = Math.max(stats.maxOutageMs, Date.now() - closedAt);
+          closedAt = undefined;
+        }
+      });
+      ws.on("error", () => undefined);
+      ws.on("close", () => {
+        sockets.delete(ws);
+        if (!on) return;
+        if (subscribed) {
+          stats.closes++;
+          closedAt = Date.now();
+        } else stats.failedAttempts++;
+        setTimeout(connect, 50 + Math.random() * 100);
+      });
+    };
+    connect();
+  };
+  for (let i = 0; i < n; i++) client(i);
+  return {
+    stats,
+    stop: () => {
+      on = false;
+      for (const ws of sockets) ws.terminate();
+    },
+  };
+}
+
 const appUp = async (h: Host) => {
   try {
     const r = await new Promise<number>((resolve, reject) => {
@@ -145,6 +198,11 @@ async function main(): Promise<void> {
     for (const h of hosts) await cutover(h, releases[0]);
     for (const h of hosts) await waitFor(`LB reports ${h.peer} up`, () => peerUp(h), 20_000);
 
+    // DDP clients stay connected through the baseline and the rolls, so both stop with the same
+    // connections to close (the app closes them one by one over its grace period).
+    const ddp = ddpClients(DDP_CLIENTS);
+    await new Promise((r) => setTimeout(r, 1500));
+
     // Baseline: restart until the app answers locally, then rise x interval.
     const restartMs: number[] = [];
     for (const h of hosts) {
@@ -157,6 +215,7 @@ async function main(): Promise<void> {
     }
     const riseMs = CHECK.rise * CHECK.intervalMs;
     const baselineMs = mean(restartMs) + riseMs;
+    const baselineDdpCloses = ddp.stats.closes;
 
     // Steady load through the LB.
     let ok = 0;
@@ -198,6 +257,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000));
     loadOn = false;
     await Promise.all(workers);
+    ddp.stop();
 
     const last = releases[ROUNDS % 2];
     const finalLabels = await Promise.all(
@@ -221,6 +281,12 @@ async function main(): Promise<void> {
       failed: failures.length,
       failures: [...new Set(failures)].slice(0, 5),
       servedByRelease: Object.fromEntries(served),
+      ddp: {
+        clients: DDP_CLIENTS,
+        closesDuringRolls: ddp.stats.closes - baselineDdpCloses,
+        failedReconnectAttempts: ddp.stats.failedAttempts,
+        maxOutageMs: ddp.stats.maxOutageMs,
+      },
       allHostsOnRelease: finalLabels.every((r) => r === last.sha256),
       targets: { failed: 0, cutoverOverBaseline: 1.5 },
       pass: failures.length === 0 && meanCutover <= 1.5 * baselineMs && finalLabels.every((r) => r === last.sha256),
