@@ -179,7 +179,7 @@ function buildBundle(name: string, extra: string[]): Promise<string> {
 
 function writeTopologyJson(outputs: any, keyFile: string): void {
   const lb = lbHost();
-  const sshOpts = `-i ${keyFile} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null`;
+  const sshOpts = `-i ${keyFile} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
   const json = {
     clientNamespace: topo.CLIENT_NS, vpcNamespace: topo.VPC_NS, vpcIpRange: VPC_RANGE,
     site: outputs?.siteUrl, checkStatus: outputs?.checkStatusUrl, lbPublicIp: outputs?.lbReservedIp,
@@ -405,6 +405,7 @@ async function main(): Promise<void> {
     fs.rmSync(MOCK_STATE, { force: true });
     fs.rmSync(TOPOLOGY_JSON, { force: true });
     fs.rmSync(path.join(topo.DATA_DIR, "deploy_key"), { force: true });
+    for (const d of ["program", "bundles"]) fs.rmSync(path.join(topo.DATA_DIR, d), { recursive: true, force: true });
     for (const f of fs.existsSync(topo.DATA_DIR) ? fs.readdirSync(topo.DATA_DIR) : []) {
       if (/^up-\d+/.test(f)) fs.rmSync(path.join(topo.DATA_DIR, f), { force: true });
     }
