@@ -4,7 +4,7 @@
 //   npm run e2e -- --keep     run it and leave the topology up; writes topology.json
 //   npm run e2e -- --down     stop every host and server and remove every namespace it made
 // The last line of output is one JSON object with the figures.
-import { execFileSync, spawn } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { MOCK_STATE, runIn } from "./mocks";
@@ -205,7 +205,16 @@ function exportDeployKey(): string {
 }
 
 // ---------------------------------------------------------------------------------------- scenario
+/** Plain, early errors for what the harness cannot work without. */
+function preflight(): void {
+  if (process.getuid?.() !== 0) throw new Error("run as root: the topology needs network namespaces and systemd-nspawn");
+  const missing = ["systemd-nspawn", "debootstrap", "ip", "nsenter", "ssh", "scp", "curl", "xz", "/usr/bin/python3"].filter((tool) =>
+    spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status !== 0);
+  if (missing.length) throw new Error(`missing ${missing.join(", ")}: apt-get install -y systemd-container debootstrap iproute2 util-linux openssh-client curl xz-utils python3`);
+}
+
 async function scenario(): Promise<void> {
+  preflight();
   // Fresh start: anything left from an earlier run (by its own state file) goes first.
   await topo.teardown();
   fs.rmSync(MOCK_STATE, { force: true });
