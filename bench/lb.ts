@@ -5,8 +5,8 @@
 // its best equivalent (balance source, hash-type consistent, httpchk inter 750 rise 2 fall 2, retries,
 // redispatch, http-reuse always). All three: one worker/thread, backend keepalive, no access log.
 //
-// Throughput: wrk, alternating rounds (A B C, B C A, ...) so drift hits all alike; median requests/s and
-// the median of each round's p50/p99. Failures: a steady client load (keep-alive clients from many
+// Throughput: wrk, alternating rounds (A B C, B C A, ...) so drift hits all alike; median requests/s,
+// the median of each round's p50/p99, and ratios as the median of the per-round ratios. Failures: a steady client load (keep-alive clients from many
 // 127.0.0.x addresses), then `kills` times: SIGKILL a backend, measure the time until the LB reports it
 // down, count failed requests and requests slower than 100 ms from the kill until 1 s after detection,
 // restart it and wait until it is back. Native nginx has no active checks: detection is null there.
@@ -256,9 +256,11 @@ async function main() {
             native_ip_hash: summary("native"),
             ours: summary("ours"),
             haproxy: summary("haproxy"),
+            // Median over rounds of the ratio within a round (runs seconds apart), steadier on a shared
+            // machine than the ratio of medians.
             ratio: {
-                oursVsHaproxyRps: round2(summary("ours").rps / summary("haproxy").rps),
-                oursVsNativeRps: round2(summary("ours").rps / summary("native").rps),
+                oursVsHaproxyRps: round2(median(runs.ours.map((x, i) => x.rps / runs.haproxy[i].rps))),
+                oursVsNativeRps: round2(median(runs.ours.map((x, i) => x.rps / runs.native[i].rps))),
             },
         };
         console.log(JSON.stringify(result));
