@@ -95,6 +95,7 @@ export = async () => {
         // Let's Encrypt certificates carry no OCSP responder and the first start is self-signed: no stapling.
         tls: letsencrypt ? { ...letsencrypt.tlsPaths, selfSigned: true } : { ...lbTlsPaths, selfSigned: cert.selfSigned },
         dependsOn: [lb.ready.tools, certInstalled, ...(letsencrypt ? [letsencrypt.prepare] : [])],
+        hostId: lb.ready.hostId,
     });
     // HTTP-01 needs nginx's port-80 webroot and the name resolving to the reserved IP.
     letsencrypt?.issue([lbConfig.push, ...(dns ? [dns.record] : [])]);
@@ -110,13 +111,13 @@ export = async () => {
             version: svc.databaseVersion,
             databaseName: svc.databaseName,
             oplog: svc.databaseOplog,
-            hosts: apps.hosts.map((h) => ({ name: h.name, connection: h.connection, ready: h.ready.tools })),
+            hosts: apps.hosts.map((h) => ({ name: h.name, connection: h.connection, ready: h.ready.tools, hostId: h.ready.hostId })),
         })
         : undefined;
 
     const siteUrl = pulumi.interpolate`https://${serverName}`;
     const deploy = new Release("release", {
-        hosts: apps.hosts.map((h) => ({ name: h.name, connection: h.connection, privateIp: h.privateIp, ready: h.ready.tools })),
+        hosts: apps.hosts.map((h) => ({ name: h.name, connection: h.connection, privateIp: h.privateIp, ready: h.ready.tools, hostId: h.ready.hostId })),
         lbPrivateIp: lb.privateIp,
         lbReady: lbConfig.push,
         bundle: { path: release.path, sha256: release.sha256 },

@@ -54,7 +54,7 @@ export interface ManagedDatabaseArgs {
     /** Set MONGO_OPLOG_URL (Meteor tails the oplog) or leave it unset (Meteor polls). */
     oplog: boolean;
     /** App hosts that get the CA certificate before the app's env (which names it) reaches them. */
-    hosts: { name: string; connection: Connection; ready: pulumi.Resource }[];
+    hosts: { name: string; connection: Connection; ready: pulumi.Resource; hostId: pulumi.Input<string> }[];
 }
 
 /**
@@ -95,7 +95,7 @@ export class ManagedDatabase extends pulumi.ComponentResource {
             connection: h.connection,
             create: installMongoCa(),
             stdin: ca,
-            triggers: [ca],
+            triggers: [h.hostId, ca],
             addPreviousOutputInEnv: false,
         }, { ...parent, dependsOn: [h.ready] }));
 

@@ -165,8 +165,12 @@ describe("a default stack", () => {
     });
 });
 
-describe("a replaced droplet gets every Command again", () => {
-    beforeAll(() => run({ appCount: "2" }));
+const everyService = {
+    appCount: "2", domain: "app.example.com", tlsMode: "letsencrypt", letsencryptEmail: "ops@example.com",
+    manageDns: "true", database: "managed",
+};
+describe.each([["a default stack", { appCount: "2" }], ["every service on", everyService]])("a replaced droplet gets every Command again (%s)", (_label, config) => {
+    beforeAll(() => run(config));
 
     test("the droplet id is in the triggers of every Command of its host", () => {
         // Host address -> its droplet's id, as the gate's trigger carries it.
