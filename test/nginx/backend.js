@@ -12,6 +12,8 @@ const probes = { count: 0, inFlight: 0, maxInFlight: 0 };
 const server = http.createServer((req, res) => {
     if (req.url === "/healthz") {
         probes.count++;
+        probes.host = req.headers.host;
+        probes.userAgent = req.headers["user-agent"];
         probes.inFlight++;
         probes.maxInFlight = Math.max(probes.maxInFlight, probes.inFlight);
         setTimeout(() => {
@@ -19,6 +21,12 @@ const server = http.createServer((req, res) => {
             res.writeHead(200, { "content-type": "text/plain" });
             res.end("ok\n");
         }, healthDelay);
+        return;
+    }
+    const code = /^\/status\/(\d{3})$/.exec(req.url);
+    if (code) {
+        res.writeHead(Number(code[1]), { location: "/", "content-type": "text/plain" });
+        res.end(`${code[1]}\n`);
         return;
     }
     if (req.url === "/probe-stats") {
