@@ -91,6 +91,7 @@ export = async () => {
         healthCheck: cfg.healthCheck,
         stickiness: cfg.stickiness,
         trustedProxyCount: cfg.trustedProxyCount,
+        realIpFrom: cfg.trustedProxyCidrs.length > 0 ? cfg.trustedProxyCidrs : undefined,
         adminCidrs: cfg.adminCidrs,
         // Let's Encrypt certificates carry no OCSP responder and the first start is self-signed: no stapling.
         tls: letsencrypt ? { ...letsencrypt.tlsPaths, selfSigned: true } : { ...lbTlsPaths, selfSigned: cert.selfSigned },

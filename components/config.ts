@@ -59,6 +59,8 @@ export interface StackConfig {
     meteorSettings?: pulumi.Output<string>;
     appEnv: Record<string, string>;
     trustedProxyCount: number;
+    /** CIDRs of the proxies in front of the LB; empty: trust one hop from any address (count 1 only). */
+    trustedProxyCidrs: string[];
     oplogTooFarBehind?: number;
     keepReleases: number;
     stopGraceSeconds: number;
@@ -261,6 +263,17 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
     }
 
     const trustedProxyCount = int("trustedProxyCount", 0, 10, "must be an integer from 0 to 10 (proxies in front of the load balancer)");
+    const trustedProxyCidrs = list("trustedProxyCidrs", raw, problems);
+    for (const c of trustedProxyCidrs) {
+        if (!isCidr(c)) problems.push(`${k("trustedProxyCidrs")} has ${JSON.stringify(c)}: each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48`);
+    }
+    if (trustedProxyCount > 1 && trustedProxyCidrs.length === 0) {
+        // Beyond one hop, X-Forwarded-For can only be walked safely through known proxy addresses.
+        problems.push(`${k("trustedProxyCidrs")} is required when ${k("trustedProxyCount")} is more than 1 (the CIDRs of the proxies in front of the load balancer)`);
+    }
+    if (trustedProxyCount === 0 && trustedProxyCidrs.length > 0) {
+        problems.push(`${k("trustedProxyCidrs")} is set but ${k("trustedProxyCount")} is 0: set trustedProxyCount to the number of proxies in front of the load balancer`);
+    }
     const oplogText = optional("oplogTooFarBehind");
     const oplogTooFarBehind = oplogText === undefined ? undefined : int("oplogTooFarBehind", 1, 10_000_000, "must be a positive integer");
     const keepReleases = int("keepReleases", 2, 50, "must be an integer from 2 to 50 (the previous release is always kept for rollback)");
@@ -335,6 +348,7 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
         meteorSettings: secret("meteorSettings"),
         appEnv,
         trustedProxyCount,
+        trustedProxyCidrs,
         oplogTooFarBehind,
         keepReleases,
         stopGraceSeconds,

@@ -73,7 +73,7 @@ describe("defaults", () => {
             "healthCheckFall", "healthCheckIntervalMs", "healthCheckPath", "healthCheckRise", "healthCheckTimeoutMs",
             "healthCheckType", "keepReleases", "lbSize", "letsencryptEmail", "letsencryptServer", "manageDns", "meteorSettings", "mongoOplogUrl", "mongoUrl",
             "monitoring", "nodeDistUrl", "nodeVersion", "oplogTooFarBehind", "projectEnvironment", "promoteFrom", "region", "stickiness",
-            "stopGraceSeconds", "tlsCertificate", "tlsMode", "tlsPrivateKey", "trustedProxyCount", "vpcIpRange",
+            "stopGraceSeconds", "tlsCertificate", "tlsMode", "tlsPrivateKey", "trustedProxyCidrs", "trustedProxyCount", "vpcIpRange",
         ]);
     });
 });
@@ -145,6 +145,9 @@ const table: [string, Record<string, string>, string][] = [
     ["meteorSettings not JSON", { meteorSettings: "{oops" }, "meteor-do:meteorSettings must be a JSON object (its value is secret and not shown)"],
     ["mongoUrl not mongodb", { mongoUrl: "postgres://secret@db" }, "meteor-do:mongoUrl must be a mongodb:// or mongodb+srv:// URL (its value is secret and not shown)"],
     ["trustedProxyCount negative", { trustedProxyCount: "-1" }, 'meteor-do:trustedProxyCount is "-1": must be an integer from 0 to 10 (proxies in front of the load balancer)'],
+    ["more than one proxy without their CIDRs", { trustedProxyCount: "2" }, "meteor-do:trustedProxyCidrs is required when meteor-do:trustedProxyCount is more than 1 (the CIDRs of the proxies in front of the load balancer)"],
+    ["proxy CIDRs without proxies", { trustedProxyCidrs: '["198.51.100.0/24"]' }, "meteor-do:trustedProxyCidrs is set but meteor-do:trustedProxyCount is 0: set trustedProxyCount to the number of proxies in front of the load balancer"],
+    ["malformed proxy CIDR", { trustedProxyCount: "1", trustedProxyCidrs: '["cdn"]' }, 'meteor-do:trustedProxyCidrs has "cdn": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48'],
     ["keepReleases 1", { keepReleases: "1" }, 'meteor-do:keepReleases is "1": must be an integer from 2 to 50 (the previous release is always kept for rollback)'],
     ["backups not boolean", { backups: "yes" }, 'meteor-do:backups is "yes": must be true or false'],
     ["promoteFrom not qualified", { promoteFrom: "staging" }, 'meteor-do:promoteFrom is "staging": must be a fully qualified stack name <org>/<project>/<stack>'],

@@ -219,6 +219,17 @@ describe("adminCidrs", () => {
     });
 });
 
+describe("proxies in front of the LB", () => {
+    beforeAll(() => run({ trustedProxyCount: "2", trustedProxyCidrs: '["198.51.100.0/24"]' }));
+
+    test("their CIDRs reach the rendered nginx config; the app counts them in HTTP_FORWARDED_COUNT", () => {
+        const tree = require("zlib").gunzipSync(Buffer.from(named("lb-config-push").inputs.stdin, "base64")).toString();
+        expect(tree).toContain("set_real_ip_from 198.51.100.0/24;");
+        const env = named("release-app-1-stage").inputs.stdin;
+        expect(env).toContain('HTTP_FORWARDED_COUNT="3"');
+    });
+});
+
 describe("bad config fails before any resource is registered", () => {
     test("appCount 0", async () => {
         await useMocks({ bundle, appCount: "0" });
