@@ -2,25 +2,17 @@ import * as pulumi from "@pulumi/pulumi";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as remote from "@pulumi/command/remote";
 import { appUserData } from "./cloudInit";
+import { debianDroplet, DropletBaseArgs } from "./droplet";
 import { Connection, connectionTo, ProxyConnection } from "./commands";
 import { HostReady } from "./hostTools";
 
-export interface AppServersArgs {
+export interface AppServersArgs extends DropletBaseArgs {
     count: number;
-    region: string;
-    size: string;
-    vpcId: pulumi.Input<string>;
-    tags: pulumi.Input<string>[];
-    sshKeyFingerprints: pulumi.Input<string>[];
-    deployPublicKey: pulumi.Input<string>;
-    deployPrivateKey: pulumi.Input<string>;
     /** Droplet names are `${dropletNamePrefix}-<n>`, n from 1. */
     dropletNamePrefix: string;
     nodeVersion: string;
     nodeDistUrl: string;
     stopGraceSeconds: number;
-    backups: boolean;
-    monitoring: boolean;
     /** The load balancer: app droplets are reached through it (bastion) once it is ready. */
     bastion: Connection;
     bastionReady: pulumi.Resource;
@@ -58,18 +50,7 @@ export class AppServers extends pulumi.ComponentResource {
         this.hosts = [];
         for (let i = 1; i <= args.count; i++) {
             const hostName = `${name}-${i}`;
-            const droplet = new digitalocean.Droplet(hostName, {
-                name: `${args.dropletNamePrefix}-${i}`,
-                image: "debian-12-x64",
-                region: args.region,
-                size: args.size,
-                vpcUuid: args.vpcId,
-                sshKeys: args.sshKeyFingerprints,
-                tags: args.tags,
-                backups: args.backups,
-                monitoring: args.monitoring,
-                userData,
-            }, { parent: this });
+            const droplet = debianDroplet(hostName, `${args.dropletNamePrefix}-${i}`, args, userData, { parent: this });
             const connection = connectionTo(droplet.ipv4AddressPrivate, args.deployPrivateKey, proxy);
             const ready = new HostReady(`${hostName}-host`, { connection, hostId: droplet.id, dependsOn: [args.bastionReady] }, { parent: this });
             this.hosts.push({ name: hostName, droplet, privateIp: droplet.ipv4AddressPrivate, connection, ready });

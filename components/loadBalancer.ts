@@ -3,20 +3,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as remote from "@pulumi/command/remote";
 import { lbUserData } from "./cloudInit";
+import { debianDroplet, DropletBaseArgs } from "./droplet";
 import { Connection, connectionTo, runTool } from "./commands";
 import { HostReady } from "./hostTools";
 
-export interface LoadBalancerHostArgs {
-    region: string;
-    size: string;
-    vpcId: pulumi.Input<string>;
-    tags: pulumi.Input<string>[];
-    sshKeyFingerprints: pulumi.Input<string>[];
-    deployPublicKey: pulumi.Input<string>;
-    deployPrivateKey: pulumi.Input<string>;
+export interface LoadBalancerHostArgs extends DropletBaseArgs {
     dropletName: string;
-    backups: boolean;
-    monitoring: boolean;
 }
 
 /** The nginx admin API (drain/undrain/state) port: loopback on the LB, and app hosts for themselves. */
@@ -41,18 +33,8 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
     constructor(name: string, args: LoadBalancerHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:lb:LoadBalancerHost", name, {}, opts);
         const parent = { parent: this };
-        this.droplet = new digitalocean.Droplet(`${name}-droplet`, {
-            name: args.dropletName,
-            image: "debian-12-x64",
-            region: args.region,
-            size: args.size,
-            vpcUuid: args.vpcId,
-            sshKeys: args.sshKeyFingerprints,
-            tags: args.tags,
-            backups: args.backups,
-            monitoring: args.monitoring,
-            userData: pulumi.output(args.deployPublicKey).apply((deployPublicKey) => lbUserData({ deployPublicKey })),
-        }, parent);
+        const userData = pulumi.output(args.deployPublicKey).apply((deployPublicKey) => lbUserData({ deployPublicKey }));
+        this.droplet = debianDroplet(`${name}-droplet`, args.dropletName, args, userData, parent);
         this.reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region: args.region }, parent);
         const assignment = new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, {
             ipAddress: this.reservedIp.ipAddress,

@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import Mustache from "mustache";
+import type { HealthCheck } from "../components/config";
 
 /** One app droplet as the balancer sees it (private IP, app port). */
 export interface LbPeer {
@@ -8,14 +9,8 @@ export interface LbPeer {
     port: number;
 }
 
-/** Active health check; `host` is the Host header of http probes. */
-export interface LbHealthCheck {
-    path: string;
-    intervalMs: number;
-    rise: number;
-    fall: number;
-    timeoutMs: number;
-    type: "http" | "tcp";
+/** Active health check (the stack's healthCheck*); `host` is the Host header of http probes. */
+export interface LbHealthCheck extends HealthCheck {
     host: string;
 }
 
@@ -65,6 +60,20 @@ export const LB_HOST_PATHS = {
     temp: "/var/lib/nginx",
 } as const;
 export const LB_ACME_WEBROOT = "/var/www/acme";
+
+/** Paths for a run outside a droplet (lb:local, tests, benchmarks): everything under one directory. */
+export function localPaths(dir: string): Pick<LbView, "paths" | "acmeWebroot"> {
+    return {
+        paths: {
+            prefix: path.join(dir, "tree"),
+            pid: path.join(dir, "logs/nginx.pid"),
+            errorLog: path.join(dir, "logs/error.log"),
+            accessLog: path.join(dir, "logs/access.log"),
+            temp: path.join(dir, "tmp"),
+        },
+        acmeWebroot: path.join(dir, "acme"),
+    };
+}
 export const LB_ADMIN_PORT = 8181;
 export const STICKY_COOKIE = "mdo_sticky";
 

@@ -6,7 +6,7 @@ import { spawn, execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { LbView, renderNginx } from "../nginx/render";
+import { LbView, localPaths, renderNginx } from "../nginx/render";
 
 function parse(argv: string[]): Record<string, string> {
     const out: Record<string, string> = {};
@@ -58,14 +58,7 @@ function main(): void {
             https: Number(opts["https-port"] ?? 18443),
             admin: Number(opts["admin-port"] ?? 18181),
         },
-        paths: {
-            prefix: path.join(dir, "tree"),
-            pid: path.join(dir, "logs/nginx.pid"),
-            errorLog: path.join(dir, "logs/error.log"),
-            accessLog: path.join(dir, "logs/access.log"),
-            temp: path.join(dir, "tmp"),
-        },
-        acmeWebroot: path.join(dir, "acme"),
+        ...localPaths(dir),
         workerProcesses: 2,
     };
     const files = renderNginx(view);

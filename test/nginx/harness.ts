@@ -7,7 +7,7 @@ import * as https from "https";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { LbView, renderNginx } from "../../nginx/render";
+import { LbView, localPaths, renderNginx } from "../../nginx/render";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const NGINX = "/usr/sbin/nginx";
@@ -104,14 +104,7 @@ export function loopbackView(dir: string, peers: { ip: string; port: number }[],
         tls: { ...tls, selfSigned: true },
         statusAllow: ["127.0.0.1/32", "10.10.0.0/16"],
         listen: { address: "127.0.0.1", ...ports },
-        paths: {
-            prefix: path.join(dir, "tree"),
-            pid: path.join(dir, "logs/nginx.pid"),
-            errorLog: path.join(dir, "logs/error.log"),
-            accessLog: path.join(dir, "logs/access.log"),
-            temp: path.join(dir, "tmp"),
-        },
-        acmeWebroot: path.join(dir, "acme"),
+        ...localPaths(dir),
         workerProcesses: 2,
         ...over,
     };

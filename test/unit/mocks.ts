@@ -1,3 +1,6 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 
 /**
@@ -21,6 +24,8 @@ export const recorded: Recorded[] = [];
 /** process.hrtime.bigint() of the latest registration (benchmarks time the program up to it). */
 export const timing = { lastRegistration: 0n };
 const names = new Map<pulumi.Resource, string>();
+/** The resource objects by name, as the program made them. */
+export const objects = new Map<string, pulumi.Resource>();
 const options = new Map<string, { dependsOn: pulumi.Resource[]; parent?: pulumi.Resource }>();
 /** The inputs as the program passed them (Outputs keep their secretness here; mock inputs are plain). */
 export const props = new Map<string, Record<string, any>>();
@@ -103,6 +108,7 @@ export const mocks: pulumi.runtime.Mocks = {
 export async function useMocks(config: Record<string, string> = {}, preview = false, stack = "staging"): Promise<void> {
     recorded.length = 0;
     names.clear();
+    objects.clear();
     options.clear();
     props.clear();
     counter = 0;
@@ -118,6 +124,7 @@ export async function inStack(init: () => Promise<Record<string, unknown> | void
     const outputs = await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation((args) => {
             names.set(args.resource, args.name);
+            objects.set(args.name, args.resource);
             props.set(args.name, args.props);
             const dependsOn = args.opts.dependsOn;
             options.set(args.name, {
@@ -132,6 +139,24 @@ export async function inStack(init: () => Promise<Record<string, unknown> | void
     const values: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(outputs ?? {})) values[k] = await promiseOf(pulumi.output(v));
     return values;
+}
+
+/** Evaluates index.ts afresh (a new module instance) under the mocks with this stack config. */
+export async function runProgram(config: Record<string, string>, preview = false): Promise<Record<string, unknown>> {
+    await useMocks(config, preview);
+    let program: () => Promise<Record<string, unknown>> = async () => ({});
+    jest.isolateModules(() => {
+        program = require("../../index");
+    });
+    return inStack(program);
+}
+
+/** A throwaway bundle file for config's `bundle` (only its bytes and sha256 matter to the program). */
+export function tempBundle(prefix: string): { dir: string; bundle: string; remove: () => void } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    const bundle = path.join(dir, "app.tgz");
+    fs.writeFileSync(bundle, "a bundle");
+    return { dir, bundle, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 /**

@@ -2,29 +2,15 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { inStack, isSecretInput, named, ofType, props, recorded, useMocks, waitsFor } from "./mocks";
+import { isSecretInput, named, ofType, props, recorded, runProgram, tempBundle, useMocks, waitsFor } from "./mocks";
 
 // The whole program (index.ts) under mocks: what it registers, with which inputs, in which order.
 
-let dir: string;
-let bundle: string;
-beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "program-"));
-    bundle = path.join(dir, "app.tgz");
-    fs.writeFileSync(bundle, "a bundle");
-});
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+let fixture: ReturnType<typeof tempBundle>;
+beforeAll(() => (fixture = tempBundle("program-")));
+afterAll(() => fixture.remove());
 
-type Outputs = Record<string, pulumi.Output<unknown>>;
-
-async function run(config: Record<string, string> = {}, preview = false): Promise<Record<string, unknown>> {
-    await useMocks({ bundle, ...config }, preview);
-    let program: () => Promise<Outputs> = async () => ({});
-    jest.isolateModules(() => {
-        program = require("../../index");
-    });
-    return inStack(program);
-}
+const run = (config: Record<string, string> = {}, preview = false) => runProgram({ bundle: fixture.bundle, ...config }, preview);
 
 const DROPLET = "digitalocean:index/droplet:Droplet";
 const COMMAND = "command:remote:Command";
@@ -232,8 +218,8 @@ describe("proxies in front of the LB", () => {
 
 describe("bad config fails before any resource is registered", () => {
     test("appCount 0", async () => {
-        await useMocks({ bundle, appCount: "0" });
-        let program: () => Promise<Outputs> = async () => ({});
+        await useMocks({ bundle: fixture.bundle, appCount: "0" });
+        let program: () => Promise<Record<string, unknown>> = async () => ({});
         jest.isolateModules(() => {
             program = require("../../index");
         });

@@ -1,69 +1,26 @@
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import * as zlib from "zlib";
 import * as pulumi from "@pulumi/pulumi";
-import { named, ofType, promiseOf, recorded, settle, useMocks } from "./mocks";
+import { isSecretInput, named, objects, ofType, promiseOf, props, recorded, runProgram, tempBundle, useMocks } from "./mocks";
 import { loadConfig } from "../../components/config";
 import { installMongoCa, ManagedDatabase, managedMongoUrls, mongoCaPath, mongoUrls } from "../../components/database";
 import { recordName } from "../../components/dns";
-// The SDK's own "RPC queue drained" promise (what pulumi.runtime.disconnect waits for).
-const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs: () => Promise<void> };
 
 // Production services (components/{letsencrypt,dns,database,alerts,project}.ts) through the whole
 // program (index.ts) under mocks: which resources each mode adds, with which inputs, after what.
 
-let dir: string;
+let fixture: ReturnType<typeof tempBundle>;
 let bundle: string;
 beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "services-"));
-    bundle = path.join(dir, "app.tgz");
-    fs.writeFileSync(bundle, "a bundle");
+    fixture = tempBundle("services-");
+    bundle = fixture.bundle;
 });
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => fixture.remove());
 
-/**
- * What the program passed for each resource, captured by a stack transformation of this suite: the
- * resource object, its inputs as given (Outputs keep their secretness and dependencies) and the names in
- * its dependsOn. Own capture because a stack transformation needs the root stack, which only exists
- * inside runInPulumiStack (as in a real `pulumi up`).
- */
-const captured = new Map<string, { resource: pulumi.Resource; props: Record<string, any>; dependsOn: string[] }>();
-const dependsOn = (name: string) => captured.get(name)!.dependsOn;
-const propsOf = (name: string) => captured.get(name)!.props;
-
-async function run(config: Record<string, string> = {}, preview = false): Promise<void> {
-    try {
-        await useMocks({ bundle, ...config }, preview);
-    } catch (e) {
-        // useMocks resets the record and installs the mocks first; its own transformation needs a root stack.
-        if (!/root stack resource was referenced before it was initialized/.test(String(e))) throw e;
-    }
-    captured.clear();
-    const names = new Map<pulumi.Resource, string>();
-    await pulumi.runtime.runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation((args) => {
-            names.set(args.resource, args.name);
-            const d = args.opts.dependsOn;
-            const list = (Array.isArray(d) ? d : d ? [d] : []) as pulumi.Resource[];
-            captured.set(args.name, { resource: args.resource, props: args.props, dependsOn: list.map((r) => names.get(r) ?? "?") });
-            return undefined;
-        });
-        let program: () => Promise<Record<string, pulumi.Output<unknown>>> = async () => ({});
-        jest.isolateModules(() => {
-            program = require("../../index");
-        });
-        const outputs = await program();
-        for (const v of Object.values(outputs)) await promiseOf(pulumi.output(v));
-        return {};
-    });
-    await settle();
-    // Let every pending RPC (component outputs included) reach this run's mock monitor before the next run
-    // replaces it; bounded, like settle.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([waitForRPCs(), new Promise((r) => (timer = setTimeout(r, 5000)))]);
-    clearTimeout(timer);
-}
+const dependsOn = (name: string) => named(name).dependsOn;
+const propsOf = (name: string) => props.get(name)!;
+const run = async (config: Record<string, string> = {}, preview = false): Promise<void> => {
+    await runProgram({ bundle, ...config }, preview);
+};
 
 const T = {
     domain: "digitalocean:index/domain:Domain",
@@ -77,13 +34,12 @@ const T = {
 };
 const tool = (s: string) => `sudo /usr/local/lib/meteor-do/${s}`;
 /** A droplet's id as the (mock) provider assigned it. */
-const dropletId = (name: string) => promiseOf((captured.get(name)!.resource as pulumi.CustomResource).id);
+const dropletId = (name: string) => promiseOf((objects.get(name) as pulumi.CustomResource).id);
 /** The app's env file as the stage Command received it (a secret arrives wrapped). */
 function envFileOf(host: string): string {
     const stdin = named(`release-${host}-stage`).inputs.stdin;
     return typeof stdin === "string" ? stdin : stdin.value;
 }
-const isSecretInput = (v: unknown) => (pulumi.Output.isInstance(v) ? pulumi.isSecret(v as pulumi.Output<unknown>) : Promise.resolve(false));
 const LE_PROD = "https://acme-v02.api.letsencrypt.org/directory";
 
 describe("a stack with no production service configured", () => {
@@ -230,7 +186,7 @@ describe("database managed", () => {
     });
 
     test("the component's URLs are secret Outputs even though the mock provider marks nothing secret", async () => {
-        const db = captured.get("db")!.resource as ManagedDatabase;
+        const db = objects.get("db") as ManagedDatabase;
         expect(await pulumi.isSecret(db.urls.mongoUrl!)).toBe(true);
         expect(await pulumi.isSecret(db.urls.mongoOplogUrl!)).toBe(true);
         expect(mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: { database: "managed" } as any }, db)).toBe(db.urls);
