@@ -32,6 +32,10 @@
 //    engine's stop-on-first-error (independent resources keep going; dependents of a failure never run).
 //  - addPreviousOutputInEnv, `logging`, customTimeouts (a Command is killed after 15 minutes).
 //  - Host key checking (pulumi-command does not check host keys either).
+//  - `pulumi preview` and its diff; additionalSecretOutputs (mocks never apply it); provider functions
+//    and StackReference reads (`call` throws); PEM forms of ED25519 keys (OpenSSH forms only).
+//  - The droplet image is close to, not the same as, DigitalOcean's debian-12-x64: see image.sh for
+//    what it adds (packages pre-installed, no apt sources, cloud-init locale/network/datasource drop-in).
 import { spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";

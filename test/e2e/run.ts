@@ -27,6 +27,7 @@ const figures: Record<string, any> = {
   detectionMs: null, cutoverMs: {} as Record<string, number>, image: {}, steps: {} as Record<string, string>, wallSeconds: 0,
 };
 const problems: string[] = [];
+let step = ""; // the scenario step running now (an abort marks it failed)
 
 function log(msg: string): void {
   process.stderr.write(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
@@ -252,7 +253,7 @@ async function scenario(): Promise<void> {
   });
 
   // 1. fresh up ---------------------------------------------------------------------------------
-  let step = "1-fresh-up";
+  step = "1-fresh-up";
   figures.steps[step] = "pass";
   const r1 = await up("fresh", config(v1));
   if (!check(step, r1.ok, "the first up succeeds")) throw new Error("first up failed; nothing to test on");
@@ -430,7 +431,8 @@ async function main(): Promise<void> {
   try {
     await scenario();
   } catch (e) {
-    problems.push(`aborted: ${e instanceof Error ? e.message : String(e)}`);
+    problems.push(`aborted${step ? ` in ${step}` : ""}: ${e instanceof Error ? e.message : String(e)}`);
+    if (step) figures.steps[step] = "fail";
     log(`ABORTED: ${e instanceof Error ? e.stack : String(e)}`);
   } finally {
     const last = topo.loadState();
