@@ -312,7 +312,7 @@ async function removeCgroup(dir: string): Promise<void> {
 /** Stops every host and server this topology started (by PID) and removes every namespace it made. */
 export async function teardown(): Promise<void> {
   const state = loadState();
-  if (!state) return;
+  if (!state) return sweepLeftovers();
   for (const s of state.servers) await stopPid(s.pid, 5000);
   await Promise.all(Object.values(state.hosts).map((h) => stopPid(h.pid, 15000)));
   for (const cg of state.cgroups) await removeCgroup(cg);
@@ -322,6 +322,19 @@ export async function teardown(): Promise<void> {
   fs.rmSync(path.join(DATA_DIR, "hosts"), { recursive: true, force: true });
   for (const f of fs.readdirSync(DATA_DIR)) if (f.startsWith("keys-")) fs.rmSync(path.join(DATA_DIR, f), { recursive: true, force: true });
   fs.rmSync(STATE_FILE, { force: true });
+  await sweepLeftovers();
+}
+
+/** What an earlier run left without a state file (killed hard): only names with this harness's prefix. */
+async function sweepLeftovers(): Promise<void> {
+  for (const h of ["systemd", "unified"]) {
+    const root = `/sys/fs/cgroup/${h}`;
+    if (!fs.existsSync(root)) continue;
+    for (const d of fs.readdirSync(root)) if (d.startsWith(`nspawn-${PREFIX}-`)) await removeCgroup(path.join(root, d));
+  }
+  for (const ns of fs.existsSync("/run/netns") ? fs.readdirSync("/run/netns") : []) {
+    if (ns.startsWith(`${PREFIX}-`)) { try { ip("netns", "del", ns); } catch { /* busy or gone */ } }
+  }
 }
 
 export function sha256(text: string | Buffer): string {
