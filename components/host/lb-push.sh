@@ -18,6 +18,7 @@
 #   LB_SERVICE       systemd                or "direct": `nginx -c current/nginx.conf -s reload`
 #   LB_KEEP          5
 #   LB_TRIAL_SECONDS 15                     how long the trial start, and then the reload, may take
+#   RESOLV_CONF      /etc/resolv.conf       name servers for OCSP stapling (tls/resolver.conf)
 set -euo pipefail
 
 LB_ROOT=${LB_ROOT:-/etc/meteor-do/nginx}
@@ -26,6 +27,7 @@ NGINX_CONF_LINK=${NGINX_CONF_LINK-/etc/nginx/nginx.conf}
 LB_SERVICE=${LB_SERVICE:-systemd}
 LB_KEEP=${LB_KEEP:-5}
 LB_TRIAL_SECONDS=${LB_TRIAL_SECONDS:-15}
+RESOLV_CONF=${RESOLV_CONF:-/etc/resolv.conf}
 
 current="$LB_ROOT/current"
 releases="$LB_ROOT/releases"
@@ -61,6 +63,13 @@ prefix="$(<"$stage/PREFIX")"
 [[ $prefix == "$current" ]] || fail "tree was rendered for $prefix but is installed at $current"
 # Read by the Lua module when nginx loads the tree: lets us ask a running nginx which tree it loaded.
 printf '%s\n' "$id" >"$stage/RELEASE"
+# OCSP stapling resolves the CA's responder with this host's own name servers (IPv6 ones in brackets).
+if [[ -f $stage/tls/resolver.conf && -r $RESOLV_CONF ]]; then
+    servers="$(awk '$1 == "nameserver" { print ($2 ~ /:/ ? "[" $2 "]" : $2) }' "$RESOLV_CONF" | tr '\n' ' ')"
+    if [[ -n ${servers// /} ]]; then
+        printf 'resolver %svalid=300s;\nresolver_timeout 5s;\n' "$servers" >>"$stage/tls/resolver.conf"
+    fi
+fi
 
 # 2. A copy whose includes point at itself instead of at the installed tree.
 trial="$(mktemp -d /tmp/lb-push.XXXXXX)"

@@ -141,6 +141,22 @@ test("a tree that passes the trial but that the running nginx cannot apply is ro
     expect((await request({ url: `https://127.0.0.1:${PORTS.https}/who` })).status).toBe(200);
 });
 
+test("a CA certificate gets OCSP stapling with this host's own name servers as nginx's resolver", async () => {
+    const resolv = path.join(dir, "resolv.conf");
+    fs.writeFileSync(resolv, "# from the droplet\nsearch example\nnameserver 127.0.0.53\nnameserver 2001:db8::53\n");
+    const r = await push(renderNginx({ ...view, tls: { ...view.tls, selfSigned: false } }), { RESOLV_CONF: resolv });
+    expect(r.code).toBe(0);
+    const installed = fs.readFileSync(path.join(lbRoot, "current", "tls", "resolver.conf"), "utf8");
+    expect(installed.split("\n").filter((l) => l && !l.startsWith("#"))).toEqual([
+        "resolver 127.0.0.53 [2001:db8::53] valid=300s;",
+        "resolver_timeout 5s;",
+    ]);
+    expect(fs.readFileSync(path.join(lbRoot, "current", "tls", "policy.conf"), "utf8")).toContain(`ssl_stapling on;\nssl_stapling_verify on;\ninclude ${lbRoot}/current/tls/resolver.conf;\n`);
+    expect((await request({ url: `https://127.0.0.1:${PORTS.https}/who` })).status).toBe(200);
+    // Back to the self-signed tree the other tests use: no stapling, the resolver file unused.
+    expect((await push(renderNginx(view))).code).toBe(0);
+});
+
 test("a tree rendered for another install path is refused", async () => {
     const r = await push(renderNginx({ ...view, paths: { ...view.paths, prefix: "/somewhere/else" } }));
     expect(r.code).not.toBe(0);

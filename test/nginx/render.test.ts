@@ -49,9 +49,11 @@ test("production specifics: user, ports, redirect, status allow list, self addre
     expect(f["lua/meteor_do/config.lua"]).toContain('admin_self = { ["127.0.0.1"] = true, ["::1"] = true, ["10.116.0.2"] = true, },');
     expect(f["lua/meteor_do/config.lua"]).toContain('host = "app.example.com",');
     expect(f["tls/policy.conf"]).toMatch(/^ssl_stapling on;$/m);
+    expect(f["tls/policy.conf"]).toContain("include /etc/meteor-do/nginx/current/tls/resolver.conf;");
     expect(f["tls/policy.conf"]).toContain("ssl_certificate /etc/meteor-do/tls/fullchain.pem;");
     const selfSigned = renderNginx(productionView({ ...resolved, tls: { ...resolved.tls, selfSigned: true } }));
     expect(selfSigned["tls/policy.conf"]).toMatch(/^ssl_stapling off;$/m);
+    expect(selfSigned["tls/policy.conf"]).not.toContain("include /etc/meteor-do/nginx/current/tls/resolver.conf;");
     // Without trusted proxies a client's X-Forwarded-For is replaced, and no real-IP rules exist.
     expect(f["http/real-ip.conf"]).not.toMatch(/^set_real_ip_from/m);
     expect(f["http/proxy.conf"]).toContain("map $remote_addr $meteor_do_forwarded_for");
