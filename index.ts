@@ -127,6 +127,8 @@ export = async () => {
         healthCheckPath: cfg.healthCheck.path,
         keepReleases: cfg.keepReleases,
         stopGraceSeconds: cfg.stopGraceSeconds,
+        healthTimeoutSeconds: cfg.cutoverTimeoutSeconds,
+        lbTimeoutSeconds: cfg.cutoverTimeoutSeconds,
     });
 
     if (svc.alertEmails.length > 0) {

@@ -64,6 +64,7 @@ export interface StackConfig {
     oplogTooFarBehind?: number;
     keepReleases: number;
     stopGraceSeconds: number;
+    cutoverTimeoutSeconds: number;
     backups: boolean;
     monitoring: boolean;
     /** Production services: components/{letsencrypt,dns,database,alerts,project}.ts. */
@@ -278,6 +279,7 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
     const oplogTooFarBehind = oplogText === undefined ? undefined : int("oplogTooFarBehind", 1, 10_000_000, "must be a positive integer");
     const keepReleases = int("keepReleases", 2, 50, "must be an integer from 2 to 50 (the previous release is always kept for rollback)");
     const stopGraceSeconds = int("stopGraceSeconds", 1, 600, "must be an integer number of seconds from 1 to 600");
+    const cutoverTimeoutSeconds = int("cutoverTimeoutSeconds", 5, 1800, "must be an integer number of seconds from 5 to 1800");
     const backups = bool("backups");
     const monitoring = bool("monitoring");
 
@@ -352,6 +354,7 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
         oplogTooFarBehind,
         keepReleases,
         stopGraceSeconds,
+        cutoverTimeoutSeconds,
         backups,
         monitoring,
         services: {

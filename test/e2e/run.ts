@@ -249,7 +249,7 @@ async function scenario(): Promise<void> {
   const config = (bundle: string, appEnv: Record<string, string> = {}): Record<string, string> => ({
     appCount: String(APP_COUNT), vpcIpRange: VPC_RANGE, nodeVersion: NODE_VERSION, nodeDistUrl,
     adminCidrs: JSON.stringify(["198.18.0.0/15", "203.0.113.0/24"]), bundle, appPort: String(APP_PORT),
-    stopGraceSeconds: "5", mongoUrl: MONGO_SECRET, appEnv: JSON.stringify(appEnv),
+    stopGraceSeconds: "5", cutoverTimeoutSeconds: "20", mongoUrl: MONGO_SECRET, appEnv: JSON.stringify(appEnv),
   });
 
   // 1. fresh up ---------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ describe("defaults", () => {
             oplogTooFarBehind: undefined,
             keepReleases: 3,
             stopGraceSeconds: 20,
+            cutoverTimeoutSeconds: 60,
             backups: false,
             monitoring: true,
         });
@@ -68,7 +69,7 @@ describe("defaults", () => {
         for (const [name, s] of Object.entries(schema)) expect([name, typeof s.description]).toEqual([name, "string"]);
         expect(Object.keys(schema).sort()).toEqual([
             "adminCidrs", "alertCpuPercent", "alertDiskPercent", "alertEmails", "alertMemoryPercent", "alertWindow",
-            "appCount", "appEnv", "appPort", "appSize", "backups", "bundle",
+            "appCount", "appEnv", "appPort", "appSize", "backups", "bundle", "cutoverTimeoutSeconds",
             "database", "databaseName", "databaseNodeCount", "databaseOplog", "databaseSize", "databaseVersion", "dnsZone", "domain",
             "healthCheckFall", "healthCheckIntervalMs", "healthCheckPath", "healthCheckRise", "healthCheckTimeoutMs",
             "healthCheckType", "keepReleases", "lbSize", "letsencryptEmail", "letsencryptServer", "manageDns", "meteorSettings", "mongoOplogUrl", "mongoUrl",
@@ -149,6 +150,7 @@ const table: [string, Record<string, string>, string][] = [
     ["proxy CIDRs without proxies", { trustedProxyCidrs: '["198.51.100.0/24"]' }, "meteor-do:trustedProxyCidrs is set but meteor-do:trustedProxyCount is 0: set trustedProxyCount to the number of proxies in front of the load balancer"],
     ["malformed proxy CIDR", { trustedProxyCount: "1", trustedProxyCidrs: '["cdn"]' }, 'meteor-do:trustedProxyCidrs has "cdn": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48'],
     ["keepReleases 1", { keepReleases: "1" }, 'meteor-do:keepReleases is "1": must be an integer from 2 to 50 (the previous release is always kept for rollback)'],
+    ["cutover timeout too short", { cutoverTimeoutSeconds: "1" }, 'meteor-do:cutoverTimeoutSeconds is "1": must be an integer number of seconds from 5 to 1800'],
     ["backups not boolean", { backups: "yes" }, 'meteor-do:backups is "yes": must be true or false'],
     ["promoteFrom not qualified", { promoteFrom: "staging" }, 'meteor-do:promoteFrom is "staging": must be a fully qualified stack name <org>/<project>/<stack>'],
     ["appSize not a slug", { appSize: "Large" }, 'meteor-do:appSize is "Large": must be a DigitalOcean size slug such as s-1vcpu-2gb'],
