@@ -16,6 +16,7 @@ import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import { renderEnvFile } from "../components/env";
+import { FAKE_SERVICE, hostEnv, makeHostRoot } from "../test/host/fakeHost";
 import { loopbackView, startLb, stopAll, tempDir, waitFor } from "../test/nginx/harness";
 import { buildBundle, Bundle, run } from "../test/sample/helpers";
 import WebSocket from "ws";
@@ -34,7 +35,6 @@ const CHECK = { intervalMs: 300, rise: 2, fall: 2, timeoutMs: 500 };
 
 const ROOT = path.resolve(__dirname, "..");
 const HOST_DIR = path.join(ROOT, "components", "host");
-const FAKE_SERVICE = path.join(ROOT, "test", "host", "fake-service.sh");
 
 interface Host {
   ip: string;
@@ -50,7 +50,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 function makeHost(dir: string, i: number): Host {
   const ip = `127.0.0.${71 + i}`;
   const root = path.join(dir, `host-${i}`);
-  for (const d of ["srv/meteor/releases", "srv/meteor/incoming", "etc/meteor"]) fs.mkdirSync(path.join(root, d), { recursive: true });
+  const { appRoot, envRoot } = makeHostRoot(root);
   const envFile = renderEnvFile({
     NODE_ENV: "production",
     PORT: String(APP_PORT),
@@ -65,19 +65,7 @@ function makeHost(dir: string, i: number): Host {
     peer: `${ip}:${APP_PORT}`,
     root,
     envFile,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      METEOR_DO_APP_ROOT: path.join(root, "srv/meteor"),
-      METEOR_DO_ENV_ROOT: path.join(root, "etc/meteor"),
-      METEOR_DO_NPM: execFileSync("bash", ["-c", "command -v npm"], { encoding: "utf8" }).trim(),
-      METEOR_DO_RESTART_CMD: `${FAKE_SERVICE} restart`,
-      METEOR_DO_LB_PORT: String(PORTS.admin),
-      METEOR_DO_HEALTH_HOST: ip,
-      FAKE_SVC_PIDFILE: path.join(root, "app.pid"),
-      FAKE_SVC_LOG: path.join(root, "app.log"),
-      FAKE_SVC_STOP_TIMEOUT: "12",
-    },
+    env: hostEnv({ appRoot, envRoot, stateDir: root, lbPort: PORTS.admin, healthHost: ip, stopTimeoutSeconds: 12 }),
   };
 }
 

@@ -9,6 +9,7 @@ import * as path from "path";
 import { renderEnvFile } from "../../components/env";
 import { alive, buildBundle, Bundle, freePort, httpRequest, killPid, repoRoot, run, RunResult, unpack } from "../sample/helpers";
 import { FakeLb, startFakeLb } from "./fakeLb";
+import { hostEnv } from "./fakeHost";
 
 jest.setTimeout(120_000);
 
@@ -36,19 +37,7 @@ function envFile(label: string): string {
 }
 
 function scriptEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    METEOR_DO_APP_ROOT: appRoot,
-    METEOR_DO_ENV_ROOT: envRoot,
-    METEOR_DO_NPM: execFileSync("bash", ["-c", "command -v npm"], { encoding: "utf8" }).trim(),
-    METEOR_DO_RESTART_CMD: `${path.join(__dirname, "fake-service.sh")} restart`,
-    METEOR_DO_LB_PORT: String(lb.port),
-    FAKE_SVC_PIDFILE: pidFile,
-    FAKE_SVC_LOG: path.join(tmp, "app.log"),
-    FAKE_SVC_STOP_TIMEOUT: "5",
-    ...extra,
-  };
+  return { ...hostEnv({ appRoot, envRoot, stateDir: tmp, lbPort: lb.port, stopTimeoutSeconds: 5 }), ...extra };
 }
 
 function upload(b: Bundle): void {

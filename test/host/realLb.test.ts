@@ -2,18 +2,17 @@
 // nginx on loopback, two sample-app "hosts" on 127.0.0.8x, steady HTTPS load through the LB. Proves the
 // script and the LB admin API agree (peer names, drain/undrain, "status":"up") and that a roll, and a
 // rolled-back bad release, fail no request.
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import { renderEnvFile } from "../../components/env";
+import { FAKE_SERVICE, hostEnv, makeHostRoot } from "./fakeHost";
 import { loopbackView, peerStatus, startLb, stopAll, tempDir } from "../nginx/harness";
 import { buildBundle, Bundle, freePort, run, RunResult, waitFor } from "../sample/helpers";
 
 jest.setTimeout(120_000);
 
 const ROOT = path.resolve(__dirname, "..", "..");
-const FAKE_SERVICE = path.join(__dirname, "fake-service.sh");
 
 interface Host {
   ip: string;
@@ -34,25 +33,14 @@ let broken: Bundle;
 function makeHost(i: number): Host {
   const ip = `127.0.0.${81 + i}`;
   const root = path.join(dir, `host-${i}`);
-  for (const d of ["srv/meteor/releases", "srv/meteor/incoming", "etc/meteor"]) fs.mkdirSync(path.join(root, d), { recursive: true });
+  const { appRoot, envRoot } = makeHostRoot(root);
   return {
     ip,
     // Each "host" binds its own loopback address (on a droplet the app listens on all interfaces).
     envText: renderEnvFile({ PORT: String(appPort), HTTP_FORWARDED_COUNT: "1", STOP_GRACE_SECONDS: "1", BIND_IP: ip }),
     peer: `${ip}:${appPort}`,
     root,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      METEOR_DO_APP_ROOT: path.join(root, "srv/meteor"),
-      METEOR_DO_ENV_ROOT: path.join(root, "etc/meteor"),
-      METEOR_DO_NPM: execFileSync("bash", ["-c", "command -v npm"], { encoding: "utf8" }).trim(),
-      METEOR_DO_RESTART_CMD: `${FAKE_SERVICE} restart`,
-      METEOR_DO_LB_PORT: String(ports.admin),
-      METEOR_DO_HEALTH_HOST: ip,
-      FAKE_SVC_PIDFILE: path.join(root, "app.pid"),
-      FAKE_SVC_LOG: path.join(root, "app.log"),
-    },
+    env: hostEnv({ appRoot, envRoot, stateDir: root, lbPort: ports.admin, healthHost: ip }),
   };
 }
 
