@@ -38,6 +38,14 @@ export function shellQuote(word: string): string {
     return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * One entry of a Command's `triggers`, labelled (`bundle=<sha256>`), so that `pulumi preview --diff`
+ * says in words which input makes the Command run again. A secret value gives a secret entry.
+ */
+export function trigger(label: string, value: pulumi.Input<string | number>): pulumi.Output<string> {
+    return pulumi.interpolate`${label}=${value}`;
+}
+
 /** Dial settings for every connection: droplets take a minute to boot; keep dialing meanwhile. */
 export const dial = { dialErrorLimit: 60, perDialTimeout: 15 };
 

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as remote from "@pulumi/command/remote";
-import { Connection, runTool } from "./commands";
+import { Connection, runTool, trigger } from "./commands";
 import { envFileHash } from "./env";
 
 /** Where CopyToRemote puts bundles on the app hosts (cloud-init makes it, owned by the deploy user). */
@@ -119,7 +119,7 @@ export class Release extends pulumi.ComponentResource {
     checkArgs(args);
     const sha = args.bundle.sha256;
     const envHash = args.envFile.apply(envFileHash);
-    this.triggers = [pulumi.output(sha), envHash, pulumi.output(deployScriptsHash())];
+    this.triggers = [trigger("bundle", sha), trigger("env", envHash), trigger("scripts", deployScriptsHash())];
     const restartTimeoutSeconds = args.stopGraceSeconds + 10 + 30; // unit's TimeoutStopSec + time to start
     const healthTimeoutSeconds = args.healthTimeoutSeconds ?? 60;
     const lbTimeoutSeconds = args.lbTimeoutSeconds ?? 60;
@@ -129,12 +129,12 @@ export class Release extends pulumi.ComponentResource {
     this.cutovers = [];
     let previous: pulumi.Resource | undefined;
     for (const host of args.hosts) {
-      const hostKey = host.hostId === undefined ? [] : [pulumi.output(host.hostId)];
+      const hostKey = host.hostId === undefined ? [] : [trigger("droplet", host.hostId)];
       const upload = new remote.CopyToRemote(`${name}-${host.name}-upload`, {
         connection: host.connection,
         source: new pulumi.asset.FileAsset(args.bundle.path),
         remotePath: incomingPath(sha),
-        triggers: [...hostKey, sha],
+        triggers: [...hostKey, trigger("bundle", sha)],
       }, { parent: this, dependsOn: [host.ready] });
 
       // Stage depends on this host only, so all hosts stage at once.

@@ -4,7 +4,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as remote from "@pulumi/command/remote";
 import { tarGzBase64 } from "./archive";
-import { Connection, installTools, waitForCloudInit } from "./commands";
+import { Connection, installTools, trigger, waitForCloudInit } from "./commands";
 
 /** components/host/*.sh: the scripts every host gets, read once. */
 export const hostScriptsDir = path.join(__dirname, "host");
@@ -50,7 +50,7 @@ export class HostReady extends pulumi.ComponentResource {
         this.cloudInit = new remote.Command(`${name}-cloud-init`, {
             connection: args.connection,
             create: waitForCloudInit(),
-            triggers: [this.hostId],
+            triggers: [trigger("droplet", this.hostId)],
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: args.dependsOn });
 
@@ -59,7 +59,7 @@ export class HostReady extends pulumi.ComponentResource {
             connection: args.connection,
             create: installTools(),
             stdin: tarGzBase64(scripts, 0o755),
-            triggers: [this.hostId, hostScriptsHash()],
+            triggers: [trigger("droplet", this.hostId), trigger("scripts", hostScriptsHash())],
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: [this.cloudInit] });
 

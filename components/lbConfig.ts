@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as remote from "@pulumi/command/remote";
 import { tarGzBase64 } from "./archive";
-import { runTool } from "./commands";
+import { runTool, trigger } from "./commands";
 import { HealthCheck } from "./config";
 import { LB_ACME_WEBROOT, LB_ADMIN_PORT, LB_HOST_PATHS, LbView, renderNginx } from "../nginx/render";
 
@@ -110,7 +110,7 @@ export class LbConfig extends pulumi.ComponentResource {
             connection: args.connection,
             create: runTool("lb-push.sh"),
             stdin: files.apply((f) => tarGzBase64(f)),
-            triggers: args.hostId === undefined ? [this.filesHash] : [pulumi.output(args.hostId), this.filesHash],
+            triggers: [...(args.hostId === undefined ? [] : [trigger("droplet", args.hostId)]), trigger("nginx", this.filesHash)],
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: args.dependsOn });
 

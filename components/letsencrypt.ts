@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as remote from "@pulumi/command/remote";
-import { Connection, runTool } from "./commands";
+import { Connection, runTool, trigger } from "./commands";
 import { hostScriptsDir } from "./hostTools";
 
 /**
@@ -52,7 +52,7 @@ export class LetsEncrypt extends pulumi.ComponentResource {
         this.prepare = new remote.Command(`${name}-prepare`, {
             connection: args.connection,
             create: runTool("letsencrypt.sh", "prepare", args.domain),
-            triggers: [args.hostId, args.domain, scriptHash()],
+            triggers: [trigger("droplet", args.hostId), trigger("domain", args.domain), trigger("scripts", scriptHash())],
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: [args.selfSignedInstalled] });
         this.registerOutputs({});
@@ -64,7 +64,7 @@ export class LetsEncrypt extends pulumi.ComponentResource {
         return new remote.Command(`${this.baseName}-issue`, {
             connection: a.connection,
             create: runTool("letsencrypt.sh", "issue", a.domain, a.email, a.server),
-            triggers: [a.hostId, a.domain, a.email, a.server, scriptHash()],
+            triggers: [trigger("droplet", a.hostId), trigger("domain", a.domain), trigger("email", a.email), trigger("server", a.server), trigger("scripts", scriptHash())],
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: [this.prepare, ...after] });
     }

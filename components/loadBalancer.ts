@@ -4,7 +4,7 @@ import * as digitalocean from "@pulumi/digitalocean";
 import * as remote from "@pulumi/command/remote";
 import { lbUserData } from "./cloudInit";
 import { debianDroplet, DropletBaseArgs } from "./droplet";
-import { Connection, connectionTo, runTool } from "./commands";
+import { Connection, connectionTo, runTool, trigger } from "./commands";
 import { HostReady } from "./hostTools";
 
 export interface LoadBalancerHostArgs extends DropletBaseArgs {
@@ -56,7 +56,11 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
             connection: this.connection,
             create: runTool("write-tls.sh"),
             stdin: pulumi.secret(pulumi.interpolate`${privateKeyPem}\n${certificatePem}\n`),
-            triggers: [this.ready.hostId, pulumi.output(certificatePem).apply(sha), pulumi.secret(pulumi.output(privateKeyPem).apply(sha))],
+            triggers: [
+                trigger("droplet", this.ready.hostId),
+                trigger("certificate", pulumi.output(certificatePem).apply(sha)),
+                trigger("key", pulumi.secret(pulumi.output(privateKeyPem).apply(sha))),
+            ],
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: [this.ready.tools] });
     }

@@ -152,7 +152,7 @@ describe("Release", () => {
       const upload = named(`release-app-${i}-upload`);
       expect(upload.dependsOn).toEqual([`app-${i}-tools`]);
       expect(upload.inputs.remotePath).toBe(`/srv/meteor/incoming/${bundleSha}.tgz`);
-      expect(upload.inputs.triggers).toEqual([bundleSha]);
+      expect(upload.inputs.triggers).toEqual([`bundle=${bundleSha}`]);
       expect(upload.inputs.connection.host).toBe(`10.116.0.${i + 2}`);
       expect(await (props.get(`release-app-${i}-upload`)!.source as pulumi.asset.FileAsset).path).toBe(bundlePath);
 
@@ -161,7 +161,7 @@ describe("Release", () => {
       expect(stage.inputs).toMatchObject({
         create: `sudo /usr/local/lib/meteor-do/stage.sh ${bundleSha}`,
         stdin: ENV_TEXT,
-        triggers: [bundleSha, sha256(ENV_TEXT), deployScriptsHash()],
+        triggers: [`bundle=${bundleSha}`, `env=${sha256(ENV_TEXT)}`, `scripts=${deployScriptsHash()}`],
         addPreviousOutputInEnv: false,
       });
       expect(stage.inputs.connection.host).toBe(`10.116.0.${i + 2}`);
@@ -177,7 +177,7 @@ describe("Release", () => {
       expect(named(`release-app-${i}-cutover`).inputs).toMatchObject({
         create: cutoverString(i),
         stdin: ENV_TEXT,
-        triggers: [bundleSha, sha256(ENV_TEXT), deployScriptsHash()],
+        triggers: [`bundle=${bundleSha}`, `env=${sha256(ENV_TEXT)}`, `scripts=${deployScriptsHash()}`],
         addPreviousOutputInEnv: false,
       });
     }
@@ -208,7 +208,7 @@ describe("Release", () => {
       for (const kind of ["stage", "cutover"]) {
         const name = `release-app-${i}-${kind}`;
         expect(envChanged[name]).not.toBe(base[name]);
-        expect(named(name).inputs.triggers).toEqual([bundleSha, sha256(ENV_TEXT + 'EXTRA="1"\n'), deployScriptsHash()]);
+        expect(named(name).inputs.triggers).toEqual([`bundle=${bundleSha}`, `env=${sha256(ENV_TEXT + 'EXTRA="1"\n')}`, `scripts=${deployScriptsHash()}`]);
       }
     }
 
@@ -217,9 +217,9 @@ describe("Release", () => {
     const otherSha = sha256("another bundle");
     await deploy({ bundle: { path: other, sha256: otherSha } });
     for (const i of [0, 1, 2]) {
-      expect(named(`release-app-${i}-upload`).inputs.triggers).toEqual([otherSha]);
+      expect(named(`release-app-${i}-upload`).inputs.triggers).toEqual([`bundle=${otherSha}`]);
       expect(named(`release-app-${i}-upload`).inputs.remotePath).toBe(`/srv/meteor/incoming/${otherSha}.tgz`);
-      expect(named(`release-app-${i}-stage`).inputs.triggers).toEqual([otherSha, sha256(ENV_TEXT), deployScriptsHash()]);
+      expect(named(`release-app-${i}-stage`).inputs.triggers).toEqual([`bundle=${otherSha}`, `env=${sha256(ENV_TEXT)}`, `scripts=${deployScriptsHash()}`]);
       expect(named(`release-app-${i}-cutover`).inputs.create).toBe(cutoverString(i, otherSha));
     }
   });
@@ -228,9 +228,9 @@ describe("Release", () => {
     const snapshot = () =>
       Object.fromEntries(recorded.filter((r) => r.name.startsWith("release-")).map((r) => [r.name, JSON.stringify(r.inputs.triggers)]));
     await deploy({ hostIds: ["1001", "1002", "1003"] });
-    expect(named("release-app-1-upload").inputs.triggers).toEqual(["1002", bundleSha]);
-    expect(named("release-app-1-stage").inputs.triggers).toEqual(["1002", bundleSha, sha256(ENV_TEXT), deployScriptsHash()]);
-    expect(named("release-app-1-cutover").inputs.triggers).toEqual(["1002", bundleSha, sha256(ENV_TEXT), deployScriptsHash()]);
+    expect(named("release-app-1-upload").inputs.triggers).toEqual(["droplet=1002", `bundle=${bundleSha}`]);
+    expect(named("release-app-1-stage").inputs.triggers).toEqual(["droplet=1002", `bundle=${bundleSha}`, `env=${sha256(ENV_TEXT)}`, `scripts=${deployScriptsHash()}`]);
+    expect(named("release-app-1-cutover").inputs.triggers).toEqual(["droplet=1002", `bundle=${bundleSha}`, `env=${sha256(ENV_TEXT)}`, `scripts=${deployScriptsHash()}`]);
     const before = snapshot();
     await deploy({ hostIds: ["1001", "2002", "1003"] });
     const after = snapshot();

@@ -117,7 +117,7 @@ test("one Command runs lb-push.sh with the rendered tree on stdin and the files'
         "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
         value: { host: "198.51.100.10", port: 22, user: "deploy", privateKey: "KEY", dialErrorLimit: 30, perDialTimeout: 10 },
     });
-    expect(push.inputs.triggers).toEqual([filesHash(expected)]);
+    expect(push.inputs.triggers).toEqual([`nginx=${filesHash(expected)}`]);
     expect(untar(push.inputs.stdin)).toEqual(expected);
 });
 
@@ -178,8 +178,8 @@ test("the trigger changes when and only when a rendered file changes", async () 
 test("with hostId (the droplet id) the trigger also moves when the droplet is replaced", async () => {
     const a = await pushOf(args({ hostId: pulumi.output("1001") }), "h1");
     const b = await pushOf(args({ hostId: "1002" }), "h2");
-    expect(a.push.inputs.triggers).toEqual(["1001", a.hash]);
-    expect(b.push.inputs.triggers).toEqual(["1002", a.hash]);
+    expect(a.push.inputs.triggers).toEqual(["droplet=1001", `nginx=${a.hash}`]);
+    expect(b.push.inputs.triggers).toEqual(["droplet=1002", `nginx=${a.hash}`]);
 });
 
 test("argument errors are plain and early", () => {

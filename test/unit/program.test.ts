@@ -162,7 +162,7 @@ describe.each([["a default stack", { appCount: "2" }], ["every service on", ever
         // Host address -> its droplet's id, as the gate's trigger carries it.
         const hostIds = new Map<string, string>();
         for (const c of ofType(COMMAND).filter((c) => c.name.endsWith("-cloud-init"))) hostIds.set(c.inputs.connection.host, c.inputs.triggers[0]);
-        expect([...hostIds.values()].every((id) => /^\d+$/.test(id))).toBe(true);
+        expect([...hostIds.values()].every((id) => /^droplet=\d+$/.test(id))).toBe(true);
         expect(new Set(hostIds.values()).size).toBe(3);
         for (const c of [...ofType(COMMAND), ...ofType("command:remote:CopyToRemote")]) {
             const id = hostIds.get(c.inputs.connection.host);

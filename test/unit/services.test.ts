@@ -124,7 +124,7 @@ describe("tlsMode letsencrypt", () => {
         const issue = named("lb-letsencrypt-issue");
         expect(issue.inputs.create).toBe(tool(`letsencrypt.sh issue app.example.com ops@example.com ${LE_PROD}`));
         expect(dependsOn("lb-letsencrypt-issue")).toEqual(["lb-letsencrypt-prepare", "lb-config-push", "dns-a"]);
-        expect(issue.inputs.triggers.slice(1, 4)).toEqual(["app.example.com", "ops@example.com", LE_PROD]);
+        expect(issue.inputs.triggers.slice(1, 4)).toEqual(["domain=app.example.com", "email=ops@example.com", `server=${LE_PROD}`]);
     });
 
     test("letsencryptServer staging (or a URL) reaches certbot", async () => {
