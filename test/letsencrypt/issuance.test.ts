@@ -7,8 +7,9 @@ import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import * as tls from "tls";
-import { Backend, Lb, loopbackView, ROOT, startBackend, startLb, stop, stopAll, tempDir } from "../nginx/harness";
-import { freePort, Pebble, startPebble } from "./pebble";
+import { Backend, Lb, loopbackView, ROOT, startBackend, startLb, stop, stopAll, tempDir, waitFor } from "../nginx/harness";
+import { freePort } from "../sample/helpers";
+import { Pebble, startPebble } from "./pebble";
 
 jest.setTimeout(120_000);
 
@@ -111,7 +112,11 @@ describe("issuance and renewal against pebble", () => {
         // pebble fetched the token from nginx's port-80 server (the webroot location), not from anything else.
         expect(fs.readFileSync(path.join(dir, "logs/access.log"), "utf8")).toMatch(/"GET \/\.well-known\/acme-challenge\/[A-Za-z0-9_-]+ HTTP\/1\.1" 200 /);
         const root = await pebble.issuingRoot();
-        const s = await served(root);
+        // A reload is a signal: old workers finish with the old certificate for a moment, so wait (bounded).
+        const s = await waitFor("the issued chain served", async () => {
+            const now = await served(root);
+            return now.chain === 3 && now;
+        }, 10000);
         expect(s).toMatchObject({ authorized: true, chain: 3 }); // leaf, pebble's intermediate, its root
         expect(s.fingerprint).toBe(fingerprintOf(path.join(lineage(), "cert.pem")));
         // The renewal config certbot keeps names the server and our deploy hook.

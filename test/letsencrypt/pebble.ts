@@ -6,18 +6,7 @@ import * as https from "https";
 import * as net from "net";
 import * as path from "path";
 import { waitFor } from "../nginx/harness";
-
-/** A port the kernel just handed out on 127.0.0.1 (closed again, so a server of ours can take it). */
-export function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => {
-            const port = (s.address() as net.AddressInfo).port;
-            s.close(() => resolve(port));
-        });
-    });
-}
+import { freePort } from "../sample/helpers";
 
 export interface Pebble {
     /** ACME directory URL certbot uses (--server). */
