@@ -118,7 +118,7 @@ export = async () => {
 
     const siteUrl = pulumi.interpolate`https://${serverName}`;
     const deploy = new Release("release", {
-        hosts: apps.hosts.map((h) => ({ name: h.name, connection: h.connection, privateIp: h.privateIp, ready: h.ready.tools, hostId: h.ready.hostId })),
+        hosts: apps.hosts.map((h) => ({ name: h.name, connection: h.connection, privateIp: h.privateIp, ready: h.runtime, hostId: h.ready.hostId })),
         lbPrivateIp: lb.privateIp,
         lbReady: lbConfig.push,
         bundle: { path: release.path, sha256: release.sha256 },
@@ -129,6 +129,8 @@ export = async () => {
         stopGraceSeconds: cfg.stopGraceSeconds,
         healthTimeoutSeconds: cfg.cutoverTimeoutSeconds,
         lbTimeoutSeconds: cfg.cutoverTimeoutSeconds,
+        // Every app host has the same runtime: a new Node.js version or stop timeout rolls like a release.
+        restartTriggers: apps.hosts[0].runtimeTriggers,
     });
 
     if (svc.alertEmails.length > 0) {

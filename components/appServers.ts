@@ -3,7 +3,7 @@ import * as digitalocean from "@pulumi/digitalocean";
 import * as remote from "@pulumi/command/remote";
 import { appUserData } from "./cloudInit";
 import { debianDroplet, DropletBaseArgs } from "./droplet";
-import { Connection, connectionTo, ProxyConnection } from "./commands";
+import { Connection, connectionTo, installRuntime, ProxyConnection, trigger } from "./commands";
 import { HostReady } from "./hostTools";
 
 export interface AppServersArgs extends DropletBaseArgs {
@@ -24,11 +24,17 @@ export interface AppHost {
     privateIp: pulumi.Output<string>;
     connection: Connection;
     ready: HostReady;
+    /** Node.js and the unit's stop timeout; what the release's Commands wait for. */
+    runtime: remote.Command;
+    /** The runtime's triggers: the app must restart (host by host) when one changes. */
+    runtimeTriggers: pulumi.Output<string>[];
 }
 
 /**
- * The Meteor app droplets: Debian 12 on the VPC, Node.js and the meteor-app unit from cloud-init, and
- * per host the cloud-init gate and host scripts, reached over SSH through the load balancer.
+ * The Meteor app droplets: Debian 12 on the VPC, the meteor-app unit from cloud-init, and per host the
+ * cloud-init gate, the host scripts and the runtime (Node.js, the unit's stop timeout), reached over SSH
+ * through the load balancer. The runtime is a Command, not user-data: user-data changes replace a
+ * droplet, all of them at once, while a new Node.js version must roll one host at a time.
  */
 export class AppServers extends pulumi.ComponentResource {
     readonly hosts: AppHost[];
@@ -38,12 +44,12 @@ export class AppServers extends pulumi.ComponentResource {
         if (!Number.isInteger(args.count) || args.count < 1) {
             throw new Error(`AppServers: count must be an integer of 1 or more, got ${args.count}`);
         }
-        const userData = pulumi.output(args.deployPublicKey).apply((deployPublicKey) => appUserData({
-            deployPublicKey,
-            nodeVersion: args.nodeVersion,
-            nodeDistUrl: args.nodeDistUrl,
-            stopGraceSeconds: args.stopGraceSeconds,
-        }));
+        const userData = pulumi.output(args.deployPublicKey).apply((deployPublicKey) => appUserData({ deployPublicKey }));
+        const runtimeTriggers = [
+            trigger("node", args.nodeVersion),
+            trigger("nodeDist", args.nodeDistUrl),
+            trigger("stopGrace", args.stopGraceSeconds),
+        ];
         const { host: _host, ...bastionRest } = args.bastion;
         const proxy: ProxyConnection = { host: args.bastion.host, ...bastionRest };
 
@@ -53,7 +59,13 @@ export class AppServers extends pulumi.ComponentResource {
             const droplet = debianDroplet(hostName, `${args.dropletNamePrefix}-${i}`, args, userData, { parent: this });
             const connection = connectionTo(droplet.ipv4AddressPrivate, args.deployPrivateKey, proxy);
             const ready = new HostReady(`${hostName}-host`, { connection, hostId: droplet.id, dependsOn: [args.bastionReady] }, { parent: this });
-            this.hosts.push({ name: hostName, droplet, privateIp: droplet.ipv4AddressPrivate, connection, ready });
+            const runtime = new remote.Command(`${hostName}-runtime`, {
+                connection,
+                create: installRuntime(args.nodeVersion, args.nodeDistUrl, args.stopGraceSeconds),
+                triggers: [trigger("droplet", ready.hostId), ...runtimeTriggers],
+                addPreviousOutputInEnv: false,
+            }, { parent: this, dependsOn: [ready.tools] });
+            this.hosts.push({ name: hostName, droplet, privateIp: droplet.ipv4AddressPrivate, connection, ready, runtime, runtimeTriggers });
         }
         this.registerOutputs({ privateIps: this.hosts.map((h) => h.privateIp) });
     }

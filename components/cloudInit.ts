@@ -15,25 +15,12 @@ function render(template: string, view: Record<string, string | number>): string
     return Mustache.render(read(template), view, { common: read("common.yaml.mustache") }, { escape: (s: string) => s });
 }
 
-const indent = (text: string, spaces: number) =>
-    text.split("\n").map((line) => (line === "" ? "" : " ".repeat(spaces) + line)).join("\n").replace(/\n+$/, "");
-
 export interface AppUserDataArgs {
     deployPublicKey: string;
-    nodeVersion: string;
-    nodeDistUrl: string;
-    stopGraceSeconds: number;
 }
 
 export function appUserData(args: AppUserDataArgs): string {
-    return render("app.yaml.mustache", {
-        deployPublicKey: args.deployPublicKey.trim(),
-        nodeVersion: args.nodeVersion,
-        nodeDistUrl: args.nodeDistUrl,
-        // systemd's stop timeout: the app's own grace period plus time to exit.
-        stopTimeoutSeconds: args.stopGraceSeconds + 10,
-        installNodeScript: indent(fs.readFileSync(path.join(__dirname, "host", "install-node.sh"), "utf8"), 6),
-    });
+    return render("app.yaml.mustache", { deployPublicKey: args.deployPublicKey.trim() });
 }
 
 export interface LbUserDataArgs {

@@ -32,6 +32,14 @@ export function installTools(): string {
     return `sudo install -d -m 0755 ${toolsDir} && base64 -d | sudo tar -xzf - --no-same-owner -C ${toolsDir}`;
 }
 
+/**
+ * The app's runtime on an app host: Node.js (checked against SHASUMS256.txt) and the unit's stop timeout,
+ * the app's grace period plus time to exit.
+ */
+export function installRuntime(nodeVersion: string, nodeDistUrl: string, stopGraceSeconds: number): string {
+    return `${runTool("install-node.sh", nodeVersion, nodeDistUrl)} && ${runTool("app-unit.sh", String(stopGraceSeconds + 10))}`;
+}
+
 /** Quotes one shell word; plain words stay as they are so commands stay readable in a diff. */
 export function shellQuote(word: string): string {
     if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;

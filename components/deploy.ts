@@ -100,6 +100,11 @@ export interface ReleaseArgs {
   healthTimeoutSeconds?: number;
   /** How long the LB's checker may take to report the host up; default 60. */
   lbTimeoutSeconds?: number;
+  /**
+   * Inputs that need the app restarted, one host at a time, without a new bundle or env (e.g. the
+   * Node.js version, `node=22.12.0`): appended to every cutover's triggers.
+   */
+  restartTriggers?: pulumi.Input<string>[];
 }
 
 export class Release extends pulumi.ComponentResource {
@@ -161,7 +166,7 @@ export class Release extends pulumi.ComponentResource {
           }),
         ),
         stdin: args.envFile,
-        triggers: [...hostKey, ...this.triggers],
+        triggers: [...hostKey, ...this.triggers, ...(args.restartTriggers ?? [])],
         addPreviousOutputInEnv: false,
       }, {
         parent: this,

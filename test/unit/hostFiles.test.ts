@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { appUserData, lbUserData } from "../../components/cloudInit";
 import { hostScripts, hostScriptsDir } from "../../components/hostTools";
-import { installTools, runTool, shellQuote, waitForCloudInit } from "../../components/commands";
+import { installRuntime, installTools, runTool, shellQuote, waitForCloudInit } from "../../components/commands";
 
 // The files that run on droplets, checked with the real tools: Debian's cloud-init schema validator
 // (offline) and shellcheck.
@@ -23,7 +23,7 @@ function schema(text: string): { status: number; output: string } {
 const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGkq0p2t0w9Wv7n6bq0q5Zt9r0lG3c1j0fTn0aY5Qk0N deploy";
 
 describe("cloud-init user-data", () => {
-    const app = appUserData({ deployPublicKey: key, nodeVersion: "22.12.0", nodeDistUrl: "https://nodejs.org/dist", stopGraceSeconds: 20 });
+    const app = appUserData({ deployPublicKey: key });
     const lb = lbUserData({ deployPublicKey: key });
 
     test.each([["app", app], ["lb", lb]])("%s user-data passes `cloud-init schema`", (_role, text) => {
@@ -53,14 +53,14 @@ describe("cloud-init user-data", () => {
         expect(app).toContain("      AllowTcpForwarding no\n");
     });
 
-    test("app: Node.js from the configured dist with checksum check, unit with grace, unprivileged user", () => {
-        expect(app).toContain('  - [/usr/local/sbin/meteor-do-install-node, "22.12.0", "https://nodejs.org/dist"]\n');
+    test("app: the unit runs the current release as the unprivileged meteor user; no Node.js in user-data", () => {
         expect(app).toContain("      User=meteor\n");
-        expect(app).toContain("      TimeoutStopSec=30\n");
+        expect(app).toContain("      WorkingDirectory=/srv/meteor/current/bundle\n");
         expect(app).toContain("      EnvironmentFile=/etc/meteor/app.env\n");
-        // The installer is shipped verbatim (indented into write_files), not retyped.
-        const installer = fs.readFileSync(path.join(hostScriptsDir, "install-node.sh"), "utf8");
-        for (const line of installer.split("\n").filter((l) => l.trim() !== "")) expect(app).toContain(`      ${line}\n`);
+        expect(app).toContain("      ExecStart=/usr/local/bin/node main.js\n");
+        // Node.js and the stop timeout come from the runtime Command, so changing them replaces no droplet.
+        const settings = app.split("\n").filter((l) => !/^\s*#/.test(l)).join("\n");
+        expect(settings).not.toMatch(/install-node|node-v|TimeoutStopSec/);
     });
 
     test("lb: Debian's nginx with the Lua module and its libraries", () => {
@@ -68,7 +68,7 @@ describe("cloud-init user-data", () => {
     });
 
     test("user-data is stable: the same inputs render the same text (no droplet replaced for nothing)", () => {
-        expect(appUserData({ deployPublicKey: key, nodeVersion: "22.12.0", nodeDistUrl: "https://nodejs.org/dist", stopGraceSeconds: 20 })).toBe(app);
+        expect(appUserData({ deployPublicKey: key })).toBe(app);
     });
 });
 
@@ -76,7 +76,7 @@ describe("host scripts", () => {
     const scripts = Object.keys(hostScripts());
 
     test("the scripts every host gets include the ones the program runs", () => {
-        expect(scripts).toEqual(expect.arrayContaining(["install-node.sh", "write-tls.sh"]));
+        expect(scripts).toEqual(expect.arrayContaining(["app-unit.sh", "install-node.sh", "write-tls.sh"]));
     });
 
     test.each(scripts)("%s passes shellcheck", (name) => {
@@ -100,6 +100,8 @@ describe("command builders", () => {
         expect(runTool("cutover.sh", "--peer", "10.0.0.5:3000", "--label", "it's")).toBe("sudo /usr/local/lib/meteor-do/cutover.sh --peer 10.0.0.5:3000 --label 'it'\\''s'");
         expect(() => runTool("../evil")).toThrow('tool name "../evil" must look like name.sh');
         expect(shellQuote("a b")).toBe("'a b'");
+        expect(installRuntime("22.12.0", "https://nodejs.org/dist", 20)).toBe(
+            "sudo /usr/local/lib/meteor-do/install-node.sh 22.12.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 30");
     });
 
     test("installTools really unpacks what tarGzBase64 packs, executable", async () => {

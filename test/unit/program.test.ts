@@ -40,7 +40,7 @@ describe.each([1, 3, 7])("appCount %i", (n) => {
                 backups: false,
                 monitoring: true,
             });
-            expect(d.inputs.userData).toMatch(/^#cloud-config\n# meteor-do app droplet: Node.js 22.12.0/);
+            expect(d.inputs.userData).toMatch(/^#cloud-config\n# meteor-do app droplet: the users, the meteor-app unit/);
         }
     });
 
@@ -168,6 +168,33 @@ describe.each([["a default stack", { appCount: "2" }], ["every service on", ever
             const id = hostIds.get(c.inputs.connection.host);
             expect([c.name, c.inputs.triggers]).toEqual([c.name, expect.arrayContaining([id])]);
         }
+    });
+});
+
+describe("a new Node.js version rolls the hosts instead of replacing them", () => {
+    const snapshot = async (config: Record<string, string>) => {
+        await run({ appCount: "2", ...config });
+        return Object.fromEntries(recorded.map((r) => [r.name, r.inputs]));
+    };
+
+    test("the runtime Command installs the configured Node.js after the host scripts, before the release", async () => {
+        await run({ appCount: "2", nodeVersion: "22.11.0", stopGraceSeconds: "15" });
+        for (const i of [1, 2]) {
+            const runtime = named(`app-${i}-runtime`);
+            expect(runtime.inputs.create).toBe(
+                "sudo /usr/local/lib/meteor-do/install-node.sh 22.11.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 25");
+            expect(runtime.inputs.triggers.slice(1)).toEqual(["node=22.11.0", "nodeDist=https://nodejs.org/dist", "stopGrace=15"]);
+            expect(runtime.dependsOn).toEqual([`app-${i}-host-tools`]);
+            expect(waitsFor(`release-app-${i}-stage`).has(`app-${i}-runtime`)).toBe(true);
+        }
+    });
+
+    test("changing nodeVersion changes no droplet, no upload, no stage; every cutover (and runtime) runs again", async () => {
+        const before = await snapshot({ nodeVersion: "22.11.0" });
+        const after = await snapshot({ nodeVersion: "22.12.0" });
+        const changed = Object.keys(after).filter((n) => JSON.stringify(after[n].triggers ?? after[n].userData) !== JSON.stringify(before[n].triggers ?? before[n].userData));
+        expect(changed.sort()).toEqual(["app-1-runtime", "app-2-runtime", "release-app-1-cutover", "release-app-2-cutover"]);
+        expect(after["release-app-2-cutover"].triggers.slice(-3)).toEqual(["node=22.12.0", "nodeDist=https://nodejs.org/dist", "stopGrace=20"]);
     });
 });
 

@@ -49,6 +49,26 @@ describe("write-tls.sh", () => {
     });
 });
 
+describe("app-unit.sh", () => {
+    const run = (dropins: string, arg: string) =>
+        spawnSync("bash", [script("app-unit.sh"), arg], { encoding: "utf8", env: { ...process.env, APP_UNIT_DROPIN_DIR: dropins, APP_UNIT_NO_RELOAD: "1" } });
+
+    test("writes the stop timeout as a drop-in of meteor-app.service; the same value again changes nothing", () => {
+        const dropins = path.join(dir, "meteor-app.service.d");
+        expect(run(dropins, "30").stdout).toBe("app-unit: TimeoutStopSec=30\n");
+        expect(fs.readFileSync(path.join(dropins, "50-stop-timeout.conf"), "utf8")).toBe("[Service]\nTimeoutStopSec=30\n");
+        expect(run(dropins, "30").stdout).toBe("app-unit: TimeoutStopSec=30 already set\n");
+        expect(run(dropins, "45").stdout).toBe("app-unit: TimeoutStopSec=45\n");
+        expect(fs.readdirSync(dropins)).toEqual(["50-stop-timeout.conf"]);
+    });
+
+    test("refuses a timeout that is not whole seconds", () => {
+        const r = run(path.join(dir, "unused.d"), "30s");
+        expect([r.status, r.stderr]).toEqual([1, "app-unit: stop timeout must be whole seconds, got '30s'\n"]);
+        expect(fs.existsSync(path.join(dir, "unused.d"))).toBe(false);
+    });
+});
+
 describe("install-node.sh", () => {
     const version = "99.1.2";
     let dist: string;
