@@ -35,19 +35,7 @@ export interface LbConfigArgs {
 }
 
 /** The values LbConfig renders, once every Input is known. */
-export interface LbResolved {
-    peers: string[];
-    appPort: number;
-    lbPrivateIp: string;
-    vpcCidr: string;
-    serverName: string;
-    healthCheck: HealthCheck;
-    stickiness: "ip" | "cookie";
-    trustedProxyCount: number;
-    realIpFrom?: string[];
-    adminCidrs: string[];
-    tls: { certificate: string; privateKey: string; selfSigned: boolean };
-}
+export type LbResolved = pulumi.Unwrap<Omit<LbConfigArgs, "connection" | "dependsOn" | "hostId">>;
 
 /** The production view: Debian's paths, public ports 80/443, admin 8181 on all interfaces. */
 export function productionView(r: LbResolved): LbView {
