@@ -1,9 +1,9 @@
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
+import { sha256File } from "./hash";
 
 /**
  * Stack configuration, read and validated once. Components take the typed object (or pieces of it) and
@@ -411,10 +411,6 @@ function readBundle(value: string, problems: string[]): Bundle {
         return { path: file, sha256: "" };
     }
     return { path: file, sha256: sha256File(file) };
-}
-
-export function sha256File(file: string): string {
-    return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }
 
 export function isDomainName(v: string): boolean {

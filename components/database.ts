@@ -1,9 +1,9 @@
-import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as remote from "@pulumi/command/remote";
 import { Connection, trigger } from "./commands";
 import { StackConfig } from "./config";
+import { sha256 } from "./hash";
 
 /** What the app's env gets: MONGO_URL and MONGO_OPLOG_URL, secret (either may be unset in external mode). */
 export interface MongoUrls {
@@ -96,7 +96,7 @@ export class ManagedDatabase extends pulumi.ComponentResource {
             connection: h.connection,
             create: installMongoCa(),
             stdin: ca,
-            triggers: [trigger("droplet", h.hostId), trigger("ca", ca.apply((pem) => crypto.createHash("sha256").update(pem).digest("hex")))],
+            triggers: [trigger("droplet", h.hostId), trigger("ca", ca.apply(sha256))],
             addPreviousOutputInEnv: false,
         }, { ...parent, dependsOn: [h.ready] }));
 

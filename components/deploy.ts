@@ -3,13 +3,13 @@
 // (drain, switch, restart, wait healthy, undrain, wait LB up; rolls itself back and fails on error).
 // Each cutover depends on the previous host's cutover and on the LB config push, so a failed host stops
 // the roll with the hosts after it still on the old release.
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as remote from "@pulumi/command/remote";
 import { Connection, runTool, trigger } from "./commands";
 import { envFileHash } from "./env";
+import { filesHash } from "./hash";
 
 /** Where CopyToRemote puts bundles on the app hosts (cloud-init makes it, owned by the deploy user). */
 export const incomingDir = "/srv/meteor/incoming";
@@ -19,9 +19,7 @@ export const deployScripts = ["cutover.sh", "deploy-lib.sh", "stage.sh"];
 
 /** sha256 over the deploy scripts (name and content, in name order). */
 export function deployScriptsHash(dir: string = path.join(__dirname, "host")): string {
-  const h = crypto.createHash("sha256");
-  for (const name of deployScripts) h.update(`${name}\0${fs.readFileSync(path.join(dir, name), "utf8")}\0`);
-  return h.digest("hex");
+  return filesHash(Object.fromEntries(deployScripts.map((name) => [name, fs.readFileSync(path.join(dir, name), "utf8")])));
 }
 
 /** The remote path of an uploaded bundle. */

@@ -1,9 +1,9 @@
 // The Meteor app's environment, built from typed stack config and rendered as a systemd EnvironmentFile
 // (/etc/meteor/app.env on the app hosts). The rendered file is a pulumi Output that is secret whenever any
 // input is secret (Mongo URLs and settings usually are), because pulumi.all carries secretness through.
-import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { reservedEnvNames } from "./config";
+import { sha256 } from "./hash";
 
 /** The part of the stack config (components/config.ts StackConfig) that the app's env comes from. */
 export interface AppEnvConfig {
@@ -97,5 +97,5 @@ export function buildAppEnv(cfg: AppEnvConfig, rootUrl: pulumi.Input<string>): p
 
 /** sha256 hex of an env file's text; the host names the file /etc/meteor/env/<hash>.env. */
 export function envFileHash(content: string): string {
-  return crypto.createHash("sha256").update(content, "utf8").digest("hex");
+  return sha256(content);
 }

@@ -1,10 +1,10 @@
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as remote from "@pulumi/command/remote";
 import { tarGzBase64 } from "./archive";
 import { Connection, installTools, trigger, waitForCloudInit } from "./commands";
+import { filesHash } from "./hash";
 
 /** components/host/*.sh: the scripts every host gets, read once. */
 export const hostScriptsDir = path.join(__dirname, "host");
@@ -19,9 +19,7 @@ export function hostScripts(): Record<string, string> {
 
 /** sha256 over the host scripts: part of the triggers of every Command that runs them. */
 export function hostScriptsHash(): string {
-    const h = crypto.createHash("sha256");
-    for (const [name, text] of Object.entries(hostScripts())) h.update(`${name}\0${text}\0`);
-    return h.digest("hex");
+    return filesHash(hostScripts());
 }
 
 export interface HostReadyArgs {

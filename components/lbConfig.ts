@@ -1,10 +1,10 @@
-import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as remote from "@pulumi/command/remote";
 import { tarGzBase64 } from "./archive";
 import { runTool, trigger } from "./commands";
 import { HealthCheck } from "./config";
+import { filesHash } from "./hash";
 import { LB_ACME_WEBROOT, LB_ADMIN_PORT, LB_HOST_PATHS, LbView, renderNginx } from "../nginx/render";
 
 export interface LbConfigArgs {
@@ -56,13 +56,6 @@ export function productionView(r: LbResolved): LbView {
         workerProcesses: "auto",
         workerRlimitNofile: 65536,
     };
-}
-
-/** sha256 over every path and content: the push trigger, which moves exactly when a file changes. */
-export function filesHash(files: Record<string, string>): string {
-    const h = crypto.createHash("sha256");
-    for (const name of Object.keys(files).sort()) h.update(name).update("\0").update(files[name]).update("\0");
-    return h.digest("hex");
 }
 
 /**

@@ -1,9 +1,9 @@
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as remote from "@pulumi/command/remote";
 import { Connection, runTool, trigger } from "./commands";
+import { sha256File } from "./hash";
 import { hostScriptsDir } from "./hostTools";
 
 /**
@@ -29,8 +29,7 @@ export interface LetsEncryptArgs {
     selfSignedInstalled: pulumi.Resource;
 }
 
-const scriptHash = (): string =>
-    crypto.createHash("sha256").update(fs.readFileSync(path.join(hostScriptsDir, "letsencrypt.sh"))).digest("hex");
+const scriptHash = (): string => sha256File(path.join(hostScriptsDir, "letsencrypt.sh"));
 
 /**
  * tlsMode letsencrypt on the load balancer, in two Commands around the nginx push:

@@ -1,9 +1,9 @@
-import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as remote from "@pulumi/command/remote";
 import { lbUserData } from "./cloudInit";
 import { debianDroplet, DropletBaseArgs } from "./droplet";
+import { sha256 } from "./hash";
 import { Connection, connectionTo, runTool, trigger } from "./commands";
 import { HostReady } from "./hostTools";
 
@@ -51,15 +51,14 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
 
     /** Installs the certificate chain and key (secret, on stdin) where nginx expects them. */
     installCertificate(name: string, certificatePem: pulumi.Input<string>, privateKeyPem: pulumi.Input<string>): remote.Command {
-        const sha = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
         return new remote.Command(name, {
             connection: this.connection,
             create: runTool("write-tls.sh"),
             stdin: pulumi.secret(pulumi.interpolate`${privateKeyPem}\n${certificatePem}\n`),
             triggers: [
                 trigger("droplet", this.ready.hostId),
-                trigger("certificate", pulumi.output(certificatePem).apply(sha)),
-                trigger("key", pulumi.secret(pulumi.output(privateKeyPem).apply(sha))),
+                trigger("certificate", pulumi.output(certificatePem).apply(sha256)),
+                trigger("key", pulumi.secret(pulumi.output(privateKeyPem).apply(sha256))),
             ],
             addPreviousOutputInEnv: false,
         }, { parent: this, dependsOn: [this.ready.tools] });

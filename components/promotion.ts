@@ -26,10 +26,10 @@
  * `pulumi preview` as well as in `pulumi up`, so awaiting it (an async program body) gives plain values
  * and makes a missing or mismatched release fail the preview before any resource is registered.
  */
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { sha256File } from "./hash";
 
 /** What a stack exports as its `release` output. */
 export interface StackRelease {
@@ -145,7 +145,7 @@ function localBundle(args: ResolveReleaseArgs): { path?: string; sha256?: string
     const file = path.resolve(args.bundlePath);
     if (args.bundleSha256) return { path: file, sha256: args.bundleSha256 };
     if (!fs.existsSync(file)) throw new PromotionError(`meteor-do:bundle: no such file ${file}`);
-    return { path: file, sha256: crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex") };
+    return { path: file, sha256: sha256File(file) };
 }
 
 function describe(v: unknown): string {

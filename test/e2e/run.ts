@@ -7,6 +7,7 @@
 import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { sha256File } from "../../components/hash";
 import { MOCK_STATE, runIn } from "./mocks";
 import { buildNodeDist, NODE_VERSION, serveNodeDist } from "./nodeDist";
 import * as topo from "./topology";
@@ -163,10 +164,6 @@ async function startLoad(site: string, ddpCount: number): Promise<{ stop: () => 
       return JSON.parse(line);
     },
   };
-}
-
-function sha256File(file: string): string {
-  return topo.sha256(fs.readFileSync(file));
 }
 
 function buildBundle(name: string, extra: string[]): Promise<string> {

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as zlib from "zlib";
-import { LbConfig, LbConfigArgs, filesHash, productionView } from "../../components/lbConfig";
+import { filesHash } from "../../components/hash";
+import { LbConfig, LbConfigArgs, productionView } from "../../components/lbConfig";
 import { renderNginx } from "../../nginx/render";
 
 const healthCheck = { path: "/healthz", intervalMs: 750, rise: 2, fall: 2, timeoutMs: 1000, type: "http" as const };
