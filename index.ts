@@ -20,7 +20,11 @@ import { SiteCertificate } from "./components/tls";
 export = async () => {
     const cfg = loadConfig();
     for (const warning of configWarnings(cfg)) pulumi.log.warn(warning);
-    const release = await resolveRelease({ promoteFrom: cfg.promoteFrom, bundlePath: cfg.bundle.path, bundleSha256: cfg.bundle.sha256 });
+    const release = await resolveRelease({
+        promoteFrom: cfg.promoteFrom,
+        bundlePath: cfg.bundle.path,
+        bundleSha256: cfg.bundle.sha256,
+    });
 
     // Names in the DigitalOcean account (unique per account) carry the stack.
     const prefix = `${cfg.project}-${cfg.stack}`.toLowerCase().replace(/[^a-z0-9-]+/g, "-");
@@ -44,7 +48,12 @@ export = async () => {
         monitoring: cfg.monitoring,
     };
 
-    const lb = new LoadBalancerHost("lb", { ...common, size: cfg.lbSize, tags: [network.lbTag.name], dropletName: `${prefix}-lb` });
+    const lb = new LoadBalancerHost("lb", {
+        ...common,
+        size: cfg.lbSize,
+        tags: [network.lbTag.name],
+        dropletName: `${prefix}-lb`,
+    });
     const apps = new AppServers("app", {
         ...common,
         count: cfg.appCount,
@@ -69,17 +78,20 @@ export = async () => {
     });
     const certInstalled = lb.installCertificate("lb-tls", cert.certificatePem, cert.privateKeyPem);
     const svc = cfg.services;
-    const letsencrypt = cfg.tlsMode === "letsencrypt"
-        ? new LetsEncrypt("lb-letsencrypt", {
-            connection: lb.connection,
-            domain: cfg.domain!,
-            email: cfg.letsencryptEmail!,
-            server: svc.letsencryptServer,
-            hostId: lb.droplet.id,
-            selfSignedInstalled: certInstalled,
-        })
+    const letsencrypt =
+        cfg.tlsMode === "letsencrypt"
+            ? new LetsEncrypt("lb-letsencrypt", {
+                  connection: lb.connection,
+                  domain: cfg.domain!,
+                  email: cfg.letsencryptEmail!,
+                  server: svc.letsencryptServer,
+                  hostId: lb.droplet.id,
+                  selfSignedInstalled: certInstalled,
+              })
+            : undefined;
+    const dns = svc.manageDns
+        ? new SiteDns("dns", { domain: cfg.domain!, zone: svc.dnsZone, ipAddress: lb.publicIp })
         : undefined;
-    const dns = svc.manageDns ? new SiteDns("dns", { domain: cfg.domain!, zone: svc.dnsZone, ipAddress: lb.publicIp }) : undefined;
 
     const lbConfig = new LbConfig("lb-config", {
         connection: lb.connection,
@@ -94,31 +106,45 @@ export = async () => {
         realIpFrom: cfg.trustedProxyCidrs.length > 0 ? cfg.trustedProxyCidrs : undefined,
         adminCidrs: cfg.adminCidrs,
         // Let's Encrypt certificates carry no OCSP responder and the first start is self-signed: no stapling.
-        tls: letsencrypt ? { ...letsencrypt.tlsPaths, selfSigned: true } : { ...lbTlsPaths, selfSigned: cert.selfSigned },
+        tls: letsencrypt
+            ? { ...letsencrypt.tlsPaths, selfSigned: true }
+            : { ...lbTlsPaths, selfSigned: cert.selfSigned },
         dependsOn: [lb.ready.tools, certInstalled, ...(letsencrypt ? [letsencrypt.prepare] : [])],
         hostId: lb.ready.hostId,
     });
     // HTTP-01 needs nginx's port-80 webroot and the name resolving to the reserved IP.
     letsencrypt?.issue([lbConfig.push, ...(dns ? [dns.record] : [])]);
 
-    const db = svc.database === "managed"
-        ? new ManagedDatabase("db", {
-            clusterName: `${prefix}-mongodb`,
-            region: cfg.region,
-            vpcId: network.vpc.id,
-            appTag: network.appTag.name,
-            size: svc.databaseSize,
-            nodeCount: svc.databaseNodeCount,
-            version: svc.databaseVersion,
-            databaseName: svc.databaseName,
-            oplog: svc.databaseOplog,
-            hosts: apps.hosts.map((h) => ({ name: h.name, connection: h.connection, ready: h.ready.tools, hostId: h.ready.hostId })),
-        })
-        : undefined;
+    const db =
+        svc.database === "managed"
+            ? new ManagedDatabase("db", {
+                  clusterName: `${prefix}-mongodb`,
+                  region: cfg.region,
+                  vpcId: network.vpc.id,
+                  appTag: network.appTag.name,
+                  size: svc.databaseSize,
+                  nodeCount: svc.databaseNodeCount,
+                  version: svc.databaseVersion,
+                  databaseName: svc.databaseName,
+                  oplog: svc.databaseOplog,
+                  hosts: apps.hosts.map((h) => ({
+                      name: h.name,
+                      connection: h.connection,
+                      ready: h.ready.tools,
+                      hostId: h.ready.hostId,
+                  })),
+              })
+            : undefined;
 
     const siteUrl = pulumi.interpolate`https://${serverName}`;
     const deploy = new Release("release", {
-        hosts: apps.hosts.map((h) => ({ name: h.name, connection: h.connection, privateIp: h.privateIp, ready: h.runtime, hostId: h.ready.hostId })),
+        hosts: apps.hosts.map((h) => ({
+            name: h.name,
+            connection: h.connection,
+            privateIp: h.privateIp,
+            ready: h.runtime,
+            hostId: h.ready.hostId,
+        })),
         lbPrivateIp: lb.privateIp,
         lbReady: lbConfig.push,
         bundle: { path: release.path, sha256: release.sha256 },

@@ -1,20 +1,20 @@
 // One jest project per suite so that `npm run test:<suite>` runs one layer of the proof.
 const project = (name, extra = {}) => ({
-  displayName: name,
-  preset: "ts-jest",
-  testEnvironment: "node",
-  testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
-  transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: { warnOnly: false } }] },
-  ...extra,
+    displayName: name,
+    preset: "ts-jest",
+    testEnvironment: "node",
+    testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
+    transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: { warnOnly: false } }] },
+    ...extra,
 });
 
 module.exports = {
-  projects: [
-    project("unit"),
-    project("nginx"),
-    project("host"),
-    project("sample"),
-    project("workflows"),
-    project("letsencrypt"),
-  ],
+    projects: [
+        project("unit"),
+        project("nginx"),
+        project("host"),
+        project("sample"),
+        project("workflows"),
+        project("letsencrypt"),
+    ],
 };

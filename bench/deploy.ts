@@ -22,8 +22,8 @@ import { buildBundle, Bundle, run } from "../test/sample/helpers";
 import WebSocket from "ws";
 
 const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? Number(process.argv[i + 1]) : def;
 };
 const HOSTS = arg("hosts", 3);
 const WORKERS = arg("workers", 8);
@@ -37,66 +37,85 @@ const ROOT = path.resolve(__dirname, "..");
 const HOST_DIR = path.join(ROOT, "components", "host");
 
 interface Host {
-  ip: string;
-  peer: string;
-  root: string;
-  env: NodeJS.ProcessEnv;
-  envFile: string;
+    ip: string;
+    peer: string;
+    root: string;
+    env: NodeJS.ProcessEnv;
+    envFile: string;
 }
 
 const round = (x: number) => Math.round(x);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 function makeHost(dir: string, i: number): Host {
-  const ip = `127.0.0.${71 + i}`;
-  const root = path.join(dir, `host-${i}`);
-  const { appRoot, envRoot } = makeHostRoot(root);
-  const envFile = renderEnvFile({
-    NODE_ENV: "production",
-    PORT: String(APP_PORT),
-    ROOT_URL: "https://lb.test",
-    HTTP_FORWARDED_COUNT: "1",
-    METEOR_SETTINGS: JSON.stringify({ public: { releaseLabel: "bench" } }),
-    STOP_GRACE_SECONDS: "2",
-    BIND_IP: ip,
-  });
-  return {
-    ip,
-    peer: `${ip}:${APP_PORT}`,
-    root,
-    envFile,
-    env: hostEnv({ appRoot, envRoot, stateDir: root, lbPort: PORTS.admin, healthHost: ip, stopTimeoutSeconds: 12 }),
-  };
+    const ip = `127.0.0.${71 + i}`;
+    const root = path.join(dir, `host-${i}`);
+    const { appRoot, envRoot } = makeHostRoot(root);
+    const envFile = renderEnvFile({
+        NODE_ENV: "production",
+        PORT: String(APP_PORT),
+        ROOT_URL: "https://lb.test",
+        HTTP_FORWARDED_COUNT: "1",
+        METEOR_SETTINGS: JSON.stringify({ public: { releaseLabel: "bench" } }),
+        STOP_GRACE_SECONDS: "2",
+        BIND_IP: ip,
+    });
+    return {
+        ip,
+        peer: `${ip}:${APP_PORT}`,
+        root,
+        envFile,
+        env: hostEnv({ appRoot, envRoot, stateDir: root, lbPort: PORTS.admin, healthHost: ip, stopTimeoutSeconds: 12 }),
+    };
 }
 
 async function stage(h: Host, b: Bundle): Promise<void> {
-  fs.copyFileSync(b.path, path.join(h.root, "srv/meteor/incoming", `${b.sha256}.tgz`));
-  const r = await run(path.join(HOST_DIR, "stage.sh"), [b.sha256], { env: h.env, stdin: h.envFile, timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`stage on ${h.peer} failed: ${r.stderr}`);
+    fs.copyFileSync(b.path, path.join(h.root, "srv/meteor/incoming", `${b.sha256}.tgz`));
+    const r = await run(path.join(HOST_DIR, "stage.sh"), [b.sha256], {
+        env: h.env,
+        stdin: h.envFile,
+        timeoutMs: 120_000,
+    });
+    if (r.code !== 0) throw new Error(`stage on ${h.peer} failed: ${r.stderr}`);
 }
 
 async function cutover(h: Host, b: Bundle): Promise<number> {
-  const r = await run(
-    path.join(HOST_DIR, "cutover.sh"),
-    ["--release", b.sha256, "--peer", h.peer, "--lb", "127.0.0.1", "--health-path", "/", "--keep", "3", "--health-timeout", "30", "--lb-timeout", "30"],
-    { env: h.env, stdin: h.envFile, timeoutMs: 120_000 },
-  );
-  if (r.code !== 0) throw new Error(`cutover on ${h.peer} failed: ${r.stderr}`);
-  process.stdout.write(`  ${r.stdout.trim().split("\n").pop()}\n`);
-  return r.ms;
+    const r = await run(
+        path.join(HOST_DIR, "cutover.sh"),
+        [
+            "--release",
+            b.sha256,
+            "--peer",
+            h.peer,
+            "--lb",
+            "127.0.0.1",
+            "--health-path",
+            "/",
+            "--keep",
+            "3",
+            "--health-timeout",
+            "30",
+            "--lb-timeout",
+            "30",
+        ],
+        { env: h.env, stdin: h.envFile, timeoutMs: 120_000 },
+    );
+    if (r.code !== 0) throw new Error(`cutover on ${h.peer} failed: ${r.stderr}`);
+    process.stdout.write(`  ${r.stdout.trim().split("\n").pop()}\n`);
+    return r.ms;
 }
 
 function get(url: string, agent: https.Agent, timeoutMs = 5000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { agent, headers: { Host: "lb.test" }, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on("error", reject);
+    return new Promise((resolve, reject) => {
+        const req = https.get(url, { agent, headers: { Host: "lb.test" }, timeout: timeoutMs }, (res) => {
+            let body = "";
+            res.on("data", (c) => (body += c));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+            res.on("error", reject);
+        });
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", reject);
     });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-  });
 }
 
 /**
@@ -105,190 +124,221 @@ function get(url: string, agent: https.Agent, timeoutMs = 5000): Promise<{ statu
  * closes, failed attempts and the longest time from a close to being subscribed again.
  */
 function ddpClients(n: number) {
-  const stats = { closes: 0, failedAttempts: 0, maxOutageMs: 0, hostsSeen: new Set<string>() };
-  let on = true;
-  const sockets = new Set<WebSocket>();
-  const client = (i: number) => {
-    let closedAt: number | undefined;
-    const connect = () => {
-      if (!on) return;
-      const ws = new WebSocket(`wss://127.0.0.1:${PORTS.https}/websocket`, { localAddress: `127.0.0.${150 + i}`, rejectUnauthorized: false, headers: { Host: "lb.test" } });
-      sockets.add(ws);
-      let subscribed = false;
-      ws.on("open", () => ws.send(JSON.stringify({ msg: "connect", version: "1", support: ["1"] })));
-      ws.on("message", (data) => {
-        const m = JSON.parse(String(data));
-        if (m.msg === "connected") ws.send(JSON.stringify({ msg: "sub", id: "s", name: "sample.server", params: [] }));
-        if (m.msg === "added") stats.hostsSeen.add(`${i}:${m.fields.host}:${m.fields.release.slice(0, 6)}`);
-        if (m.msg === "ready") {
-          subscribed = true;
-          if (closedAt !== undefined) stats.maxOutageMs = Math.max(stats.maxOutageMs, Date.now() - closedAt);
-          closedAt = undefined;
-        }
-      });
-      ws.on("error", () => undefined);
-      ws.on("close", () => {
-        sockets.delete(ws);
-        if (!on) return;
-        if (subscribed) {
-          stats.closes++;
-          closedAt = Date.now();
-        } else stats.failedAttempts++;
-        setTimeout(connect, 50 + Math.random() * 100);
-      });
+    const stats = { closes: 0, failedAttempts: 0, maxOutageMs: 0, hostsSeen: new Set<string>() };
+    let on = true;
+    const sockets = new Set<WebSocket>();
+    const client = (i: number) => {
+        let closedAt: number | undefined;
+        const connect = () => {
+            if (!on) return;
+            const ws = new WebSocket(`wss://127.0.0.1:${PORTS.https}/websocket`, {
+                localAddress: `127.0.0.${150 + i}`,
+                rejectUnauthorized: false,
+                headers: { Host: "lb.test" },
+            });
+            sockets.add(ws);
+            let subscribed = false;
+            ws.on("open", () => ws.send(JSON.stringify({ msg: "connect", version: "1", support: ["1"] })));
+            ws.on("message", (data) => {
+                const m = JSON.parse(String(data));
+                if (m.msg === "connected")
+                    ws.send(JSON.stringify({ msg: "sub", id: "s", name: "sample.server", params: [] }));
+                if (m.msg === "added") stats.hostsSeen.add(`${i}:${m.fields.host}:${m.fields.release.slice(0, 6)}`);
+                if (m.msg === "ready") {
+                    subscribed = true;
+                    if (closedAt !== undefined) stats.maxOutageMs = Math.max(stats.maxOutageMs, Date.now() - closedAt);
+                    closedAt = undefined;
+                }
+            });
+            ws.on("error", () => undefined);
+            ws.on("close", () => {
+                sockets.delete(ws);
+                if (!on) return;
+                if (subscribed) {
+                    stats.closes++;
+                    closedAt = Date.now();
+                } else stats.failedAttempts++;
+                setTimeout(connect, 50 + Math.random() * 100);
+            });
+        };
+        connect();
     };
-    connect();
-  };
-  for (let i = 0; i < n; i++) client(i);
-  return {
-    stats,
-    stop: () => {
-      on = false;
-      for (const ws of sockets) ws.terminate();
-    },
-  };
+    for (let i = 0; i < n; i++) client(i);
+    return {
+        stats,
+        stop: () => {
+            on = false;
+            for (const ws of sockets) ws.terminate();
+        },
+    };
 }
 
 const appUp = async (h: Host) => {
-  try {
-    const r = await new Promise<number>((resolve, reject) => {
-      const req = require("http").get(`http://${h.ip}:${APP_PORT}/`, { timeout: 500, agent: false }, (res: { statusCode: number; resume: () => void }) => {
-        res.resume();
-        resolve(res.statusCode);
-      });
-      req.on("error", reject);
-      req.on("timeout", () => req.destroy(new Error("timeout")));
-    });
-    return r === 200;
-  } catch {
-    return false;
-  }
+    try {
+        const r = await new Promise<number>((resolve, reject) => {
+            const req = require("http").get(
+                `http://${h.ip}:${APP_PORT}/`,
+                { timeout: 500, agent: false },
+                (res: { statusCode: number; resume: () => void }) => {
+                    res.resume();
+                    resolve(res.statusCode);
+                },
+            );
+            req.on("error", reject);
+            req.on("timeout", () => req.destroy(new Error("timeout")));
+        });
+        return r === 200;
+    } catch {
+        return false;
+    }
 };
 
 async function peerUp(h: Host): Promise<boolean> {
-  const r = await run("curl", ["-fsS", "--max-time", "2", `http://127.0.0.1:${PORTS.admin}/lb/peers/${h.peer}`], { timeoutMs: 5000 });
-  return r.code === 0 && /"status"\s*:\s*"up"/.test(r.stdout) && /"draining"\s*:\s*false/.test(r.stdout);
+    const r = await run("curl", ["-fsS", "--max-time", "2", `http://127.0.0.1:${PORTS.admin}/lb/peers/${h.peer}`], {
+        timeoutMs: 5000,
+    });
+    return r.code === 0 && /"status"\s*:\s*"up"/.test(r.stdout) && /"draining"\s*:\s*false/.test(r.stdout);
 }
 
 async function main(): Promise<void> {
-  const dir = tempDir("bench-deploy");
-  const hosts = [...Array(HOSTS).keys()].map((i) => makeHost(dir, i));
-  const releases = [buildBundle(path.join(dir, "r1.tgz"), "bench-1"), buildBundle(path.join(dir, "r2.tgz"), "bench-2")];
-  const view = loopbackView(dir, hosts.map((h) => ({ ip: h.ip, port: APP_PORT })), PORTS, {
-    healthCheck: { path: "/", ...CHECK, type: "http", host: "lb.test" },
-  });
-  await startLb(view);
-  const workers: Promise<void>[] = [];
-  let loadOn = false;
-  try {
-    // First deploy (not measured).
-    await Promise.all(hosts.map((h) => stage(h, releases[0])));
-    for (const h of hosts) await cutover(h, releases[0]);
-    for (const h of hosts) await waitFor(`LB reports ${h.peer} up`, () => peerUp(h), 20_000);
-
-    // DDP clients stay connected through the baseline and the rolls, so both stop with the same
-    // connections to close (the app closes them one by one over its grace period).
-    const ddp = ddpClients(DDP_CLIENTS);
-    await new Promise((r) => setTimeout(r, 1500));
-
-    // Baseline: restart until the app answers locally, then rise x interval.
-    const restartMs: number[] = [];
-    for (const h of hosts) {
-      const t0 = Date.now();
-      const r = await run(FAKE_SERVICE, ["restart"], { env: h.env, timeoutMs: 30_000 });
-      if (r.code !== 0) throw new Error(`restart failed: ${r.stderr}`);
-      await waitFor(`${h.peer} healthy`, () => appUp(h), 20_000);
-      restartMs.push(Date.now() - t0);
-      await waitFor(`LB reports ${h.peer} up`, () => peerUp(h), 20_000);
-    }
-    const riseMs = CHECK.rise * CHECK.intervalMs;
-    const baselineMs = mean(restartMs) + riseMs;
-    const baselineDdpCloses = ddp.stats.closes;
-
-    // Steady load through the LB.
-    let ok = 0;
-    const failures: string[] = [];
-    const served = new Map<string, number>();
-    loadOn = true;
-    for (let w = 0; w < WORKERS; w++) {
-      const agent = new https.Agent({ keepAlive: true, maxSockets: 1, localAddress: `127.0.0.${100 + w}`, rejectUnauthorized: false });
-      workers.push(
-        (async () => {
-          while (loadOn) {
-            try {
-              const r = await get(`https://127.0.0.1:${PORTS.https}/info.json`, agent);
-              if (r.status === 200) {
-                ok++;
-                const release = (JSON.parse(r.body).release as string).slice(0, 12);
-                served.set(release, (served.get(release) ?? 0) + 1);
-              } else failures.push(`HTTP ${r.status}`);
-            } catch (e) {
-              failures.push((e as Error).message);
-            }
-          }
-          agent.destroy();
-        })(),
-      );
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-
-    const cutoverMs: number[] = [];
-    const stageMs: number[] = [];
-    for (let n = 0; n < ROUNDS; n++) {
-      const next = releases[(n + 1) % 2];
-      console.log(`round ${n + 1}: rolling ${hosts.length} hosts to ${next.sha256.slice(0, 12)}`);
-      const s0 = Date.now();
-      await Promise.all(hosts.map((h) => stage(h, next)));
-      stageMs.push(Date.now() - s0);
-      for (const h of hosts) cutoverMs.push(await cutover(h, next));
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-    loadOn = false;
-    await Promise.all(workers);
-    ddp.stop();
-
-    const last = releases[ROUNDS % 2];
-    const finalLabels = await Promise.all(
-      hosts.map(async (h) => JSON.parse(execFileSync("curl", ["-fsS", `http://${h.ip}:${APP_PORT}/info.json`], { encoding: "utf8" })).release),
+    const dir = tempDir("bench-deploy");
+    const hosts = [...Array(HOSTS).keys()].map((i) => makeHost(dir, i));
+    const releases = [
+        buildBundle(path.join(dir, "r1.tgz"), "bench-1"),
+        buildBundle(path.join(dir, "r2.tgz"), "bench-2"),
+    ];
+    const view = loopbackView(
+        dir,
+        hosts.map((h) => ({ ip: h.ip, port: APP_PORT })),
+        PORTS,
+        {
+            healthCheck: { path: "/", ...CHECK, type: "http", host: "lb.test" },
+        },
     );
-    const meanCutover = mean(cutoverMs);
-    const result = {
-      bench: "deploy",
-      hosts: HOSTS,
-      rounds: ROUNDS,
-      lb: "nginx+lua (production templates) on loopback",
-      check: CHECK,
-      restartMs: restartMs.map(round),
-      riseTimesIntervalMs: riseMs,
-      baselineMs: round(baselineMs),
-      stageAllHostsMs: stageMs.map(round),
-      cutoverMs: cutoverMs.map(round),
-      meanCutoverMs: round(meanCutover),
-      cutoverOverBaseline: Math.round((meanCutover / baselineMs) * 100) / 100,
-      requests: ok + failures.length,
-      failed: failures.length,
-      failures: [...new Set(failures)].slice(0, 5),
-      servedByRelease: Object.fromEntries(served),
-      ddp: {
-        clients: DDP_CLIENTS,
-        closesDuringRolls: ddp.stats.closes - baselineDdpCloses,
-        failedReconnectAttempts: ddp.stats.failedAttempts,
-        maxOutageMs: ddp.stats.maxOutageMs,
-      },
-      allHostsOnRelease: finalLabels.every((r) => r === last.sha256),
-      targets: { failed: 0, cutoverOverBaseline: 1.5 },
-      pass: failures.length === 0 && meanCutover <= 1.5 * baselineMs && finalLabels.every((r) => r === last.sha256),
-    };
-    console.log(JSON.stringify(result));
-  } finally {
-    loadOn = false;
-    await Promise.all(workers).catch(() => undefined);
-    for (const h of hosts) await run(FAKE_SERVICE, ["stop"], { env: h.env, timeoutMs: 30_000 }).catch(() => undefined);
-    await stopAll();
-  }
+    await startLb(view);
+    const workers: Promise<void>[] = [];
+    let loadOn = false;
+    try {
+        // First deploy (not measured).
+        await Promise.all(hosts.map((h) => stage(h, releases[0])));
+        for (const h of hosts) await cutover(h, releases[0]);
+        for (const h of hosts) await waitFor(`LB reports ${h.peer} up`, () => peerUp(h), 20_000);
+
+        // DDP clients stay connected through the baseline and the rolls, so both stop with the same
+        // connections to close (the app closes them one by one over its grace period).
+        const ddp = ddpClients(DDP_CLIENTS);
+        await new Promise((r) => setTimeout(r, 1500));
+
+        // Baseline: restart until the app answers locally, then rise x interval.
+        const restartMs: number[] = [];
+        for (const h of hosts) {
+            const t0 = Date.now();
+            const r = await run(FAKE_SERVICE, ["restart"], { env: h.env, timeoutMs: 30_000 });
+            if (r.code !== 0) throw new Error(`restart failed: ${r.stderr}`);
+            await waitFor(`${h.peer} healthy`, () => appUp(h), 20_000);
+            restartMs.push(Date.now() - t0);
+            await waitFor(`LB reports ${h.peer} up`, () => peerUp(h), 20_000);
+        }
+        const riseMs = CHECK.rise * CHECK.intervalMs;
+        const baselineMs = mean(restartMs) + riseMs;
+        const baselineDdpCloses = ddp.stats.closes;
+
+        // Steady load through the LB.
+        let ok = 0;
+        const failures: string[] = [];
+        const served = new Map<string, number>();
+        loadOn = true;
+        for (let w = 0; w < WORKERS; w++) {
+            const agent = new https.Agent({
+                keepAlive: true,
+                maxSockets: 1,
+                localAddress: `127.0.0.${100 + w}`,
+                rejectUnauthorized: false,
+            });
+            workers.push(
+                (async () => {
+                    while (loadOn) {
+                        try {
+                            const r = await get(`https://127.0.0.1:${PORTS.https}/info.json`, agent);
+                            if (r.status === 200) {
+                                ok++;
+                                const release = (JSON.parse(r.body).release as string).slice(0, 12);
+                                served.set(release, (served.get(release) ?? 0) + 1);
+                            } else failures.push(`HTTP ${r.status}`);
+                        } catch (e) {
+                            failures.push((e as Error).message);
+                        }
+                    }
+                    agent.destroy();
+                })(),
+            );
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+
+        const cutoverMs: number[] = [];
+        const stageMs: number[] = [];
+        for (let n = 0; n < ROUNDS; n++) {
+            const next = releases[(n + 1) % 2];
+            console.log(`round ${n + 1}: rolling ${hosts.length} hosts to ${next.sha256.slice(0, 12)}`);
+            const s0 = Date.now();
+            await Promise.all(hosts.map((h) => stage(h, next)));
+            stageMs.push(Date.now() - s0);
+            for (const h of hosts) cutoverMs.push(await cutover(h, next));
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+        loadOn = false;
+        await Promise.all(workers);
+        ddp.stop();
+
+        const last = releases[ROUNDS % 2];
+        const finalLabels = await Promise.all(
+            hosts.map(
+                async (h) =>
+                    JSON.parse(
+                        execFileSync("curl", ["-fsS", `http://${h.ip}:${APP_PORT}/info.json`], { encoding: "utf8" }),
+                    ).release,
+            ),
+        );
+        const meanCutover = mean(cutoverMs);
+        const result = {
+            bench: "deploy",
+            hosts: HOSTS,
+            rounds: ROUNDS,
+            lb: "nginx+lua (production templates) on loopback",
+            check: CHECK,
+            restartMs: restartMs.map(round),
+            riseTimesIntervalMs: riseMs,
+            baselineMs: round(baselineMs),
+            stageAllHostsMs: stageMs.map(round),
+            cutoverMs: cutoverMs.map(round),
+            meanCutoverMs: round(meanCutover),
+            cutoverOverBaseline: Math.round((meanCutover / baselineMs) * 100) / 100,
+            requests: ok + failures.length,
+            failed: failures.length,
+            failures: [...new Set(failures)].slice(0, 5),
+            servedByRelease: Object.fromEntries(served),
+            ddp: {
+                clients: DDP_CLIENTS,
+                closesDuringRolls: ddp.stats.closes - baselineDdpCloses,
+                failedReconnectAttempts: ddp.stats.failedAttempts,
+                maxOutageMs: ddp.stats.maxOutageMs,
+            },
+            allHostsOnRelease: finalLabels.every((r) => r === last.sha256),
+            targets: { failed: 0, cutoverOverBaseline: 1.5 },
+            pass:
+                failures.length === 0 && meanCutover <= 1.5 * baselineMs && finalLabels.every((r) => r === last.sha256),
+        };
+        console.log(JSON.stringify(result));
+    } finally {
+        loadOn = false;
+        await Promise.all(workers).catch(() => undefined);
+        for (const h of hosts)
+            await run(FAKE_SERVICE, ["stop"], { env: h.env, timeoutMs: 30_000 }).catch(() => undefined);
+        await stopAll();
+    }
 }
 
 main().catch((e) => {
-  console.error(`bench:deploy: ${(e as Error).stack ?? e}`);
-  process.exitCode = 1;
+    console.error(`bench:deploy: ${(e as Error).stack ?? e}`);
+    process.exitCode = 1;
 });

@@ -17,7 +17,17 @@ import * as http from "http";
 import * as path from "path";
 import { renderNginx } from "../nginx/render";
 import {
-    Backend, loopbackView, portOpen, request, sleep, startBackend, startNginxConf, stop, stopAll, tempDir, waitFor,
+    Backend,
+    loopbackView,
+    portOpen,
+    request,
+    sleep,
+    startBackend,
+    startNginxConf,
+    stop,
+    stopAll,
+    tempDir,
+    waitFor,
 } from "../test/nginx/harness";
 
 const arg = (name: string, def: number) => {
@@ -29,7 +39,11 @@ const DURATION = arg("duration", 3);
 const KILLS = arg("kills", 5);
 const CONNECTIONS = arg("connections", 50);
 
-const BACKENDS = [["127.0.0.61", 19511], ["127.0.0.62", 19512], ["127.0.0.63", 19513]] as const;
+const BACKENDS = [
+    ["127.0.0.61", 19511],
+    ["127.0.0.62", 19512],
+    ["127.0.0.63", 19513],
+] as const;
 const PORT = { native: 19580, ours: 19581, haproxy: 19582 };
 const OURS_ADMIN = 19589;
 const HAPROXY_STATS = 19588;
@@ -42,7 +56,9 @@ const median = (xs: number[]) => {
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 function nativeConf(dir: string): string {
-    const servers = BACKENDS.map(([ip, port]) => `        server ${ip}:${port} max_fails=1 fail_timeout=10s;`).join("\n");
+    const servers = BACKENDS.map(([ip, port]) => `        server ${ip}:${port} max_fails=1 fail_timeout=10s;`).join(
+        "\n",
+    );
     return `worker_processes 1;
 pid ${dir}/native.pid;
 error_log ${dir}/native-error.log warn;
@@ -76,7 +92,9 @@ ${servers}
 }
 
 function haproxyConf(dir: string): string {
-    const servers = BACKENDS.map(([ip, port], i) => `    server s${i} ${ip}:${port} check inter 750 rise 2 fall 2`).join("\n");
+    const servers = BACKENDS.map(
+        ([ip, port], i) => `    server s${i} ${ip}:${port} check inter 750 rise 2 fall 2`,
+    ).join("\n");
     return `global
     nbthread 1
     maxconn 8000
@@ -107,11 +125,24 @@ listen stats
 
 /** Our production templates, with the app served on a plain-HTTP loopback port and no access log. */
 function oursConf(dir: string): string {
-    const view = loopbackView(dir, BACKENDS.map(([ip, port]) => ({ ip, port })), { http: 19590, https: PORT.ours, admin: OURS_ADMIN }, {
-        healthCheck: { path: "/healthz", intervalMs: 750, rise: 2, fall: 2, timeoutMs: 1000, type: "http", host: "lb.test" },
-        statusAllow: ["127.0.0.0/8"],
-        workerProcesses: 1,
-    });
+    const view = loopbackView(
+        dir,
+        BACKENDS.map(([ip, port]) => ({ ip, port })),
+        { http: 19590, https: PORT.ours, admin: OURS_ADMIN },
+        {
+            healthCheck: {
+                path: "/healthz",
+                intervalMs: 750,
+                rise: 2,
+                fall: 2,
+                timeoutMs: 1000,
+                type: "http",
+                host: "lb.test",
+            },
+            statusAllow: ["127.0.0.0/8"],
+            workerProcesses: 1,
+        },
+    );
     const files = renderNginx(view);
     files["listen/https.conf"] = `listen 127.0.0.1:${PORT.ours};\n`;
     files["http/runtime.conf"] = files["http/runtime.conf"].replace(/^access_log .*$/m, "access_log off;");
@@ -129,8 +160,11 @@ function toMs(v: string): number {
 }
 
 function wrk(port: number): { rps: number; p50: number; p99: number; errors: number } {
-    const out = execFileSync("wrk", ["-t1", `-c${CONNECTIONS}`, `-d${DURATION}s`, "--latency", `http://127.0.0.1:${port}/`],
-        { encoding: "utf8", timeout: (DURATION + 30) * 1000 });
+    const out = execFileSync(
+        "wrk",
+        ["-t1", `-c${CONNECTIONS}`, `-d${DURATION}s`, "--latency", `http://127.0.0.1:${port}/`],
+        { encoding: "utf8", timeout: (DURATION + 30) * 1000 },
+    );
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]);
     const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(out)![1]);
     const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(out)![1]);
@@ -151,7 +185,11 @@ async function isDown(kind: Kind, b: Backend): Promise<boolean> {
     return row.split(",")[17].startsWith("DOWN");
 }
 
-interface Sample { t: number; ms: number; ok: boolean }
+interface Sample {
+    t: number;
+    ms: number;
+    ok: boolean;
+}
 
 /** Steady load: 20 keep-alive clients on their own 127.0.0.x addresses, one request each every 25 ms. */
 function steadyLoad(port: number) {
@@ -162,10 +200,13 @@ function steadyLoad(port: number) {
         while (running) {
             const t = Date.now();
             const ok = await new Promise<boolean>((resolve) => {
-                const req = http.get({ host: "127.0.0.1", port, path: "/", agent, localAddress: `127.0.1.${10 + i}`, timeout: 5000 }, (res) => {
-                    res.resume();
-                    res.on("end", () => resolve(res.statusCode === 200));
-                });
+                const req = http.get(
+                    { host: "127.0.0.1", port, path: "/", agent, localAddress: `127.0.1.${10 + i}`, timeout: 5000 },
+                    (res) => {
+                        res.resume();
+                        res.on("end", () => resolve(res.statusCode === 200));
+                    },
+                );
                 req.on("timeout", () => req.destroy());
                 req.on("error", () => resolve(false));
             });
@@ -174,7 +215,13 @@ function steadyLoad(port: number) {
         }
         agent.destroy();
     });
-    return { samples, stop: async () => { running = false; await Promise.all(loops); } };
+    return {
+        samples,
+        stop: async () => {
+            running = false;
+            await Promise.all(loops);
+        },
+    };
 }
 
 async function kills(kind: Kind, backends: Backend[]) {
@@ -201,12 +248,18 @@ async function kills(kind: Kind, backends: Backend[]) {
         failed += window.filter((s) => !s.ok).length;
         delayed += window.filter((s) => s.ok && s.ms > 100).length;
         backends[i] = await startBackend(victim.ip, victim.port, "static-backend.js");
-        if (kind !== "native") await waitFor(`${kind} marks ${victim.name} up`, async () => !(await isDown(kind, victim)), 15000, 50);
+        if (kind !== "native")
+            await waitFor(`${kind} marks ${victim.name} up`, async () => !(await isDown(kind, victim)), 15000, 50);
         else await sleep(500);
         await sleep(500);
     }
     await load.stop();
-    return { detectionMs: detections.length ? Math.round(median(detections)) : null, failed, delayed, requests: load.samples.length };
+    return {
+        detectionMs: detections.length ? Math.round(median(detections)) : null,
+        failed,
+        delayed,
+        requests: load.samples.length,
+    };
 }
 
 async function main() {
@@ -218,11 +271,16 @@ async function main() {
         backends = await Promise.all(BACKENDS.map(([ip, port]) => startBackend(ip, port, "static-backend.js")));
         fs.writeFileSync(path.join(dir, "native.conf"), nativeConf(dir));
         fs.writeFileSync(path.join(dir, "haproxy.cfg"), haproxyConf(dir));
-        const native = spawn("/usr/sbin/nginx", ["-c", path.join(dir, "native.conf"), "-g", "daemon off;"], { stdio: "inherit" });
+        const native = spawn("/usr/sbin/nginx", ["-c", path.join(dir, "native.conf"), "-g", "daemon off;"], {
+            stdio: "inherit",
+        });
         procs.native = native;
         procs.ours = await startNginxConf(oursConf(dir), OURS_ADMIN);
-        procs.haproxy = spawn("/usr/sbin/haproxy", ["-db", "-f", path.join(dir, "haproxy.cfg")], { stdio: ["ignore", "ignore", "inherit"] });
-        for (const k of Object.keys(PORT) as Kind[]) await waitFor(`${k} listening`, () => portOpen("127.0.0.1", PORT[k]), 10000);
+        procs.haproxy = spawn("/usr/sbin/haproxy", ["-db", "-f", path.join(dir, "haproxy.cfg")], {
+            stdio: ["ignore", "ignore", "inherit"],
+        });
+        for (const k of Object.keys(PORT) as Kind[])
+            await waitFor(`${k} listening`, () => portOpen("127.0.0.1", PORT[k]), 10000);
         await waitFor("haproxy checks up", async () => !(await isDown("haproxy", backends[0])), 10000);
 
         const kinds: Kind[] = ["native", "ours", "haproxy"];
@@ -233,13 +291,17 @@ async function main() {
                 const k = kinds[(r + j) % kinds.length];
                 const res = wrk(PORT[k]);
                 runs[k].push(res);
-                console.log(`round ${r + 1} ${k.padEnd(7)} ${res.rps.toFixed(0)} req/s  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms  errors ${res.errors}`);
+                console.log(
+                    `round ${r + 1} ${k.padEnd(7)} ${res.rps.toFixed(0)} req/s  p50 ${res.p50.toFixed(2)} ms  p99 ${res.p99.toFixed(2)} ms  errors ${res.errors}`,
+                );
             }
         }
         const failures: Record<string, Awaited<ReturnType<typeof kills>>> = {};
         for (const k of kinds) {
             failures[k] = await kills(k, backends);
-            console.log(`kills   ${k.padEnd(7)} detection ${failures[k].detectionMs ?? "n/a"} ms  failed ${failures[k].failed}  delayed>100ms ${failures[k].delayed}  (of ${failures[k].requests})`);
+            console.log(
+                `kills   ${k.padEnd(7)} detection ${failures[k].detectionMs ?? "n/a"} ms  failed ${failures[k].failed}  delayed>100ms ${failures[k].delayed}  (of ${failures[k].requests})`,
+            );
         }
         const summary = (k: Kind) => ({
             rps: Math.round(median(runs[k].map((x) => x.rps))),
@@ -252,7 +314,13 @@ async function main() {
         });
         const result = {
             bench: "lb",
-            settings: { rounds: ROUNDS, durationS: DURATION, connections: CONNECTIONS, kills: KILLS, check: "http 750ms rise 2 fall 2 timeout 1000ms" },
+            settings: {
+                rounds: ROUNDS,
+                durationS: DURATION,
+                connections: CONNECTIONS,
+                kills: KILLS,
+                check: "http 750ms rise 2 fall 2 timeout 1000ms",
+            },
             native_ip_hash: summary("native"),
             ours: summary("ours"),
             haproxy: summary("haproxy"),
@@ -268,7 +336,8 @@ async function main() {
         // Keep the LBs' error logs for a look at what failed.
         for (const f of ["native-error.log", "logs/error.log"]) {
             const src = path.join(dir, f);
-            if (fs.existsSync(src)) fs.copyFileSync(src, path.join(path.dirname(dir), `meteor-do-bench-lb-${f.replace("/", "-")}`));
+            if (fs.existsSync(src))
+                fs.copyFileSync(src, path.join(path.dirname(dir), `meteor-do-bench-lb-${f.replace("/", "-")}`));
         }
         for (const p of Object.values(procs)) if (p) await stop(p);
         await stopAll();

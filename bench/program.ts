@@ -14,9 +14,17 @@ const counts = [1, 10, 50];
 const runs = 3;
 
 function child(appCount: number, bundle: string): { ms: number; resources: number } {
-    const out = execFileSync(process.execPath, [
-        require.resolve("ts-node/dist/bin"), "--transpile-only", path.join(__dirname, "programRun.ts"), String(appCount), bundle,
-    ], { encoding: "utf8", cwd: path.join(__dirname, ".."), timeout: 120000 });
+    const out = execFileSync(
+        process.execPath,
+        [
+            require.resolve("ts-node/dist/bin"),
+            "--transpile-only",
+            path.join(__dirname, "programRun.ts"),
+            String(appCount),
+            bundle,
+        ],
+        { encoding: "utf8", cwd: path.join(__dirname, ".."), timeout: 120000 },
+    );
     return JSON.parse(out.trim().split("\n").pop()!);
 }
 
@@ -29,8 +37,14 @@ function main() {
         for (const n of counts) {
             const samples = Array.from({ length: runs }, () => child(n, bundle));
             const ms = samples.map((s) => s.ms).sort((a, b) => a - b)[Math.floor(runs / 2)];
-            result[`apps${n}`] = { medianMs: Math.round(ms), resources: samples[0].resources, msPerDroplet: Math.round((ms / n) * 10) / 10 };
-            console.log(`appCount ${String(n).padStart(2)}: ${Math.round(ms)} ms median of ${runs}, ${samples[0].resources} resources`);
+            result[`apps${n}`] = {
+                medianMs: Math.round(ms),
+                resources: samples[0].resources,
+                msPerDroplet: Math.round((ms / n) * 10) / 10,
+            };
+            console.log(
+                `appCount ${String(n).padStart(2)}: ${Math.round(ms)} ms median of ${runs}, ${samples[0].resources} resources`,
+            );
         }
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });

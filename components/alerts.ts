@@ -46,26 +46,46 @@ export class Alerts extends pulumi.ComponentResource {
     constructor(name: string, args: AlertsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:alerts:Alerts", name, {}, opts);
         if (args.emails.length === 0) throw new Error("Alerts: emails must name at least one recipient");
-        const threshold: Record<Metric, number> = { cpu: args.cpuPercent, memory: args.memoryPercent, disk: args.diskPercent };
-        const targets: { key: string; what: string; kind: keyof typeof alertTypes; where: { tags?: pulumi.Input<string>[]; entities?: pulumi.Input<string>[] } }[] = [
+        const threshold: Record<Metric, number> = {
+            cpu: args.cpuPercent,
+            memory: args.memoryPercent,
+            disk: args.diskPercent,
+        };
+        const targets: {
+            key: string;
+            what: string;
+            kind: keyof typeof alertTypes;
+            where: { tags?: pulumi.Input<string>[]; entities?: pulumi.Input<string>[] };
+        }[] = [
             { key: "app", what: "app droplets", kind: "droplet", where: { tags: [args.appTag] } },
             { key: "lb", what: "load balancer", kind: "droplet", where: { entities: [args.lbDropletId] } },
         ];
         if (args.databaseClusterId !== undefined) {
-            targets.push({ key: "db", what: "MongoDB cluster", kind: "database", where: { entities: [args.databaseClusterId] } });
+            targets.push({
+                key: "db",
+                what: "MongoDB cluster",
+                kind: "database",
+                where: { entities: [args.databaseClusterId] },
+            });
         }
         for (const t of targets) {
             for (const metric of ["cpu", "memory", "disk"] as Metric[]) {
-                this.alerts.push(new digitalocean.MonitorAlert(`${name}-${t.key}-${metric}`, {
-                    alerts: { emails: args.emails },
-                    description: `${args.label} ${t.what}: ${metricNames[metric]} above ${threshold[metric]}% for ${args.window}`,
-                    type: alertTypes[t.kind][metric],
-                    compare: "GreaterThan",
-                    value: threshold[metric],
-                    window: args.window,
-                    enabled: true,
-                    ...t.where,
-                }, { parent: this }));
+                this.alerts.push(
+                    new digitalocean.MonitorAlert(
+                        `${name}-${t.key}-${metric}`,
+                        {
+                            alerts: { emails: args.emails },
+                            description: `${args.label} ${t.what}: ${metricNames[metric]} above ${threshold[metric]}% for ${args.window}`,
+                            type: alertTypes[t.kind][metric],
+                            compare: "GreaterThan",
+                            value: threshold[metric],
+                            window: args.window,
+                            enabled: true,
+                            ...t.where,
+                        },
+                        { parent: this },
+                    ),
+                );
             }
         }
         this.registerOutputs({ count: this.alerts.length });

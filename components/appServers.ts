@@ -44,7 +44,9 @@ export class AppServers extends pulumi.ComponentResource {
         if (!Number.isInteger(args.count) || args.count < 1) {
             throw new Error(`AppServers: count must be an integer of 1 or more, got ${args.count}`);
         }
-        const userData = pulumi.output(args.deployPublicKey).apply((deployPublicKey) => appUserData({ deployPublicKey }));
+        const userData = pulumi
+            .output(args.deployPublicKey)
+            .apply((deployPublicKey) => appUserData({ deployPublicKey }));
         const runtimeTriggers = [
             trigger("node", args.nodeVersion),
             trigger("nodeDist", args.nodeDistUrl),
@@ -58,14 +60,30 @@ export class AppServers extends pulumi.ComponentResource {
             const hostName = `${name}-${i}`;
             const droplet = debianDroplet(hostName, `${args.dropletNamePrefix}-${i}`, args, userData, { parent: this });
             const connection = connectionTo(droplet.ipv4AddressPrivate, args.deployPrivateKey, proxy);
-            const ready = new HostReady(`${hostName}-host`, { connection, hostId: droplet.id, dependsOn: [args.bastionReady] }, { parent: this });
-            const runtime = new remote.Command(`${hostName}-runtime`, {
+            const ready = new HostReady(
+                `${hostName}-host`,
+                { connection, hostId: droplet.id, dependsOn: [args.bastionReady] },
+                { parent: this },
+            );
+            const runtime = new remote.Command(
+                `${hostName}-runtime`,
+                {
+                    connection,
+                    create: installRuntime(args.nodeVersion, args.nodeDistUrl, args.stopGraceSeconds),
+                    triggers: [trigger("droplet", ready.hostId), ...runtimeTriggers],
+                    addPreviousOutputInEnv: false,
+                },
+                { parent: this, dependsOn: [ready.tools] },
+            );
+            this.hosts.push({
+                name: hostName,
+                droplet,
+                privateIp: droplet.ipv4AddressPrivate,
                 connection,
-                create: installRuntime(args.nodeVersion, args.nodeDistUrl, args.stopGraceSeconds),
-                triggers: [trigger("droplet", ready.hostId), ...runtimeTriggers],
-                addPreviousOutputInEnv: false,
-            }, { parent: this, dependsOn: [ready.tools] });
-            this.hosts.push({ name: hostName, droplet, privateIp: droplet.ipv4AddressPrivate, connection, ready, runtime, runtimeTriggers });
+                ready,
+                runtime,
+                runtimeTriggers,
+            });
         }
         this.registerOutputs({ privateIps: this.hosts.map((h) => h.privateIp) });
     }

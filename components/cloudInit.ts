@@ -12,7 +12,12 @@ const read = (file: string) => fs.readFileSync(path.join(templateDir, file), "ut
 
 function render(template: string, view: Record<string, string | number>): string {
     // YAML, not HTML: no escaping. Values are validated config or generated keys.
-    return Mustache.render(read(template), view, { common: read("common.yaml.mustache") }, { escape: (s: string) => s });
+    return Mustache.render(
+        read(template),
+        view,
+        { common: read("common.yaml.mustache") },
+        { escape: (s: string) => s },
+    );
 }
 
 export interface AppUserDataArgs {

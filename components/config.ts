@@ -102,14 +102,34 @@ export const letsencryptDirectories: Record<string, string> = {
 };
 
 /** DigitalOcean regions that offer droplets, VPCs and reserved IPs. */
-export const regions = ["ams3", "atl1", "blr1", "fra1", "lon1", "nyc1", "nyc2", "nyc3", "sfo2", "sfo3", "sgp1", "syd1", "tor1"];
+export const regions = [
+    "ams3",
+    "atl1",
+    "blr1",
+    "fra1",
+    "lon1",
+    "nyc1",
+    "nyc2",
+    "nyc3",
+    "sfo2",
+    "sfo3",
+    "sgp1",
+    "syd1",
+    "tor1",
+];
 const tlsModes: TlsMode[] = ["self-signed", "provided", "letsencrypt"];
 const stickinessModes: Stickiness[] = ["ip", "cookie"];
 const healthCheckTypes = ["http", "tcp"];
 /** Env names the program sets itself; appEnv may not override them. */
 export const reservedEnvNames = [
-    "PORT", "ROOT_URL", "MONGO_URL", "MONGO_OPLOG_URL", "METEOR_SETTINGS", "HTTP_FORWARDED_COUNT",
-    "METEOR_OPLOG_TOO_FAR_BEHIND", "NODE_ENV",
+    "PORT",
+    "ROOT_URL",
+    "MONGO_URL",
+    "MONGO_OPLOG_URL",
+    "METEOR_SETTINGS",
+    "HTTP_FORWARDED_COUNT",
+    "METEOR_OPLOG_TOO_FAR_BEHIND",
+    "NODE_ENV",
 ];
 
 interface KeySchema {
@@ -194,14 +214,31 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
     const slug = /^[a-z0-9][a-z0-9-]*[a-z0-9]$/;
     const appSize = matching("appSize", slug, "must be a DigitalOcean size slug such as s-1vcpu-2gb");
     const lbSize = matching("lbSize", slug, "must be a DigitalOcean size slug such as s-1vcpu-1gb");
-    const appPort = int("appPort", 1024, 65535, "must be an unprivileged port from 1024 to 65535 (the app runs unprivileged)");
+    const appPort = int(
+        "appPort",
+        1024,
+        65535,
+        "must be an unprivileged port from 1024 to 65535 (the app runs unprivileged)",
+    );
     if (appPort === 8181) bad("appPort", "8181", "8181 is the load balancer's admin port; pick another");
-    const nodeVersion = matching("nodeVersion", /^\d+\.\d+\.\d+$/, "must be an exact Node.js version X.Y.Z, e.g. 22.12.0");
-    const nodeDistUrl = (matching("nodeDistUrl", /^https?:\/\/[^\s/]+(\/[^\s]*)?$/, "must be an http(s) URL with the nodejs.org/dist layout")).replace(/\/+$/, "");
+    const nodeVersion = matching(
+        "nodeVersion",
+        /^\d+\.\d+\.\d+$/,
+        "must be an exact Node.js version X.Y.Z, e.g. 22.12.0",
+    );
+    const nodeDistUrl = matching(
+        "nodeDistUrl",
+        /^https?:\/\/[^\s/]+(\/[^\s]*)?$/,
+        "must be an http(s) URL with the nodejs.org/dist layout",
+    ).replace(/\/+$/, "");
 
     const domain = optional("domain");
     if (domain !== undefined && !isDomainName(domain)) {
-        bad("domain", domain, "must be a fully qualified domain name such as app.example.com (letters, digits, hyphens; no scheme, port or path)");
+        bad(
+            "domain",
+            domain,
+            "must be a fully qualified domain name such as app.example.com (letters, digits, hyphens; no scheme, port or path)",
+        );
     }
 
     const tlsMode = oneOf("tlsMode", tlsModes);
@@ -209,19 +246,37 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
     const tlsPrivateKeyText = text("tlsPrivateKey");
     const letsencryptEmail = optional("letsencryptEmail");
     if (tlsMode === "provided") {
-        if (tlsCertificate === undefined) problems.push(`${k("tlsCertificate")} is required when ${k("tlsMode")} is provided (a PEM certificate chain)`);
-        else if (!/-----BEGIN CERTIFICATE-----/.test(tlsCertificate)) problems.push(`${k("tlsCertificate")} must be a PEM certificate chain (-----BEGIN CERTIFICATE-----)`);
-        if (tlsPrivateKeyText === undefined) problems.push(`${k("tlsPrivateKey")} is required when ${k("tlsMode")} is provided (set it with \`pulumi config set --secret tlsPrivateKey < key.pem\`)`);
-        else if (!/-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/.test(tlsPrivateKeyText)) problems.push(`${k("tlsPrivateKey")} must be a PEM private key (its value is secret and not shown)`);
+        if (tlsCertificate === undefined)
+            problems.push(
+                `${k("tlsCertificate")} is required when ${k("tlsMode")} is provided (a PEM certificate chain)`,
+            );
+        else if (!/-----BEGIN CERTIFICATE-----/.test(tlsCertificate))
+            problems.push(`${k("tlsCertificate")} must be a PEM certificate chain (-----BEGIN CERTIFICATE-----)`);
+        if (tlsPrivateKeyText === undefined)
+            problems.push(
+                `${k("tlsPrivateKey")} is required when ${k("tlsMode")} is provided (set it with \`pulumi config set --secret tlsPrivateKey < key.pem\`)`,
+            );
+        else if (!/-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/.test(tlsPrivateKeyText))
+            problems.push(`${k("tlsPrivateKey")} must be a PEM private key (its value is secret and not shown)`);
     } else if (tlsMode === "letsencrypt") {
-        if (domain === undefined) problems.push(`${k("domain")} is required when ${k("tlsMode")} is letsencrypt (HTTP-01 validates a domain name, not an IP address)`);
-        if (letsencryptEmail === undefined) problems.push(`${k("letsencryptEmail")} is required when ${k("tlsMode")} is letsencrypt (the ACME account's contact for expiry notices)`);
+        if (domain === undefined)
+            problems.push(
+                `${k("domain")} is required when ${k("tlsMode")} is letsencrypt (HTTP-01 validates a domain name, not an IP address)`,
+            );
+        if (letsencryptEmail === undefined)
+            problems.push(
+                `${k("letsencryptEmail")} is required when ${k("tlsMode")} is letsencrypt (the ACME account's contact for expiry notices)`,
+            );
     }
     if (letsencryptEmail !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(letsencryptEmail)) {
         bad("letsencryptEmail", letsencryptEmail, "must be an e-mail address");
     }
 
-    const healthPath = matching("healthCheckPath", /^\/[^\s]*$/, "must be an absolute URL path starting with / and without spaces");
+    const healthPath = matching(
+        "healthCheckPath",
+        /^\/[^\s]*$/,
+        "must be an absolute URL path starting with / and without spaces",
+    );
     const healthCheck: HealthCheck = {
         path: healthPath,
         type: oneOf("healthCheckType", healthCheckTypes) as HealthCheck["type"],
@@ -234,12 +289,19 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
 
     const adminCidrs = list("adminCidrs", raw, problems);
     for (const c of adminCidrs) {
-        if (!isCidr(c)) problems.push(`${k("adminCidrs")} has ${JSON.stringify(c)}: each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48`);
+        if (!isCidr(c))
+            problems.push(
+                `${k("adminCidrs")} has ${JSON.stringify(c)}: each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48`,
+            );
     }
 
     const vpcIpRange = optional("vpcIpRange");
     if (vpcIpRange !== undefined && !isPrivateRange(vpcIpRange)) {
-        bad("vpcIpRange", vpcIpRange, "must be an RFC 1918 IPv4 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) with a prefix from /16 to /24, e.g. 10.10.0.0/20");
+        bad(
+            "vpcIpRange",
+            vpcIpRange,
+            "must be an RFC 1918 IPv4 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) with a prefix from /16 to /24, e.g. 10.10.0.0/20",
+        );
     }
 
     const promoteFrom = optional("promoteFrom");
@@ -250,9 +312,16 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
 
     const appEnv = object("appEnv", raw, problems);
     for (const [name, value] of Object.entries(appEnv)) {
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) problems.push(`${k("appEnv")} has the name ${JSON.stringify(name)}: names must match [A-Za-z_][A-Za-z0-9_]*`);
-        else if (reservedEnvNames.includes(name)) problems.push(`${k("appEnv")} sets ${name}, which the program sets itself (${reservedEnvNames.join(", ")}); use the matching config key`);
-        if (typeof value !== "string") problems.push(`${k("appEnv")}.${name} must be a string, got ${JSON.stringify(value)}`);
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+            problems.push(
+                `${k("appEnv")} has the name ${JSON.stringify(name)}: names must match [A-Za-z_][A-Za-z0-9_]*`,
+            );
+        else if (reservedEnvNames.includes(name))
+            problems.push(
+                `${k("appEnv")} sets ${name}, which the program sets itself (${reservedEnvNames.join(", ")}); use the matching config key`,
+            );
+        if (typeof value !== "string")
+            problems.push(`${k("appEnv")}.${name} must be a string, got ${JSON.stringify(value)}`);
     }
     const meteorSettingsText = text("meteorSettings");
     if (meteorSettingsText !== undefined && !isJsonObject(meteorSettingsText)) {
@@ -260,26 +329,50 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
     }
     for (const key of ["mongoUrl", "mongoOplogUrl"]) {
         const v = text(key);
-        if (v !== undefined && !/^mongodb(\+srv)?:\/\/\S+$/.test(v)) problems.push(`${k(key)} must be a mongodb:// or mongodb+srv:// URL (its value is secret and not shown)`);
+        if (v !== undefined && !/^mongodb(\+srv)?:\/\/\S+$/.test(v))
+            problems.push(`${k(key)} must be a mongodb:// or mongodb+srv:// URL (its value is secret and not shown)`);
     }
 
-    const trustedProxyCount = int("trustedProxyCount", 0, 10, "must be an integer from 0 to 10 (proxies in front of the load balancer)");
+    const trustedProxyCount = int(
+        "trustedProxyCount",
+        0,
+        10,
+        "must be an integer from 0 to 10 (proxies in front of the load balancer)",
+    );
     const trustedProxyCidrs = list("trustedProxyCidrs", raw, problems);
     for (const c of trustedProxyCidrs) {
-        if (!isCidr(c)) problems.push(`${k("trustedProxyCidrs")} has ${JSON.stringify(c)}: each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48`);
+        if (!isCidr(c))
+            problems.push(
+                `${k("trustedProxyCidrs")} has ${JSON.stringify(c)}: each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48`,
+            );
     }
     if (trustedProxyCount > 1 && trustedProxyCidrs.length === 0) {
         // Beyond one hop, X-Forwarded-For can only be walked safely through known proxy addresses.
-        problems.push(`${k("trustedProxyCidrs")} is required when ${k("trustedProxyCount")} is more than 1 (the CIDRs of the proxies in front of the load balancer)`);
+        problems.push(
+            `${k("trustedProxyCidrs")} is required when ${k("trustedProxyCount")} is more than 1 (the CIDRs of the proxies in front of the load balancer)`,
+        );
     }
     if (trustedProxyCount === 0 && trustedProxyCidrs.length > 0) {
-        problems.push(`${k("trustedProxyCidrs")} is set but ${k("trustedProxyCount")} is 0: set trustedProxyCount to the number of proxies in front of the load balancer`);
+        problems.push(
+            `${k("trustedProxyCidrs")} is set but ${k("trustedProxyCount")} is 0: set trustedProxyCount to the number of proxies in front of the load balancer`,
+        );
     }
     const oplogText = optional("oplogTooFarBehind");
-    const oplogTooFarBehind = oplogText === undefined ? undefined : int("oplogTooFarBehind", 1, 10_000_000, "must be a positive integer");
-    const keepReleases = int("keepReleases", 2, 50, "must be an integer from 2 to 50 (the previous release is always kept for rollback)");
+    const oplogTooFarBehind =
+        oplogText === undefined ? undefined : int("oplogTooFarBehind", 1, 10_000_000, "must be a positive integer");
+    const keepReleases = int(
+        "keepReleases",
+        2,
+        50,
+        "must be an integer from 2 to 50 (the previous release is always kept for rollback)",
+    );
     const stopGraceSeconds = int("stopGraceSeconds", 1, 600, "must be an integer number of seconds from 1 to 600");
-    const cutoverTimeoutSeconds = int("cutoverTimeoutSeconds", 5, 1800, "must be an integer number of seconds from 5 to 1800");
+    const cutoverTimeoutSeconds = int(
+        "cutoverTimeoutSeconds",
+        5,
+        1800,
+        "must be an integer number of seconds from 5 to 1800",
+    );
     const backups = bool("backups");
     const monitoring = bool("monitoring");
 
@@ -287,40 +380,67 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
     const serverText = text("letsencryptServer") ?? "production";
     const letsencryptServer = letsencryptDirectories[serverText] ?? serverText;
     if (!/^https:\/\/[^\s/]+(\/\S*)?$/.test(letsencryptServer)) {
-        bad("letsencryptServer", serverText, "must be production, staging or the https:// directory URL of an ACME server");
+        bad(
+            "letsencryptServer",
+            serverText,
+            "must be production, staging or the https:// directory URL of an ACME server",
+        );
     }
     const manageDns = bool("manageDns");
     const dnsZone = optional("dnsZone");
-    if (manageDns && domain === undefined) problems.push(`${k("manageDns")} is true but ${k("domain")} is unset: set the domain whose A record points at the reserved IP`);
+    if (manageDns && domain === undefined)
+        problems.push(
+            `${k("manageDns")} is true but ${k("domain")} is unset: set the domain whose A record points at the reserved IP`,
+        );
     if (dnsZone !== undefined && !isDomainName(dnsZone)) {
         bad("dnsZone", dnsZone, "must be a domain name such as example.com");
     } else if (dnsZone !== undefined && domain !== undefined && domain !== dnsZone && !domain.endsWith(`.${dnsZone}`)) {
         bad("dnsZone", dnsZone, `must be ${domain} or a parent domain of it`);
     }
     const database = oneOf("database", ["managed", "external"] as DatabaseMode[]);
-    const databaseSize = matching("databaseSize", /^db-[a-z0-9-]*[a-z0-9]$/, "must be a DigitalOcean database size slug such as db-s-1vcpu-1gb");
-    const databaseNodeCount = int("databaseNodeCount", 1, 3, "must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)");
-    if (databaseNodeCount === 2) bad("databaseNodeCount", "2", "must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)");
+    const databaseSize = matching(
+        "databaseSize",
+        /^db-[a-z0-9-]*[a-z0-9]$/,
+        "must be a DigitalOcean database size slug such as db-s-1vcpu-1gb",
+    );
+    const databaseNodeCount = int(
+        "databaseNodeCount",
+        1,
+        3,
+        "must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)",
+    );
+    if (databaseNodeCount === 2)
+        bad("databaseNodeCount", "2", "must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)");
     const databaseVersion = matching("databaseVersion", /^\d+$/, "must be a MongoDB major version such as 7");
     const databaseName = matching("databaseName", /^[A-Za-z0-9_-]{1,63}$/, "must be 1 to 63 letters, digits, _ or -");
     const databaseOplog = bool("databaseOplog");
     if (database === "managed") {
         for (const key of ["mongoUrl", "mongoOplogUrl"]) {
-            if (text(key) !== undefined) problems.push(`${k(key)} is set but ${k("database")} is managed: the program builds the URL from the cluster; unset it or set database to external`);
+            if (text(key) !== undefined)
+                problems.push(
+                    `${k(key)} is set but ${k("database")} is managed: the program builds the URL from the cluster; unset it or set database to external`,
+                );
         }
     }
     const alertEmails = list("alertEmails", raw, problems);
     for (const e of alertEmails) {
-        if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e)) problems.push(`${k("alertEmails")} has ${JSON.stringify(e)}: each entry must be an e-mail address`);
+        if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e))
+            problems.push(`${k("alertEmails")} has ${JSON.stringify(e)}: each entry must be an e-mail address`);
     }
-    if (alertEmails.length > 0 && !monitoring) problems.push(`${k("alertEmails")} is set but ${k("monitoring")} is false: memory and disk alerts need the metrics agent; set monitoring to true`);
+    if (alertEmails.length > 0 && !monitoring)
+        problems.push(
+            `${k("alertEmails")} is set but ${k("monitoring")} is false: memory and disk alerts need the metrics agent; set monitoring to true`,
+        );
     const percent = (key: string) => int(key, 1, 100, "must be an integer percentage from 1 to 100");
     const alertCpuPercent = percent("alertCpuPercent");
     const alertMemoryPercent = percent("alertMemoryPercent");
     const alertDiskPercent = percent("alertDiskPercent");
     const alertWindow = oneOf("alertWindow", ["5m", "10m", "30m", "1h"] as AlertWindow[]);
     const projectEnvironmentText = optional("projectEnvironment");
-    const projectEnvironment = projectEnvironmentText === undefined ? undefined : oneOf("projectEnvironment", ["Development", "Staging", "Production"] as const);
+    const projectEnvironment =
+        projectEnvironmentText === undefined
+            ? undefined
+            : oneOf("projectEnvironment", ["Development", "Staging", "Production"] as const);
 
     if (problems.length > 0) throw new ConfigError(problems);
 
@@ -358,9 +478,21 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
         backups,
         monitoring,
         services: {
-            letsencryptServer, manageDns, dnsZone,
-            database, databaseSize, databaseNodeCount, databaseVersion, databaseName, databaseOplog,
-            alertEmails, alertCpuPercent, alertMemoryPercent, alertDiskPercent, alertWindow, projectEnvironment,
+            letsencryptServer,
+            manageDns,
+            dnsZone,
+            database,
+            databaseSize,
+            databaseNodeCount,
+            databaseVersion,
+            databaseName,
+            databaseOplog,
+            alertEmails,
+            alertCpuPercent,
+            alertMemoryPercent,
+            alertDiskPercent,
+            alertWindow,
+            projectEnvironment,
         },
     };
 }
@@ -369,7 +501,9 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
 export function configWarnings(cfg: StackConfig): string[] {
     const warnings: string[] = [];
     if (cfg.adminCidrs.length === 0) {
-        warnings.push(`${projectName}:adminCidrs is unset: SSH to the load balancer is open to any address (key-only, no passwords, no root) and /check-status is reachable only from the VPC. Set adminCidrs to your office/CI ranges to close it.`);
+        warnings.push(
+            `${projectName}:adminCidrs is unset: SSH to the load balancer is open to any address (key-only, no passwords, no root) and /check-status is reachable only from the VPC. Set adminCidrs to your office/CI ranges to close it.`,
+        );
     }
     return warnings;
 }
@@ -383,7 +517,9 @@ function list(key: string, raw: RawConfig, problems: string[]): string[] {
     } catch {
         // fall through to the error below
     }
-    problems.push(`${projectName}:${key} must be a list of strings (pulumi config set --path '${key}[0]' 203.0.113.0/24), got ${JSON.stringify(v)}`);
+    problems.push(
+        `${projectName}:${key} must be a list of strings (pulumi config set --path '${key}[0]' 203.0.113.0/24), got ${JSON.stringify(v)}`,
+    );
     return [];
 }
 
@@ -396,18 +532,24 @@ function object(key: string, raw: RawConfig, problems: string[]): Record<string,
     } catch {
         // fall through to the error below
     }
-    problems.push(`${projectName}:${key} must be a map of NAME: value (pulumi config set --path ${key}.NAME value), got ${JSON.stringify(v)}`);
+    problems.push(
+        `${projectName}:${key} must be a map of NAME: value (pulumi config set --path ${key}.NAME value), got ${JSON.stringify(v)}`,
+    );
     return {};
 }
 
 function readBundle(value: string, problems: string[]): Bundle {
     const file = path.resolve(projectRoot, value);
     if (!value.endsWith(".tgz") && !value.endsWith(".tar.gz")) {
-        problems.push(`${projectName}:bundle is ${JSON.stringify(value)}: must be a .tar.gz/.tgz made by \`meteor build --server-only\``);
+        problems.push(
+            `${projectName}:bundle is ${JSON.stringify(value)}: must be a .tar.gz/.tgz made by \`meteor build --server-only\``,
+        );
         return { path: file, sha256: "" };
     }
     if (!fs.existsSync(file) || !fs.statSync(file).isFile()) {
-        problems.push(`${projectName}:bundle is ${JSON.stringify(value)}: no such file (${file}). Build the sample app with \`npm run sample:bundle\`, or point bundle at your \`meteor build --server-only\` tarball`);
+        problems.push(
+            `${projectName}:bundle is ${JSON.stringify(value)}: no such file (${file}). Build the sample app with \`npm run sample:bundle\`, or point bundle at your \`meteor build --server-only\` tarball`,
+        );
         return { path: file, sha256: "" };
     }
     return { path: file, sha256: sha256File(file) };
@@ -415,7 +557,10 @@ function readBundle(value: string, problems: string[]): Bundle {
 
 export function isDomainName(v: string): boolean {
     if (v.length > 253 || !v.includes(".")) return false;
-    return v.split(".").every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label)) && !/^\d+$/.test(v.split(".").pop()!);
+    return (
+        v.split(".").every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label)) &&
+        !/^\d+$/.test(v.split(".").pop()!)
+    );
 }
 
 export function isCidr(v: string): boolean {

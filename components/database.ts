@@ -29,7 +29,10 @@ export function installMongoCa(): string {
  * (local.oplog.rs). Both authenticate against admin (where DigitalOcean keeps its users), over TLS with
  * the cluster's CA. Pure, so tests compare strings.
  */
-export function managedMongoUrls(privateUri: string, databaseName: string): { mongoUrl: string; mongoOplogUrl: string } {
+export function managedMongoUrls(
+    privateUri: string,
+    databaseName: string,
+): { mongoUrl: string; mongoOplogUrl: string } {
     const m = /^(mongodb(?:\+srv)?:\/\/[^/?]+)(?:\/[^?]*)?(?:\?(.*))?$/.exec(privateUri);
     if (!m) throw new Error("the cluster's private URI is not a mongodb:// URL"); // never echo it: it holds the password
     const params = (m[2] ?? "").split("&").filter((p) => p !== "" && !/^(tlsCAFile|authSource|tls|ssl)=/i.test(p));
@@ -74,31 +77,51 @@ export class ManagedDatabase extends pulumi.ComponentResource {
 
     constructor(name: string, args: ManagedDatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:database:ManagedDatabase", name, {}, opts);
-        if (args.nodeCount !== 1 && args.nodeCount !== 3) throw new Error(`ManagedDatabase: nodeCount must be 1 or 3, got ${args.nodeCount}`);
+        if (args.nodeCount !== 1 && args.nodeCount !== 3)
+            throw new Error(`ManagedDatabase: nodeCount must be 1 or 3, got ${args.nodeCount}`);
         const parent = { parent: this };
-        this.cluster = new digitalocean.DatabaseCluster(`${name}-cluster`, {
-            name: args.clusterName,
-            engine: "mongodb",
-            version: args.version,
-            size: args.size,
-            region: args.region,
-            nodeCount: args.nodeCount,
-            privateNetworkUuid: args.vpcId,
-        }, { ...parent, additionalSecretOutputs: ["password", "privateUri", "uri", "uiPassword", "uiUri"] });
-        this.database = new digitalocean.DatabaseDb(`${name}-db`, { clusterId: this.cluster.id, name: args.databaseName }, parent);
-        this.firewall = new digitalocean.DatabaseFirewall(`${name}-firewall`, {
-            clusterId: this.cluster.id,
-            rules: [{ type: "tag", value: args.appTag }],
-        }, parent);
+        this.cluster = new digitalocean.DatabaseCluster(
+            `${name}-cluster`,
+            {
+                name: args.clusterName,
+                engine: "mongodb",
+                version: args.version,
+                size: args.size,
+                region: args.region,
+                nodeCount: args.nodeCount,
+                privateNetworkUuid: args.vpcId,
+            },
+            { ...parent, additionalSecretOutputs: ["password", "privateUri", "uri", "uiPassword", "uiUri"] },
+        );
+        this.database = new digitalocean.DatabaseDb(
+            `${name}-db`,
+            { clusterId: this.cluster.id, name: args.databaseName },
+            parent,
+        );
+        this.firewall = new digitalocean.DatabaseFirewall(
+            `${name}-firewall`,
+            {
+                clusterId: this.cluster.id,
+                rules: [{ type: "tag", value: args.appTag }],
+            },
+            parent,
+        );
 
         const ca = digitalocean.getDatabaseCaOutput({ clusterId: this.cluster.id }, parent).certificate;
-        this.caInstalls = args.hosts.map((h) => new remote.Command(`${name}-ca-${h.name}`, {
-            connection: h.connection,
-            create: installMongoCa(),
-            stdin: ca,
-            triggers: [trigger("droplet", h.hostId), trigger("ca", ca.apply(sha256))],
-            addPreviousOutputInEnv: false,
-        }, { ...parent, dependsOn: [h.ready] }));
+        this.caInstalls = args.hosts.map(
+            (h) =>
+                new remote.Command(
+                    `${name}-ca-${h.name}`,
+                    {
+                        connection: h.connection,
+                        create: installMongoCa(),
+                        stdin: ca,
+                        triggers: [trigger("droplet", h.hostId), trigger("ca", ca.apply(sha256))],
+                        addPreviousOutputInEnv: false,
+                    },
+                    { ...parent, dependsOn: [h.ready] },
+                ),
+        );
 
         // The database and the CA on every host come first; pulumi.all carries them as dependencies.
         const built = pulumi
@@ -116,7 +139,10 @@ export class ManagedDatabase extends pulumi.ComponentResource {
  * MONGO_URL and MONGO_OPLOG_URL for the app's env, secret, in either mode: the managed cluster's, or
  * the configured mongoUrl/mongoOplogUrl (external).
  */
-export function mongoUrls(cfg: Pick<StackConfig, "mongoUrl" | "mongoOplogUrl" | "services">, managed?: ManagedDatabase): MongoUrls {
+export function mongoUrls(
+    cfg: Pick<StackConfig, "mongoUrl" | "mongoOplogUrl" | "services">,
+    managed?: ManagedDatabase,
+): MongoUrls {
     if (cfg.services.database === "managed") {
         if (!managed) throw new Error("mongoUrls: database is managed but no ManagedDatabase was given");
         return managed.urls;

@@ -19,179 +19,209 @@ export const deployScripts = ["cutover.sh", "deploy-lib.sh", "stage.sh"];
 
 /** sha256 over the deploy scripts (name and content, in name order). */
 export function deployScriptsHash(dir: string = path.join(__dirname, "host")): string {
-  return filesHash(Object.fromEntries(deployScripts.map((name) => [name, fs.readFileSync(path.join(dir, name), "utf8")])));
+    return filesHash(
+        Object.fromEntries(deployScripts.map((name) => [name, fs.readFileSync(path.join(dir, name), "utf8")])),
+    );
 }
 
 /** The remote path of an uploaded bundle. */
 export function incomingPath(sha256: string): string {
-  checkSha(sha256);
-  return `${incomingDir}/${sha256}.tgz`;
+    checkSha(sha256);
+    return `${incomingDir}/${sha256}.tgz`;
 }
 
 /** Stages a release (the env file comes on stdin). */
 export function stageCommand(sha256: string): string {
-  checkSha(sha256);
-  return runTool("stage.sh", sha256);
+    checkSha(sha256);
+    return runTool("stage.sh", sha256);
 }
 
 export interface CutoverOptions {
-  sha256: string;
-  /** This host's peer name on the LB: <privateIp>:<appPort>. */
-  peer: string;
-  lbPrivateIp: string;
-  healthCheckPath: string;
-  keepReleases: number;
-  /** Bounds `systemctl restart` (stop waits up to the unit's TimeoutStopSec). */
-  restartTimeoutSeconds: number;
-  healthTimeoutSeconds: number;
-  lbTimeoutSeconds: number;
+    sha256: string;
+    /** This host's peer name on the LB: <privateIp>:<appPort>. */
+    peer: string;
+    lbPrivateIp: string;
+    healthCheckPath: string;
+    keepReleases: number;
+    /** Bounds `systemctl restart` (stop waits up to the unit's TimeoutStopSec). */
+    restartTimeoutSeconds: number;
+    healthTimeoutSeconds: number;
+    lbTimeoutSeconds: number;
 }
 
 /** Cuts a host over to a staged release (the env file comes on stdin). */
 export function cutoverCommand(o: CutoverOptions): string {
-  checkSha(o.sha256);
-  return runTool(
-    "cutover.sh",
-    "--release", o.sha256,
-    "--peer", o.peer,
-    "--lb", o.lbPrivateIp,
-    "--health-path", o.healthCheckPath,
-    "--keep", String(o.keepReleases),
-    "--restart-timeout", String(o.restartTimeoutSeconds),
-    "--health-timeout", String(o.healthTimeoutSeconds),
-    "--lb-timeout", String(o.lbTimeoutSeconds),
-  );
+    checkSha(o.sha256);
+    return runTool(
+        "cutover.sh",
+        "--release",
+        o.sha256,
+        "--peer",
+        o.peer,
+        "--lb",
+        o.lbPrivateIp,
+        "--health-path",
+        o.healthCheckPath,
+        "--keep",
+        String(o.keepReleases),
+        "--restart-timeout",
+        String(o.restartTimeoutSeconds),
+        "--health-timeout",
+        String(o.healthTimeoutSeconds),
+        "--lb-timeout",
+        String(o.lbTimeoutSeconds),
+    );
 }
 
 function checkSha(sha256: string): void {
-  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`bundle sha256 must be 64 lowercase hex digits, got ${JSON.stringify(sha256)}`);
+    if (!/^[0-9a-f]{64}$/.test(sha256))
+        throw new Error(`bundle sha256 must be 64 lowercase hex digits, got ${JSON.stringify(sha256)}`);
 }
 
 export interface ReleaseHost {
-  /** Unique per host; names the host's child resources. */
-  name: string;
-  connection: Connection;
-  privateIp: pulumi.Input<string>;
-  /** The host's tools Command (installs the host scripts); every deploy Command of the host waits for it. */
-  ready: pulumi.Resource;
-  /**
-   * The droplet id (HostReady.hostId). When set it leads every trigger of the host's upload, stage and
-   * cutover, so a replaced droplet gets the release again even if its address is reused.
-   */
-  hostId?: pulumi.Input<string>;
+    /** Unique per host; names the host's child resources. */
+    name: string;
+    connection: Connection;
+    privateIp: pulumi.Input<string>;
+    /** The host's tools Command (installs the host scripts); every deploy Command of the host waits for it. */
+    ready: pulumi.Resource;
+    /**
+     * The droplet id (HostReady.hostId). When set it leads every trigger of the host's upload, stage and
+     * cutover, so a replaced droplet gets the release again even if its address is reused.
+     */
+    hostId?: pulumi.Input<string>;
 }
 
 export interface ReleaseArgs {
-  /** App hosts in roll order. */
-  hosts: ReleaseHost[];
-  lbPrivateIp: pulumi.Input<string>;
-  /** The LB config push; no host is cut over before the LB knows the peers and serves the admin API. */
-  lbReady: pulumi.Resource;
-  bundle: { path: string; sha256: string };
-  /** The rendered env file (components/env.ts buildAppEnv); secret when any input is. */
-  envFile: pulumi.Output<string>;
-  appPort: number;
-  healthCheckPath: string;
-  keepReleases: number;
-  stopGraceSeconds: number;
-  /** How long a restarted app may take to answer healthCheckPath locally; default 60. */
-  healthTimeoutSeconds?: number;
-  /** How long the LB's checker may take to report the host up; default 60. */
-  lbTimeoutSeconds?: number;
-  /**
-   * Inputs that need the app restarted, one host at a time, without a new bundle or env (e.g. the
-   * Node.js version, `node=22.12.0`): appended to every cutover's triggers.
-   */
-  restartTriggers?: pulumi.Input<string>[];
+    /** App hosts in roll order. */
+    hosts: ReleaseHost[];
+    lbPrivateIp: pulumi.Input<string>;
+    /** The LB config push; no host is cut over before the LB knows the peers and serves the admin API. */
+    lbReady: pulumi.Resource;
+    bundle: { path: string; sha256: string };
+    /** The rendered env file (components/env.ts buildAppEnv); secret when any input is. */
+    envFile: pulumi.Output<string>;
+    appPort: number;
+    healthCheckPath: string;
+    keepReleases: number;
+    stopGraceSeconds: number;
+    /** How long a restarted app may take to answer healthCheckPath locally; default 60. */
+    healthTimeoutSeconds?: number;
+    /** How long the LB's checker may take to report the host up; default 60. */
+    lbTimeoutSeconds?: number;
+    /**
+     * Inputs that need the app restarted, one host at a time, without a new bundle or env (e.g. the
+     * Node.js version, `node=22.12.0`): appended to every cutover's triggers.
+     */
+    restartTriggers?: pulumi.Input<string>[];
 }
 
 export class Release extends pulumi.ComponentResource {
-  readonly uploads: remote.CopyToRemote[];
-  readonly stages: remote.Command[];
-  readonly cutovers: remote.Command[];
-  /**
-   * What makes a host roll: [bundle sha256, env hash (secret when the env is), deploy scripts hash]. Each
-   * host's stage and cutover triggers are these, led by the host's hostId when given.
-   */
-  readonly triggers: pulumi.Output<string>[];
-  /** The bundle sha256, known once every host has cut over. */
-  readonly releaseId: pulumi.Output<string>;
+    readonly uploads: remote.CopyToRemote[];
+    readonly stages: remote.Command[];
+    readonly cutovers: remote.Command[];
+    /**
+     * What makes a host roll: [bundle sha256, env hash (secret when the env is), deploy scripts hash]. Each
+     * host's stage and cutover triggers are these, led by the host's hostId when given.
+     */
+    readonly triggers: pulumi.Output<string>[];
+    /** The bundle sha256, known once every host has cut over. */
+    readonly releaseId: pulumi.Output<string>;
 
-  constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("meteor-do:deploy:Release", name, {}, opts);
-    checkArgs(args);
-    const sha = args.bundle.sha256;
-    const envHash = args.envFile.apply(envFileHash);
-    this.triggers = [trigger("bundle", sha), trigger("env", envHash), trigger("scripts", deployScriptsHash())];
-    const restartTimeoutSeconds = args.stopGraceSeconds + 10 + 30; // unit's TimeoutStopSec + time to start
-    const healthTimeoutSeconds = args.healthTimeoutSeconds ?? 60;
-    const lbTimeoutSeconds = args.lbTimeoutSeconds ?? 60;
+    constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("meteor-do:deploy:Release", name, {}, opts);
+        checkArgs(args);
+        const sha = args.bundle.sha256;
+        const envHash = args.envFile.apply(envFileHash);
+        this.triggers = [trigger("bundle", sha), trigger("env", envHash), trigger("scripts", deployScriptsHash())];
+        const restartTimeoutSeconds = args.stopGraceSeconds + 10 + 30; // unit's TimeoutStopSec + time to start
+        const healthTimeoutSeconds = args.healthTimeoutSeconds ?? 60;
+        const lbTimeoutSeconds = args.lbTimeoutSeconds ?? 60;
 
-    this.uploads = [];
-    this.stages = [];
-    this.cutovers = [];
-    let previous: pulumi.Resource | undefined;
-    for (const host of args.hosts) {
-      const hostKey = host.hostId === undefined ? [] : [trigger("droplet", host.hostId)];
-      const upload = new remote.CopyToRemote(`${name}-${host.name}-upload`, {
-        connection: host.connection,
-        source: new pulumi.asset.FileAsset(args.bundle.path),
-        remotePath: incomingPath(sha),
-        triggers: [...hostKey, trigger("bundle", sha)],
-      }, { parent: this, dependsOn: [host.ready] });
+        this.uploads = [];
+        this.stages = [];
+        this.cutovers = [];
+        let previous: pulumi.Resource | undefined;
+        for (const host of args.hosts) {
+            const hostKey = host.hostId === undefined ? [] : [trigger("droplet", host.hostId)];
+            const upload = new remote.CopyToRemote(
+                `${name}-${host.name}-upload`,
+                {
+                    connection: host.connection,
+                    source: new pulumi.asset.FileAsset(args.bundle.path),
+                    remotePath: incomingPath(sha),
+                    triggers: [...hostKey, trigger("bundle", sha)],
+                },
+                { parent: this, dependsOn: [host.ready] },
+            );
 
-      // Stage depends on this host only, so all hosts stage at once.
-      const stage = new remote.Command(`${name}-${host.name}-stage`, {
-        connection: host.connection,
-        create: stageCommand(sha),
-        stdin: args.envFile,
-        triggers: [...hostKey, ...this.triggers],
-        addPreviousOutputInEnv: false,
-      }, { parent: this, dependsOn: [host.ready, upload], additionalSecretOutputs: ["stdin"] });
+            // Stage depends on this host only, so all hosts stage at once.
+            const stage = new remote.Command(
+                `${name}-${host.name}-stage`,
+                {
+                    connection: host.connection,
+                    create: stageCommand(sha),
+                    stdin: args.envFile,
+                    triggers: [...hostKey, ...this.triggers],
+                    addPreviousOutputInEnv: false,
+                },
+                { parent: this, dependsOn: [host.ready, upload], additionalSecretOutputs: ["stdin"] },
+            );
 
-      const cutover = new remote.Command(`${name}-${host.name}-cutover`, {
-        connection: host.connection,
-        create: pulumi.all([host.privateIp, args.lbPrivateIp]).apply(([ip, lbIp]) =>
-          cutoverCommand({
-            sha256: sha,
-            peer: `${ip}:${args.appPort}`,
-            lbPrivateIp: lbIp,
-            healthCheckPath: args.healthCheckPath,
-            keepReleases: args.keepReleases,
-            restartTimeoutSeconds,
-            healthTimeoutSeconds,
-            lbTimeoutSeconds,
-          }),
-        ),
-        stdin: args.envFile,
-        triggers: [...hostKey, ...this.triggers, ...(args.restartTriggers ?? [])],
-        addPreviousOutputInEnv: false,
-      }, {
-        parent: this,
-        dependsOn: [stage, args.lbReady, ...(previous ? [previous] : [])],
-        additionalSecretOutputs: ["stdin"],
-      });
+            const cutover = new remote.Command(
+                `${name}-${host.name}-cutover`,
+                {
+                    connection: host.connection,
+                    create: pulumi.all([host.privateIp, args.lbPrivateIp]).apply(([ip, lbIp]) =>
+                        cutoverCommand({
+                            sha256: sha,
+                            peer: `${ip}:${args.appPort}`,
+                            lbPrivateIp: lbIp,
+                            healthCheckPath: args.healthCheckPath,
+                            keepReleases: args.keepReleases,
+                            restartTimeoutSeconds,
+                            healthTimeoutSeconds,
+                            lbTimeoutSeconds,
+                        }),
+                    ),
+                    stdin: args.envFile,
+                    triggers: [...hostKey, ...this.triggers, ...(args.restartTriggers ?? [])],
+                    addPreviousOutputInEnv: false,
+                },
+                {
+                    parent: this,
+                    dependsOn: [stage, args.lbReady, ...(previous ? [previous] : [])],
+                    additionalSecretOutputs: ["stdin"],
+                },
+            );
 
-      this.uploads.push(upload);
-      this.stages.push(stage);
-      this.cutovers.push(cutover);
-      previous = cutover;
+            this.uploads.push(upload);
+            this.stages.push(stage);
+            this.cutovers.push(cutover);
+            previous = cutover;
+        }
+
+        this.releaseId = pulumi.all(this.cutovers.map((c) => c.id)).apply(() => sha);
+        this.registerOutputs({ releaseId: this.releaseId });
     }
-
-    this.releaseId = pulumi.all(this.cutovers.map((c) => c.id)).apply(() => sha);
-    this.registerOutputs({ releaseId: this.releaseId });
-  }
 }
 
 function checkArgs(args: ReleaseArgs): void {
-  if (args.hosts.length === 0) throw new Error("Release needs at least one host");
-  const names = args.hosts.map((h) => h.name);
-  const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup !== undefined) throw new Error(`Release host names must be unique; ${JSON.stringify(dup)} appears twice`);
-  if (!path.isAbsolute(args.bundle.path)) throw new Error(`bundle.path must be absolute, got ${JSON.stringify(args.bundle.path)}`);
-  checkSha(args.bundle.sha256);
-  if (!Number.isInteger(args.appPort) || args.appPort < 1 || args.appPort > 65535) throw new Error(`appPort must be a port, got ${args.appPort}`);
-  if (!/^\/[\x21-\x7e]*$/.test(args.healthCheckPath)) throw new Error(`healthCheckPath must start with / and be printable ASCII, got ${JSON.stringify(args.healthCheckPath)}`);
-  if (!Number.isInteger(args.keepReleases) || args.keepReleases < 2) throw new Error(`keepReleases must be an integer >= 2, got ${args.keepReleases}`);
-  if (!Number.isInteger(args.stopGraceSeconds) || args.stopGraceSeconds < 0) throw new Error(`stopGraceSeconds must be an integer >= 0, got ${args.stopGraceSeconds}`);
+    if (args.hosts.length === 0) throw new Error("Release needs at least one host");
+    const names = args.hosts.map((h) => h.name);
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup !== undefined) throw new Error(`Release host names must be unique; ${JSON.stringify(dup)} appears twice`);
+    if (!path.isAbsolute(args.bundle.path))
+        throw new Error(`bundle.path must be absolute, got ${JSON.stringify(args.bundle.path)}`);
+    checkSha(args.bundle.sha256);
+    if (!Number.isInteger(args.appPort) || args.appPort < 1 || args.appPort > 65535)
+        throw new Error(`appPort must be a port, got ${args.appPort}`);
+    if (!/^\/[\x21-\x7e]*$/.test(args.healthCheckPath))
+        throw new Error(
+            `healthCheckPath must start with / and be printable ASCII, got ${JSON.stringify(args.healthCheckPath)}`,
+        );
+    if (!Number.isInteger(args.keepReleases) || args.keepReleases < 2)
+        throw new Error(`keepReleases must be an integer >= 2, got ${args.keepReleases}`);
+    if (!Number.isInteger(args.stopGraceSeconds) || args.stopGraceSeconds < 0)
+        throw new Error(`stopGraceSeconds must be an integer >= 0, got ${args.stopGraceSeconds}`);
 }

@@ -19,14 +19,22 @@ export class DeployKey extends pulumi.ComponentResource {
 
     constructor(name: string, args: DeployKeyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:ssh:DeployKey", name, {}, opts);
-        const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ED25519" }, {
-            parent: this,
-            additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"],
-        });
-        const registered = new digitalocean.SshKey(`${name}-sshkey`, {
-            name: args.keyName,
-            publicKey: key.publicKeyOpenssh,
-        }, { parent: this });
+        const key = new tls.PrivateKey(
+            `${name}-key`,
+            { algorithm: "ED25519" },
+            {
+                parent: this,
+                additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"],
+            },
+        );
+        const registered = new digitalocean.SshKey(
+            `${name}-sshkey`,
+            {
+                name: args.keyName,
+                publicKey: key.publicKeyOpenssh,
+            },
+            { parent: this },
+        );
 
         this.privateKeyOpenssh = pulumi.secret(key.privateKeyOpenssh);
         this.publicKeyOpenssh = key.publicKeyOpenssh;

@@ -34,13 +34,17 @@ export class SiteDns extends pulumi.ComponentResource {
         const zone = args.zone ?? args.domain;
         const record = recordName(args.domain, zone);
         this.zone = new digitalocean.Domain(`${name}-zone`, { name: zone }, { parent: this });
-        this.record = new digitalocean.DnsRecord(`${name}-a`, {
-            domain: this.zone.name,
-            type: "A",
-            name: record,
-            value: args.ipAddress,
-            ttl: dnsTtl,
-        }, { parent: this });
+        this.record = new digitalocean.DnsRecord(
+            `${name}-a`,
+            {
+                domain: this.zone.name,
+                type: "A",
+                name: record,
+                value: args.ipAddress,
+                ttl: dnsTtl,
+            },
+            { parent: this },
+        );
         this.fqdn = this.record.fqdn;
         this.registerOutputs({ fqdn: this.fqdn });
     }

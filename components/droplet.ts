@@ -25,16 +25,20 @@ export function debianDroplet(
     userData: pulumi.Input<string>,
     opts: pulumi.CustomResourceOptions,
 ): digitalocean.Droplet {
-    return new digitalocean.Droplet(name, {
-        name: dropletName,
-        image: "debian-12-x64",
-        region: args.region,
-        size: args.size,
-        vpcUuid: args.vpcId,
-        sshKeys: args.sshKeyFingerprints,
-        tags: args.tags,
-        backups: args.backups,
-        monitoring: args.monitoring,
-        userData,
-    }, opts);
+    return new digitalocean.Droplet(
+        name,
+        {
+            name: dropletName,
+            image: "debian-12-x64",
+            region: args.region,
+            size: args.size,
+            vpcUuid: args.vpcId,
+            sshKeys: args.sshKeyFingerprints,
+            tags: args.tags,
+            backups: args.backups,
+            monitoring: args.monitoring,
+            userData,
+        },
+        opts,
+    );
 }

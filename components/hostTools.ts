@@ -45,21 +45,29 @@ export class HostReady extends pulumi.ComponentResource {
     constructor(name: string, args: HostReadyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:host:HostReady", name, {}, opts);
         this.hostId = pulumi.output(args.hostId);
-        this.cloudInit = new remote.Command(`${name}-cloud-init`, {
-            connection: args.connection,
-            create: waitForCloudInit(),
-            triggers: [trigger("droplet", this.hostId)],
-            addPreviousOutputInEnv: false,
-        }, { parent: this, dependsOn: args.dependsOn });
+        this.cloudInit = new remote.Command(
+            `${name}-cloud-init`,
+            {
+                connection: args.connection,
+                create: waitForCloudInit(),
+                triggers: [trigger("droplet", this.hostId)],
+                addPreviousOutputInEnv: false,
+            },
+            { parent: this, dependsOn: args.dependsOn },
+        );
 
         const scripts = hostScripts();
-        this.tools = new remote.Command(`${name}-tools`, {
-            connection: args.connection,
-            create: installTools(),
-            stdin: tarGzBase64(scripts, 0o755),
-            triggers: [trigger("droplet", this.hostId), trigger("scripts", hostScriptsHash())],
-            addPreviousOutputInEnv: false,
-        }, { parent: this, dependsOn: [this.cloudInit] });
+        this.tools = new remote.Command(
+            `${name}-tools`,
+            {
+                connection: args.connection,
+                create: installTools(),
+                stdin: tarGzBase64(scripts, 0o755),
+                triggers: [trigger("droplet", this.hostId), trigger("scripts", hostScriptsHash())],
+                addPreviousOutputInEnv: false,
+            },
+            { parent: this, dependsOn: [this.cloudInit] },
+        );
 
         this.registerOutputs({ cloudInit: this.cloudInit.id, tools: this.tools.id });
     }

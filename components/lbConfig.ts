@@ -75,25 +75,46 @@ export class LbConfig extends pulumi.ComponentResource {
             throw new Error(`stickiness must be "ip" or "cookie", got "${args.stickiness}"`);
         }
         if (args.trustedProxyCount > 1 && !(args.realIpFrom ?? []).length) {
-            throw new Error("trustedProxyCount > 1 needs realIpFrom (the CIDRs of the proxies in front of the load balancer)");
+            throw new Error(
+                "trustedProxyCount > 1 needs realIpFrom (the CIDRs of the proxies in front of the load balancer)",
+            );
         }
 
         const files = pulumi
             .all([args.peers, args.lbPrivateIp, args.vpcCidr, args.serverName])
-            .apply(([peers, lbPrivateIp, vpcCidr, serverName]) => renderNginx(productionView({
-                peers, appPort: args.appPort, lbPrivateIp, vpcCidr, serverName,
-                healthCheck: args.healthCheck, stickiness: args.stickiness, trustedProxyCount: args.trustedProxyCount,
-                realIpFrom: args.realIpFrom, adminCidrs: args.adminCidrs, tls: args.tls,
-            })));
+            .apply(([peers, lbPrivateIp, vpcCidr, serverName]) =>
+                renderNginx(
+                    productionView({
+                        peers,
+                        appPort: args.appPort,
+                        lbPrivateIp,
+                        vpcCidr,
+                        serverName,
+                        healthCheck: args.healthCheck,
+                        stickiness: args.stickiness,
+                        trustedProxyCount: args.trustedProxyCount,
+                        realIpFrom: args.realIpFrom,
+                        adminCidrs: args.adminCidrs,
+                        tls: args.tls,
+                    }),
+                ),
+            );
         this.filesHash = files.apply(filesHash);
 
-        this.push = new remote.Command(`${name}-push`, {
-            connection: args.connection,
-            create: runTool("lb-push.sh"),
-            stdin: files.apply((f) => tarGzBase64(f)),
-            triggers: [...(args.hostId === undefined ? [] : [trigger("droplet", args.hostId)]), trigger("nginx", this.filesHash)],
-            addPreviousOutputInEnv: false,
-        }, { parent: this, dependsOn: args.dependsOn });
+        this.push = new remote.Command(
+            `${name}-push`,
+            {
+                connection: args.connection,
+                create: runTool("lb-push.sh"),
+                stdin: files.apply((f) => tarGzBase64(f)),
+                triggers: [
+                    ...(args.hostId === undefined ? [] : [trigger("droplet", args.hostId)]),
+                    trigger("nginx", this.filesHash),
+                ],
+                addPreviousOutputInEnv: false,
+            },
+            { parent: this, dependsOn: args.dependsOn },
+        );
 
         this.registerOutputs({ push: this.push, filesHash: this.filesHash });
     }

@@ -48,23 +48,41 @@ export class LetsEncrypt extends pulumi.ComponentResource {
         super("meteor-do:tls:LetsEncrypt", name, {}, opts);
         this.args = args;
         this.baseName = name;
-        this.prepare = new remote.Command(`${name}-prepare`, {
-            connection: args.connection,
-            create: runTool("letsencrypt.sh", "prepare", args.domain),
-            triggers: [trigger("droplet", args.hostId), trigger("domain", args.domain), trigger("scripts", scriptHash())],
-            addPreviousOutputInEnv: false,
-        }, { parent: this, dependsOn: [args.selfSignedInstalled] });
+        this.prepare = new remote.Command(
+            `${name}-prepare`,
+            {
+                connection: args.connection,
+                create: runTool("letsencrypt.sh", "prepare", args.domain),
+                triggers: [
+                    trigger("droplet", args.hostId),
+                    trigger("domain", args.domain),
+                    trigger("scripts", scriptHash()),
+                ],
+                addPreviousOutputInEnv: false,
+            },
+            { parent: this, dependsOn: [args.selfSignedInstalled] },
+        );
         this.registerOutputs({});
     }
 
     /** The certbot run; `after`: the nginx push (port 80 serves the webroot) and the DNS record. */
     issue(after: pulumi.Resource[]): remote.Command {
         const a = this.args;
-        return new remote.Command(`${this.baseName}-issue`, {
-            connection: a.connection,
-            create: runTool("letsencrypt.sh", "issue", a.domain, a.email, a.server),
-            triggers: [trigger("droplet", a.hostId), trigger("domain", a.domain), trigger("email", a.email), trigger("server", a.server), trigger("scripts", scriptHash())],
-            addPreviousOutputInEnv: false,
-        }, { parent: this, dependsOn: [this.prepare, ...after] });
+        return new remote.Command(
+            `${this.baseName}-issue`,
+            {
+                connection: a.connection,
+                create: runTool("letsencrypt.sh", "issue", a.domain, a.email, a.server),
+                triggers: [
+                    trigger("droplet", a.hostId),
+                    trigger("domain", a.domain),
+                    trigger("email", a.email),
+                    trigger("server", a.server),
+                    trigger("scripts", scriptHash()),
+                ],
+                addPreviousOutputInEnv: false,
+            },
+            { parent: this, dependsOn: [this.prepare, ...after] },
+        );
     }
 }

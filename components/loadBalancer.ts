@@ -15,7 +15,10 @@ export interface LoadBalancerHostArgs extends DropletBaseArgs {
 export const lbAdminPort = 8181;
 
 /** Where write-tls.sh puts the certificate on the load balancer. */
-export const lbTlsPaths = { certificate: "/etc/meteor-do/tls/fullchain.pem", privateKey: "/etc/meteor-do/tls/privkey.pem" };
+export const lbTlsPaths = {
+    certificate: "/etc/meteor-do/tls/fullchain.pem",
+    privateKey: "/etc/meteor-do/tls/privkey.pem",
+};
 
 /**
  * The load-balancer droplet and its public face: a reserved IP (kept when the droplet is replaced), the
@@ -33,34 +36,52 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
     constructor(name: string, args: LoadBalancerHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:lb:LoadBalancerHost", name, {}, opts);
         const parent = { parent: this };
-        const userData = pulumi.output(args.deployPublicKey).apply((deployPublicKey) => lbUserData({ deployPublicKey }));
+        const userData = pulumi
+            .output(args.deployPublicKey)
+            .apply((deployPublicKey) => lbUserData({ deployPublicKey }));
         this.droplet = debianDroplet(`${name}-droplet`, args.dropletName, args, userData, parent);
         this.reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region: args.region }, parent);
-        const assignment = new digitalocean.ReservedIpAssignment(`${name}-ip-assignment`, {
-            ipAddress: this.reservedIp.ipAddress,
-            dropletId: this.droplet.id.apply(Number),
-        }, parent);
+        const assignment = new digitalocean.ReservedIpAssignment(
+            `${name}-ip-assignment`,
+            {
+                ipAddress: this.reservedIp.ipAddress,
+                dropletId: this.droplet.id.apply(Number),
+            },
+            parent,
+        );
 
         this.publicIp = this.reservedIp.ipAddress;
         this.privateIp = this.droplet.ipv4AddressPrivate;
         this.connection = connectionTo(this.publicIp, args.deployPrivateKey);
-        this.ready = new HostReady(`${name}-host`, { connection: this.connection, hostId: this.droplet.id, dependsOn: [assignment] }, parent);
+        this.ready = new HostReady(
+            `${name}-host`,
+            { connection: this.connection, hostId: this.droplet.id, dependsOn: [assignment] },
+            parent,
+        );
 
         this.registerOutputs({ publicIp: this.publicIp, privateIp: this.privateIp });
     }
 
     /** Installs the certificate chain and key (secret, on stdin) where nginx expects them. */
-    installCertificate(name: string, certificatePem: pulumi.Input<string>, privateKeyPem: pulumi.Input<string>): remote.Command {
-        return new remote.Command(name, {
-            connection: this.connection,
-            create: runTool("write-tls.sh"),
-            stdin: pulumi.secret(pulumi.interpolate`${privateKeyPem}\n${certificatePem}\n`),
-            triggers: [
-                trigger("droplet", this.ready.hostId),
-                trigger("certificate", pulumi.output(certificatePem).apply(sha256)),
-                trigger("key", pulumi.secret(pulumi.output(privateKeyPem).apply(sha256))),
-            ],
-            addPreviousOutputInEnv: false,
-        }, { parent: this, dependsOn: [this.ready.tools] });
+    installCertificate(
+        name: string,
+        certificatePem: pulumi.Input<string>,
+        privateKeyPem: pulumi.Input<string>,
+    ): remote.Command {
+        return new remote.Command(
+            name,
+            {
+                connection: this.connection,
+                create: runTool("write-tls.sh"),
+                stdin: pulumi.secret(pulumi.interpolate`${privateKeyPem}\n${certificatePem}\n`),
+                triggers: [
+                    trigger("droplet", this.ready.hostId),
+                    trigger("certificate", pulumi.output(certificatePem).apply(sha256)),
+                    trigger("key", pulumi.secret(pulumi.output(privateKeyPem).apply(sha256))),
+                ],
+                addPreviousOutputInEnv: false,
+            },
+            { parent: this, dependsOn: [this.ready.tools] },
+        );
     }
 }

@@ -37,37 +37,49 @@ export class Network extends pulumi.ComponentResource {
     constructor(name: string, args: NetworkArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:network:Network", name, {}, opts);
         const parent = { parent: this };
-        this.vpc = new digitalocean.Vpc(`${name}-vpc`, {
-            name: `${args.namePrefix}-vpc`,
-            region: args.region,
-            ...(args.ipRange ? { ipRange: args.ipRange } : {}),
-        }, parent);
+        this.vpc = new digitalocean.Vpc(
+            `${name}-vpc`,
+            {
+                name: `${args.namePrefix}-vpc`,
+                region: args.region,
+                ...(args.ipRange ? { ipRange: args.ipRange } : {}),
+            },
+            parent,
+        );
         this.appTag = new digitalocean.Tag(`${name}-app-tag`, { name: `${args.namePrefix}-app` }, parent);
         this.lbTag = new digitalocean.Tag(`${name}-lb-tag`, { name: `${args.namePrefix}-lb` }, parent);
 
         const fromLb = { sourceTags: [this.lbTag.name] };
-        this.appFirewall = new digitalocean.Firewall(`${name}-app-fw`, {
-            name: `${args.namePrefix}-app`,
-            tags: [this.appTag.name],
-            inboundRules: [
-                { protocol: "tcp", portRange: String(args.appPort), ...fromLb },
-                { protocol: "tcp", portRange: "22", ...fromLb },
-            ],
-            outboundRules: outboundAll,
-        }, parent);
+        this.appFirewall = new digitalocean.Firewall(
+            `${name}-app-fw`,
+            {
+                name: `${args.namePrefix}-app`,
+                tags: [this.appTag.name],
+                inboundRules: [
+                    { protocol: "tcp", portRange: String(args.appPort), ...fromLb },
+                    { protocol: "tcp", portRange: "22", ...fromLb },
+                ],
+                outboundRules: outboundAll,
+            },
+            parent,
+        );
 
         const sshSources = args.adminCidrs.length > 0 ? args.adminCidrs : anywhere;
-        this.lbFirewall = new digitalocean.Firewall(`${name}-lb-fw`, {
-            name: `${args.namePrefix}-lb`,
-            tags: [this.lbTag.name],
-            inboundRules: [
-                { protocol: "tcp", portRange: "80", sourceAddresses: anywhere },
-                { protocol: "tcp", portRange: "443", sourceAddresses: anywhere },
-                { protocol: "tcp", portRange: "22", sourceAddresses: sshSources },
-                { protocol: "tcp", portRange: String(args.lbAdminPort), sourceTags: [this.appTag.name] },
-            ],
-            outboundRules: outboundAll,
-        }, parent);
+        this.lbFirewall = new digitalocean.Firewall(
+            `${name}-lb-fw`,
+            {
+                name: `${args.namePrefix}-lb`,
+                tags: [this.lbTag.name],
+                inboundRules: [
+                    { protocol: "tcp", portRange: "80", sourceAddresses: anywhere },
+                    { protocol: "tcp", portRange: "443", sourceAddresses: anywhere },
+                    { protocol: "tcp", portRange: "22", sourceAddresses: sshSources },
+                    { protocol: "tcp", portRange: String(args.lbAdminPort), sourceTags: [this.appTag.name] },
+                ],
+                outboundRules: outboundAll,
+            },
+            parent,
+        );
 
         this.registerOutputs({ vpcId: this.vpc.id, vpcIpRange: this.vpc.ipRange });
     }

@@ -18,13 +18,17 @@ export class StackProject extends pulumi.ComponentResource {
 
     constructor(name: string, args: StackProjectArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:project:StackProject", name, {}, opts);
-        this.project = new digitalocean.Project(`${name}-project`, {
-            name: args.projectName,
-            description: "meteor-do: Meteor app droplets behind an nginx load balancer (managed by Pulumi)",
-            purpose: "Web Application",
-            ...(args.environment ? { environment: args.environment } : {}),
-            resources: args.resources,
-        }, { parent: this });
+        this.project = new digitalocean.Project(
+            `${name}-project`,
+            {
+                name: args.projectName,
+                description: "meteor-do: Meteor app droplets behind an nginx load balancer (managed by Pulumi)",
+                purpose: "Web Application",
+                ...(args.environment ? { environment: args.environment } : {}),
+                resources: args.resources,
+            },
+            { parent: this },
+        );
         this.registerOutputs({ projectId: this.project.id });
     }
 }

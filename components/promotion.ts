@@ -78,35 +78,45 @@ export function releaseOutput(bundle: { path: string; sha256: string }): StackRe
  * Pure check: `output` is the referenced stack's `release` output as read (undefined when absent),
  * `local` the bundle this run has. Returns the release to deploy or throws a PromotionError.
  */
-export function checkPromotion(promoteFrom: string, output: unknown, local: { path?: string; sha256?: string }): Release {
+export function checkPromotion(
+    promoteFrom: string,
+    output: unknown,
+    local: { path?: string; sha256?: string },
+): Release {
     const from = `promoteFrom "${promoteFrom}"`;
     if (output === undefined || output === null) {
         throw new PromotionError(
             `${from}: stack ${promoteFrom} has no output "${releaseOutputName}" ({ sha256, bundle }). ` +
-            `Deploy that stack first (pulumi up on it exports its release), or unset meteor-do:promoteFrom to deploy meteor-do:bundle directly.`);
+                `Deploy that stack first (pulumi up on it exports its release), or unset meteor-do:promoteFrom to deploy meteor-do:bundle directly.`,
+        );
     }
     if (typeof output !== "object" || Array.isArray(output)) {
-        throw new PromotionError(`${from}: output "${releaseOutputName}" of stack ${promoteFrom} must be an object { sha256, bundle }, got ${describe(output)}.`);
+        throw new PromotionError(
+            `${from}: output "${releaseOutputName}" of stack ${promoteFrom} must be an object { sha256, bundle }, got ${describe(output)}.`,
+        );
     }
     const rel = output as Record<string, unknown>;
     const upstream = typeof rel.sha256 === "string" ? rel.sha256.toLowerCase() : undefined;
     if (upstream === undefined || !sha256Pattern.test(upstream)) {
         throw new PromotionError(
             `${from}: output "${releaseOutputName}" of stack ${promoteFrom} has no valid "sha256" ` +
-            `(64 hex digits), got ${describe(rel.sha256)}.`);
+                `(64 hex digits), got ${describe(rel.sha256)}.`,
+        );
     }
     const upstreamName = typeof rel.bundle === "string" && rel.bundle !== "" ? rel.bundle : "(unnamed bundle)";
     if (!local.path || !local.sha256) {
         throw new PromotionError(
             `${from}: meteor-do:bundle is not set, and the hosts need the file itself. Download the artifact ` +
-            `stack ${promoteFrom} deployed (${upstreamName}, sha256 ${upstream}) and set meteor-do:bundle to its path.`);
+                `stack ${promoteFrom} deployed (${upstreamName}, sha256 ${upstream}) and set meteor-do:bundle to its path.`,
+        );
     }
     const mine = local.sha256.toLowerCase();
     if (mine !== upstream) {
         throw new PromotionError(
             `${from}: the local bundle ${local.path} has sha256 ${mine}, but stack ${promoteFrom} runs ` +
-            `${upstreamName} with sha256 ${upstream}. A promotion deploys only what ${promoteFrom} runs: ` +
-            `use the artifact it deployed, or deploy this bundle to ${promoteFrom} first.`);
+                `${upstreamName} with sha256 ${upstream}. A promotion deploys only what ${promoteFrom} runs: ` +
+                `use the artifact it deployed, or deploy this bundle to ${promoteFrom} first.`,
+        );
     }
     return { sha256: upstream, path: local.path, promotedFrom: promoteFrom };
 }
@@ -121,16 +131,22 @@ export async function resolveRelease(args: ResolveReleaseArgs, opts?: pulumi.Cus
     const local = localBundle(args);
     if (!promoteFrom) {
         if (!local.path || !local.sha256) {
-            throw new PromotionError("Missing required configuration for meteor-do:bundle (or meteor-do:promoteFrom): no bundle to deploy.");
+            throw new PromotionError(
+                "Missing required configuration for meteor-do:bundle (or meteor-do:promoteFrom): no bundle to deploy.",
+            );
         }
         return { sha256: local.sha256.toLowerCase(), path: local.path };
     }
     if (!/^[^/\s]+\/[^/\s]+\/[^/\s]+$/.test(promoteFrom)) {
-        throw new PromotionError(`promoteFrom "${promoteFrom}" must be a fully qualified stack name <org>/<project>/<stack>.`);
+        throw new PromotionError(
+            `promoteFrom "${promoteFrom}" must be a fully qualified stack name <org>/<project>/<stack>.`,
+        );
     }
     const self = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
     if (promoteFrom === self) {
-        throw new PromotionError(`promoteFrom "${promoteFrom}" names this stack itself; it must name the stack to take the release from (e.g. staging).`);
+        throw new PromotionError(
+            `promoteFrom "${promoteFrom}" names this stack itself; it must name the stack to take the release from (e.g. staging).`,
+        );
     }
     const ref = new pulumi.StackReference(promoteFrom, { name: promoteFrom }, opts);
     // A stack that cannot be read at all fails in the engine itself, with the stack's name.

@@ -32,22 +32,32 @@ export class SiteCertificate extends pulumi.ComponentResource {
             this.certificatePem = pulumi.output(args.certificatePem);
             this.privateKeyPem = pulumi.secret(args.privateKeyPem);
         } else if (args.mode === "self-signed") {
-            const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, {
-                parent: this,
-                additionalSecretOutputs: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"],
-            });
-            const cert = new tls.SelfSignedCert(`${name}-cert`, {
-                privateKeyPem: key.privateKeyPem,
-                subject: { commonName: args.domain ?? args.ipAddress, organization: "meteor-do" },
-                ...(args.domain ? { dnsNames: [args.domain] } : { ipAddresses: [args.ipAddress] }),
-                validityPeriodHours: 24 * 365,
-                earlyRenewalHours: 24 * 30,
-                allowedUses: ["key_encipherment", "digital_signature", "server_auth"],
-            }, { parent: this });
+            const key = new tls.PrivateKey(
+                `${name}-key`,
+                { algorithm: "ECDSA", ecdsaCurve: "P256" },
+                {
+                    parent: this,
+                    additionalSecretOutputs: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"],
+                },
+            );
+            const cert = new tls.SelfSignedCert(
+                `${name}-cert`,
+                {
+                    privateKeyPem: key.privateKeyPem,
+                    subject: { commonName: args.domain ?? args.ipAddress, organization: "meteor-do" },
+                    ...(args.domain ? { dnsNames: [args.domain] } : { ipAddresses: [args.ipAddress] }),
+                    validityPeriodHours: 24 * 365,
+                    earlyRenewalHours: 24 * 30,
+                    allowedUses: ["key_encipherment", "digital_signature", "server_auth"],
+                },
+                { parent: this },
+            );
             this.certificatePem = cert.certPem;
             this.privateKeyPem = pulumi.secret(key.privateKeyPem);
         } else {
-            throw new Error(`SiteCertificate: mode ${JSON.stringify(args.mode)} is not supported yet (self-signed, provided)`);
+            throw new Error(
+                `SiteCertificate: mode ${JSON.stringify(args.mode)} is not supported yet (self-signed, provided)`,
+            );
         }
         this.registerOutputs({ certificatePem: this.certificatePem });
     }

@@ -79,7 +79,8 @@ export const STICKY_COOKIE = "mdo_sticky";
 
 const TEMPLATE_DIR = __dirname;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
-const CIDR = /^((25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?|[0-9a-fA-F:]*:[0-9a-fA-F:]*(\/(12[0-8]|1[01]\d|\d?\d))?)$/;
+const CIDR =
+    /^((25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?|[0-9a-fA-F:]*:[0-9a-fA-F:]*(\/(12[0-8]|1[01]\d|\d?\d))?)$/;
 // Values end up inside nginx directives and Lua strings: allow no quotes, spaces, ; { } or backslashes.
 const SAFE_PATH = /^\/[A-Za-z0-9._\/-]*$/;
 const URL_PATH = /^\/[A-Za-z0-9._~!$&()*+,=:@%\/?-]*$/;
@@ -110,23 +111,36 @@ function validate(v: LbView): void {
     for (const k of ["intervalMs", "timeoutMs", "rise", "fall"] as const) {
         check(Number.isInteger(hc[k]) && hc[k] > 0, `healthCheck.${k} must be a positive integer, got ${hc[k]}`);
     }
-    check(v.stickiness === "ip" || v.stickiness === "cookie", `stickiness must be "ip" or "cookie", got "${v.stickiness}"`);
-    check(Number.isInteger(v.trustedProxyCount) && v.trustedProxyCount >= 0,
-        `trustedProxyCount must be a non-negative integer, got ${v.trustedProxyCount}`);
+    check(
+        v.stickiness === "ip" || v.stickiness === "cookie",
+        `stickiness must be "ip" or "cookie", got "${v.stickiness}"`,
+    );
+    check(
+        Number.isInteger(v.trustedProxyCount) && v.trustedProxyCount >= 0,
+        `trustedProxyCount must be a non-negative integer, got ${v.trustedProxyCount}`,
+    );
     if (v.trustedProxyCount > 1) {
-        check((v.realIpFrom ?? []).length > 0,
-            "trustedProxyCount > 1 needs realIpFrom (the proxies' CIDRs): without them only one hop can be trusted safely");
+        check(
+            (v.realIpFrom ?? []).length > 0,
+            "trustedProxyCount > 1 needs realIpFrom (the proxies' CIDRs): without them only one hop can be trusted safely",
+        );
     }
     for (const a of v.adminSelf ?? []) check(IPV4.test(a), `adminSelf entries must be IPv4 addresses, got "${a}"`);
     for (const c of [...(v.realIpFrom ?? []), ...v.statusAllow]) {
         check(CIDR.test(c), `"${c}" is not an IP address or CIDR`);
     }
     check(HOST.test(v.serverName) || v.serverName === "_", `serverName must be a host name, got "${v.serverName}"`);
-    for (const [k, p] of Object.entries({ ...v.paths, certificate: v.tls.certificate, privateKey: v.tls.privateKey, acmeWebroot: v.acmeWebroot })) {
+    for (const [k, p] of Object.entries({
+        ...v.paths,
+        certificate: v.tls.certificate,
+        privateKey: v.tls.privateKey,
+        acmeWebroot: v.acmeWebroot,
+    })) {
         check(SAFE_PATH.test(p), `${k} must be an absolute path of [A-Za-z0-9._/-], got "${p}"`);
     }
     check(!v.paths.prefix.endsWith("/"), "paths.prefix must not end with /");
-    if (v.listen.address !== undefined) check(IPV4.test(v.listen.address), `listen.address must be IPv4, got "${v.listen.address}"`);
+    if (v.listen.address !== undefined)
+        check(IPV4.test(v.listen.address), `listen.address must be IPv4, got "${v.listen.address}"`);
     port(v.listen.http, "listen.http");
     port(v.listen.https, "listen.https");
     port(v.listen.admin, "listen.admin");
@@ -141,7 +155,8 @@ function sources(): { rel: string; out: string; template: boolean }[] {
         for (const e of fs.readdirSync(path.join(TEMPLATE_DIR, dir), { withFileTypes: true })) {
             const rel = dir ? `${dir}/${e.name}` : e.name;
             if (e.isDirectory()) walk(rel);
-            else if (rel.endsWith(".mustache")) out.push({ rel, out: rel.slice(0, -".mustache".length), template: true });
+            else if (rel.endsWith(".mustache"))
+                out.push({ rel, out: rel.slice(0, -".mustache".length), template: true });
             else if (rel.startsWith("lua/") && rel.endsWith(".lua")) out.push({ rel, out: rel, template: false });
         }
     };

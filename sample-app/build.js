@@ -15,70 +15,74 @@ const path = require("path");
 const SOURCE = path.join(__dirname, "bundle");
 
 function parseArgs(argv) {
-  const opts = { out: path.join(__dirname, "dist", "sample-bundle.tgz"), release: "sample", broken: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--out") opts.out = path.resolve(need(argv, ++i, a));
-    else if (a === "--release") opts.release = need(argv, ++i, a);
-    else if (a === "--broken") opts.broken = "exit";
-    else if (a.startsWith("--broken=")) opts.broken = a.slice("--broken=".length);
-    else throw new Error(`unknown argument ${a}`);
-  }
-  if (opts.broken !== null && !["exit", "unhealthy"].includes(opts.broken)) {
-    throw new Error(`--broken must be exit or unhealthy, not ${opts.broken}`);
-  }
-  return opts;
+    const opts = { out: path.join(__dirname, "dist", "sample-bundle.tgz"), release: "sample", broken: null };
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        if (a === "--out") opts.out = path.resolve(need(argv, ++i, a));
+        else if (a === "--release") opts.release = need(argv, ++i, a);
+        else if (a === "--broken") opts.broken = "exit";
+        else if (a.startsWith("--broken=")) opts.broken = a.slice("--broken=".length);
+        else throw new Error(`unknown argument ${a}`);
+    }
+    if (opts.broken !== null && !["exit", "unhealthy"].includes(opts.broken)) {
+        throw new Error(`--broken must be exit or unhealthy, not ${opts.broken}`);
+    }
+    return opts;
 }
 
 function need(argv, i, flag) {
-  if (i >= argv.length) throw new Error(`${flag} needs a value`);
-  return argv[i];
+    if (i >= argv.length) throw new Error(`${flag} needs a value`);
+    return argv[i];
 }
 
 function build(opts) {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), "meteor-do-bundle-"));
-  try {
-    const bundle = path.join(work, "bundle");
-    fs.cpSync(SOURCE, bundle, { recursive: true, filter: (src) => !src.includes(`${path.sep}node_modules`) });
-    const server = path.join(bundle, "programs", "server");
-    const info = { label: opts.release };
-    if (opts.broken) info.broken = opts.broken;
-    fs.writeFileSync(path.join(server, "release.json"), JSON.stringify(info) + "\n");
-    execFileSync("npm", ["ci", "--omit=dev", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"], {
-      cwd: server,
-      stdio: ["ignore", "ignore", "inherit"],
-    });
-    fs.mkdirSync(path.dirname(opts.out), { recursive: true });
-    const tmpOut = `${opts.out}.tmp-${process.pid}`;
-    // GNU tar + gzip -n rather than a JS tar writer: they normalise order, times, owners and modes in one place.
-    execFileSync(
-      "bash",
-      [
-        "-c",
-        'set -euo pipefail; tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode="u+rwX,go+rX,go-w" ' +
-          '-C "$1" -cf - bundle | gzip -n -9 > "$2"',
-        "build",
-        work,
-        tmpOut,
-      ],
-      { stdio: ["ignore", "inherit", "inherit"] },
-    );
-    fs.renameSync(tmpOut, opts.out);
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
-  const sha256 = crypto.createHash("sha256").update(fs.readFileSync(opts.out)).digest("hex");
-  return { path: opts.out, sha256 };
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "meteor-do-bundle-"));
+    try {
+        const bundle = path.join(work, "bundle");
+        fs.cpSync(SOURCE, bundle, { recursive: true, filter: (src) => !src.includes(`${path.sep}node_modules`) });
+        const server = path.join(bundle, "programs", "server");
+        const info = { label: opts.release };
+        if (opts.broken) info.broken = opts.broken;
+        fs.writeFileSync(path.join(server, "release.json"), JSON.stringify(info) + "\n");
+        execFileSync(
+            "npm",
+            ["ci", "--omit=dev", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
+            {
+                cwd: server,
+                stdio: ["ignore", "ignore", "inherit"],
+            },
+        );
+        fs.mkdirSync(path.dirname(opts.out), { recursive: true });
+        const tmpOut = `${opts.out}.tmp-${process.pid}`;
+        // GNU tar + gzip -n rather than a JS tar writer: they normalise order, times, owners and modes in one place.
+        execFileSync(
+            "bash",
+            [
+                "-c",
+                'set -euo pipefail; tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode="u+rwX,go+rX,go-w" ' +
+                    '-C "$1" -cf - bundle | gzip -n -9 > "$2"',
+                "build",
+                work,
+                tmpOut,
+            ],
+            { stdio: ["ignore", "inherit", "inherit"] },
+        );
+        fs.renameSync(tmpOut, opts.out);
+    } finally {
+        fs.rmSync(work, { recursive: true, force: true });
+    }
+    const sha256 = crypto.createHash("sha256").update(fs.readFileSync(opts.out)).digest("hex");
+    return { path: opts.out, sha256 };
 }
 
 module.exports = { build, parseArgs };
 
 if (require.main === module) {
-  try {
-    const result = build(parseArgs(process.argv.slice(2)));
-    console.log(JSON.stringify(result));
-  } catch (e) {
-    console.error(`sample:bundle: ${e.message}`);
-    process.exit(1);
-  }
+    try {
+        const result = build(parseArgs(process.argv.slice(2)));
+        console.log(JSON.stringify(result));
+    } catch (e) {
+        console.error(`sample:bundle: ${e.message}`);
+        process.exit(1);
+    }
 }

@@ -8,7 +8,7 @@ import { configSchema, projectName, projectRoot } from "../components/config";
  */
 export function configReference(): string {
     const rows = Object.entries(configSchema()).map(([key, s]) => {
-        const type = s.type === "array" ? "list of strings" : s.type ?? "map";
+        const type = s.type === "array" ? "list of strings" : (s.type ?? "map");
         const def = s.default === undefined ? "" : `\`${String(s.default)}\``;
         const secret = s.secret ? " (secret)" : "";
         return `| \`${key}\` | ${type}${secret} | ${def} | ${s.description.replace(/\|/g, "\\|")} |`;

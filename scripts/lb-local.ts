@@ -22,8 +22,18 @@ function parse(argv: string[]): Record<string, string> {
 
 function main(): void {
     const opts = parse(process.argv.slice(2));
-    const known = ["backends", "http-port", "https-port", "admin-port", "listen", "prefix", "stickiness", "health-path"];
-    for (const k of Object.keys(opts)) if (!known.includes(k)) throw new Error(`unknown option --${k} (known: ${known.join(", ")})`);
+    const known = [
+        "backends",
+        "http-port",
+        "https-port",
+        "admin-port",
+        "listen",
+        "prefix",
+        "stickiness",
+        "health-path",
+    ];
+    for (const k of Object.keys(opts))
+        if (!known.includes(k)) throw new Error(`unknown option --${k} (known: ${known.join(", ")})`);
     if (!opts.backends) throw new Error("--backends ip:port[,ip:port...] is required");
     const peers = opts.backends.split(",").map((b) => {
         const m = /^(.+):(\d+)$/.exec(b.trim());
@@ -38,15 +48,43 @@ function main(): void {
     const certificate = path.join(dir, "tls/cert.pem");
     const privateKey = path.join(dir, "tls/key.pem");
     if (!fs.existsSync(certificate)) {
-        execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", privateKey, "-out", certificate, "-days", "30", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { stdio: "ignore" });
+        execFileSync(
+            "openssl",
+            [
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                privateKey,
+                "-out",
+                certificate,
+                "-days",
+                "30",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ],
+            { stdio: "ignore" },
+        );
         fs.chmodSync(privateKey, 0o600);
     }
 
     const view: LbView = {
         peers,
-        healthCheck: { path: opts["health-path"] ?? "/", intervalMs: 750, rise: 2, fall: 2, timeoutMs: 1000, type: "http", host: "localhost" },
+        healthCheck: {
+            path: opts["health-path"] ?? "/",
+            intervalMs: 750,
+            rise: 2,
+            fall: 2,
+            timeoutMs: 1000,
+            type: "http",
+            host: "localhost",
+        },
         stickiness: (opts.stickiness ?? "ip") as LbView["stickiness"],
         trustedProxyCount: 0,
         serverName: "localhost",

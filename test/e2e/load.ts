@@ -8,110 +8,160 @@
 import * as https from "https";
 import WebSocket from "ws";
 
-interface Options { host: string; addresses: string[]; intervalMs: number; ddpAddresses: string[]; path: string; }
+interface Options {
+    host: string;
+    addresses: string[];
+    intervalMs: number;
+    ddpAddresses: string[];
+    path: string;
+}
 const opts: Options = { path: "/info.json", intervalMs: 100, ...JSON.parse(process.argv[2]) };
 
 let stopping = false;
-const stats = { requests: 0, failed: 0, failures: [] as string[], hostsByAddress: {} as Record<string, Record<string, number>> };
+const stats = {
+    requests: 0,
+    failed: 0,
+    failures: [] as string[],
+    hostsByAddress: {} as Record<string, Record<string, number>>,
+};
 
 function fail(what: string): void {
-  stats.failed++;
-  if (stats.failures.length < 20) stats.failures.push(`${new Date().toISOString()} ${what}`);
+    stats.failed++;
+    if (stats.failures.length < 20) stats.failures.push(`${new Date().toISOString()} ${what}`);
 }
 
 function get(agent: https.Agent, address: string): Promise<void> {
-  return new Promise((resolve) => {
-    const req = https.request({
-      host: opts.host, port: 443, path: opts.path, method: "GET", agent, localAddress: address,
-      rejectUnauthorized: false, timeout: 10000, headers: { "User-Agent": "meteor-do-e2e" },
-    }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d) => (body += d));
-      res.on("end", () => {
-        stats.requests++;
-        if (res.statusCode !== 200) fail(`${address} HTTP ${res.statusCode}`);
-        else {
-          try {
-            const host = JSON.parse(body).host ?? "?";
-            const m = (stats.hostsByAddress[address] ??= {});
-            m[host] = (m[host] ?? 0) + 1;
-          } catch { fail(`${address} bad body`); }
-        }
-        resolve();
-      });
-      res.on("error", (e) => { stats.requests++; fail(`${address} ${e.message}`); resolve(); });
+    return new Promise((resolve) => {
+        const req = https.request(
+            {
+                host: opts.host,
+                port: 443,
+                path: opts.path,
+                method: "GET",
+                agent,
+                localAddress: address,
+                rejectUnauthorized: false,
+                timeout: 10000,
+                headers: { "User-Agent": "meteor-do-e2e" },
+            },
+            (res) => {
+                let body = "";
+                res.setEncoding("utf8");
+                res.on("data", (d) => (body += d));
+                res.on("end", () => {
+                    stats.requests++;
+                    if (res.statusCode !== 200) fail(`${address} HTTP ${res.statusCode}`);
+                    else {
+                        try {
+                            const host = JSON.parse(body).host ?? "?";
+                            const m = (stats.hostsByAddress[address] ??= {});
+                            m[host] = (m[host] ?? 0) + 1;
+                        } catch {
+                            fail(`${address} bad body`);
+                        }
+                    }
+                    resolve();
+                });
+                res.on("error", (e) => {
+                    stats.requests++;
+                    fail(`${address} ${e.message}`);
+                    resolve();
+                });
+            },
+        );
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", (e) => {
+            stats.requests++;
+            fail(`${address} ${e.message}`);
+            resolve();
+        });
+        req.end();
     });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e) => { stats.requests++; fail(`${address} ${e.message}`); resolve(); });
-    req.end();
-  });
 }
 
 async function visitor(address: string): Promise<void> {
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
-  while (!stopping) {
-    const t = Date.now();
-    await get(agent, address);
-    await new Promise((r) => setTimeout(r, Math.max(0, opts.intervalMs - (Date.now() - t))));
-  }
-  agent.destroy();
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    while (!stopping) {
+        const t = Date.now();
+        await get(agent, address);
+        await new Promise((r) => setTimeout(r, Math.max(0, opts.intervalMs - (Date.now() - t))));
+    }
+    agent.destroy();
 }
 
-interface DdpStat { address: string; connects: number; readies: number; resubscribed: number; hosts: string[]; errors: number; }
+interface DdpStat {
+    address: string;
+    connects: number;
+    readies: number;
+    resubscribed: number;
+    hosts: string[];
+    errors: number;
+}
 
 function ddpClient(address: string, onFirstReady: () => void): { stat: DdpStat; close: () => void } {
-  const stat: DdpStat = { address, connects: 0, readies: 0, resubscribed: 0, hosts: [], errors: 0 };
-  let ws: WebSocket | undefined;
-  let firstReady = false;
-  let attempts = 0;
-  const connect = () => {
-    if (stopping) return;
-    ws = new WebSocket(`wss://${opts.host}/websocket`, { localAddress: address, rejectUnauthorized: false });
-    ws.on("open", () => ws!.send(JSON.stringify({ msg: "connect", version: "1", support: ["1"] })));
-    ws.on("message", (raw) => {
-      const msg = JSON.parse(String(raw));
-      if (msg.msg === "connected") {
-        stat.connects++;
-        attempts = 0;
-        ws!.send(JSON.stringify({ msg: "sub", id: "items", name: "sample.items", params: [] }));
-        ws!.send(JSON.stringify({ msg: "sub", id: "server", name: "sample.server", params: [] }));
-      } else if (msg.msg === "ping") {
-        ws!.send(JSON.stringify({ msg: "pong", id: msg.id }));
-      } else if (msg.msg === "added" && msg.collection === "server") {
-        stat.hosts.push(msg.fields.host);
-      } else if (msg.msg === "ready" && msg.subs.includes("server")) {
-        stat.readies++;
-        if (stat.connects > 1) stat.resubscribed++;
-        if (!firstReady) { firstReady = true; onFirstReady(); }
-      }
-    });
-    ws.on("error", () => { stat.errors++; });
-    ws.on("close", () => {
-      // Meteor's client reconnects with a short back-off; bounded here.
-      if (!stopping && attempts++ < 50) setTimeout(connect, 200 + Math.random() * 300);
-    });
-  };
-  connect();
-  return { stat, close: () => ws?.close() };
+    const stat: DdpStat = { address, connects: 0, readies: 0, resubscribed: 0, hosts: [], errors: 0 };
+    let ws: WebSocket | undefined;
+    let firstReady = false;
+    let attempts = 0;
+    const connect = () => {
+        if (stopping) return;
+        ws = new WebSocket(`wss://${opts.host}/websocket`, { localAddress: address, rejectUnauthorized: false });
+        ws.on("open", () => ws!.send(JSON.stringify({ msg: "connect", version: "1", support: ["1"] })));
+        ws.on("message", (raw) => {
+            const msg = JSON.parse(String(raw));
+            if (msg.msg === "connected") {
+                stat.connects++;
+                attempts = 0;
+                ws!.send(JSON.stringify({ msg: "sub", id: "items", name: "sample.items", params: [] }));
+                ws!.send(JSON.stringify({ msg: "sub", id: "server", name: "sample.server", params: [] }));
+            } else if (msg.msg === "ping") {
+                ws!.send(JSON.stringify({ msg: "pong", id: msg.id }));
+            } else if (msg.msg === "added" && msg.collection === "server") {
+                stat.hosts.push(msg.fields.host);
+            } else if (msg.msg === "ready" && msg.subs.includes("server")) {
+                stat.readies++;
+                if (stat.connects > 1) stat.resubscribed++;
+                if (!firstReady) {
+                    firstReady = true;
+                    onFirstReady();
+                }
+            }
+        });
+        ws.on("error", () => {
+            stat.errors++;
+        });
+        ws.on("close", () => {
+            // Meteor's client reconnects with a short back-off; bounded here.
+            if (!stopping && attempts++ < 50) setTimeout(connect, 200 + Math.random() * 300);
+        });
+    };
+    connect();
+    return { stat, close: () => ws?.close() };
 }
 
 async function main(): Promise<void> {
-  let pendingReady = opts.ddpAddresses.length;
-  const ready = () => { if (--pendingReady === 0) process.stdout.write("ready\n"); };
-  if (pendingReady === 0) process.stdout.write("ready\n");
-  const ddp = opts.ddpAddresses.map((a) => ddpClient(a, ready));
-  const loops = opts.addresses.map(visitor);
-  await new Promise<void>((resolve) => {
-    process.on("SIGTERM", resolve);
-    process.stdin.on("data", (d) => { if (String(d).includes("stop")) resolve(); });
-    process.stdin.on("end", resolve);
-  });
-  stopping = true;
-  for (const c of ddp) c.close();
-  await Promise.all(loops);
-  process.stdout.write(JSON.stringify({ ...stats, ddp: ddp.map((c) => c.stat) }) + "\n");
-  process.exit(0);
+    let pendingReady = opts.ddpAddresses.length;
+    const ready = () => {
+        if (--pendingReady === 0) process.stdout.write("ready\n");
+    };
+    if (pendingReady === 0) process.stdout.write("ready\n");
+    const ddp = opts.ddpAddresses.map((a) => ddpClient(a, ready));
+    const loops = opts.addresses.map(visitor);
+    await new Promise<void>((resolve) => {
+        process.on("SIGTERM", resolve);
+        process.stdin.on("data", (d) => {
+            if (String(d).includes("stop")) resolve();
+        });
+        process.stdin.on("end", resolve);
+    });
+    stopping = true;
+    for (const c of ddp) c.close();
+    await Promise.all(loops);
+    process.stdout.write(JSON.stringify({ ...stats, ddp: ddp.map((c) => c.stat) }) + "\n");
+    process.exit(0);
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+});

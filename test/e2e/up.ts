@@ -8,8 +8,19 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { E2eMocks, JournalEntry } from "./mocks";
 
-interface UpRequest { stack: string; config: Record<string, string>; secretKeys: string[]; resultFile: string; program?: string; }
-export interface UpResult { ok: boolean; outputs?: any; journal: JournalEntry[]; errors: string[]; }
+interface UpRequest {
+    stack: string;
+    config: Record<string, string>;
+    secretKeys: string[];
+    resultFile: string;
+    program?: string;
+}
+export interface UpResult {
+    ok: boolean;
+    outputs?: any;
+    journal: JournalEntry[];
+    errors: string[];
+}
 
 const request: UpRequest = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const mocks = new E2eMocks();
@@ -18,32 +29,45 @@ let outputs: any;
 let written = false;
 
 function finish(): void {
-  if (written) return;
-  written = true;
-  mocks.cleanup();
-  for (const j of mocks.journal) if (j.action === "failed" && j.error) errors.push(`${j.name}: ${j.error}`);
-  const result: UpResult = { ok: errors.length === 0 && outputs !== undefined, outputs, journal: mocks.journal, errors };
-  fs.writeFileSync(request.resultFile, JSON.stringify(result, null, 2), { mode: 0o600 });
-  process.exitCode = result.ok ? 0 : 1;
+    if (written) return;
+    written = true;
+    mocks.cleanup();
+    for (const j of mocks.journal) if (j.action === "failed" && j.error) errors.push(`${j.name}: ${j.error}`);
+    const result: UpResult = {
+        ok: errors.length === 0 && outputs !== undefined,
+        outputs,
+        journal: mocks.journal,
+        errors,
+    };
+    fs.writeFileSync(request.resultFile, JSON.stringify(result, null, 2), { mode: 0o600 });
+    process.exitCode = result.ok ? 0 : 1;
 }
 
 // A failed resource leaves its dependents waiting forever, so the run ends when nothing is left to do.
 process.on("beforeExit", finish);
 process.on("unhandledRejection", (e) => {
-  // The SDK re-raises a failed registration for each waiter; one line per distinct failure is enough.
-  const message = String(e instanceof Error ? e.message : e);
-  if (!errors.includes(message) && !mocks.journal.some((j) => j.error && message.includes(j.error))) errors.push(message);
+    // The SDK re-raises a failed registration for each waiter; one line per distinct failure is enough.
+    const message = String(e instanceof Error ? e.message : e);
+    if (!errors.includes(message) && !mocks.journal.some((j) => j.error && message.includes(j.error)))
+        errors.push(message);
 });
 
 (async () => {
-  pulumi.runtime.setAllConfig(
-    Object.fromEntries(Object.entries(request.config).map(([k, v]) => [`meteor-do:${k}`, v])),
-    request.secretKeys.map((k) => `meteor-do:${k}`),
-  );
-  await pulumi.runtime.setMocks(mocks, "meteor-do", request.stack, false);
-  const program = require(request.program ?? path.join(__dirname, "..", "..", "index.ts"));
-  const main = typeof program === "function" ? program : program.default ?? program;
-  const exported = typeof main === "function" ? await main() : main;
-  // Output values, secrets included: the file is 0600 and the scenario reads the site address from it.
-  await new Promise<void>((resolve) => pulumi.output(exported).apply((v) => { outputs = v; resolve(); }));
-})().catch((e) => { errors.push(e instanceof Error ? e.stack ?? e.message : String(e)); });
+    pulumi.runtime.setAllConfig(
+        Object.fromEntries(Object.entries(request.config).map(([k, v]) => [`meteor-do:${k}`, v])),
+        request.secretKeys.map((k) => `meteor-do:${k}`),
+    );
+    await pulumi.runtime.setMocks(mocks, "meteor-do", request.stack, false);
+    const program = require(request.program ?? path.join(__dirname, "..", "..", "index.ts"));
+    const main = typeof program === "function" ? program : (program.default ?? program);
+    const exported = typeof main === "function" ? await main() : main;
+    // Output values, secrets included: the file is 0600 and the scenario reads the site address from it.
+    await new Promise<void>((resolve) =>
+        pulumi.output(exported).apply((v) => {
+            outputs = v;
+            resolve();
+        }),
+    );
+})().catch((e) => {
+    errors.push(e instanceof Error ? (e.stack ?? e.message) : String(e));
+});

@@ -9,7 +9,8 @@ export const FAKE_SERVICE = path.join(__dirname, "fake-service.sh");
 
 /** The layout stage.sh and cutover.sh expect under /srv/meteor and /etc/meteor, made under `root`. */
 export function makeHostRoot(root: string): { appRoot: string; envRoot: string } {
-    for (const d of ["srv/meteor/releases", "srv/meteor/incoming", "etc/meteor"]) fs.mkdirSync(path.join(root, d), { recursive: true });
+    for (const d of ["srv/meteor/releases", "srv/meteor/incoming", "etc/meteor"])
+        fs.mkdirSync(path.join(root, d), { recursive: true });
     return { appRoot: path.join(root, "srv/meteor"), envRoot: path.join(root, "etc/meteor") };
 }
 

@@ -5,56 +5,56 @@ import * as net from "net";
 import { httpRequest } from "../sample/helpers";
 
 export interface LbCall {
-  method: string;
-  path: string;
-  at: number;
+    method: string;
+    path: string;
+    at: number;
 }
 
 export interface FakeLb {
-  port: number;
-  calls: LbCall[];
-  /** "ok": drain/undrain succeed; "fail": they answer 500. */
-  admin: "ok" | "fail";
-  /** "probe": status follows the peer's health; "never": always down. */
-  checker: "probe" | "never";
-  close(): Promise<void>;
+    port: number;
+    calls: LbCall[];
+    /** "ok": drain/undrain succeed; "fail": they answer 500. */
+    admin: "ok" | "fail";
+    /** "probe": status follows the peer's health; "never": always down. */
+    checker: "probe" | "never";
+    close(): Promise<void>;
 }
 
 export async function startFakeLb(healthPath = "/"): Promise<FakeLb> {
-  const draining = new Map<string, boolean>();
-  const lb: FakeLb = { port: 0, calls: [], admin: "ok", checker: "probe", close: async () => undefined };
-  const server = http.createServer(async (req, res) => {
-    lb.calls.push({ method: req.method ?? "", path: req.url ?? "", at: Date.now() });
-    const m = /^\/lb\/peers\/([^/]+)(?:\/(drain|undrain))?$/.exec(req.url ?? "");
-    if (!m) {
-      res.writeHead(404).end("{}");
-      return;
-    }
-    const peer = decodeURIComponent(m[1]);
-    if (m[2]) {
-      if (req.method !== "POST") return void res.writeHead(405).end("{}");
-      if (lb.admin === "fail") return void res.writeHead(500).end('{"error":"test says no"}');
-      draining.set(peer, m[2] === "drain");
-    }
-    let status = "down";
-    if (lb.checker === "probe") {
-      const port = peer.slice(peer.lastIndexOf(":") + 1);
-      try {
-        const r = await httpRequest(`http://127.0.0.1:${port}${healthPath}`, { timeoutMs: 1000 });
-        if (r.status >= 200 && r.status < 400) status = "up";
-      } catch {
-        status = "down";
-      }
-    }
-    res.writeHead(200, { "Content-Type": "application/json" });
-    res.end(JSON.stringify({ name: peer, status, draining: draining.get(peer) ?? false }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  lb.port = (server.address() as net.AddressInfo).port;
-  lb.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
+    const draining = new Map<string, boolean>();
+    const lb: FakeLb = { port: 0, calls: [], admin: "ok", checker: "probe", close: async () => undefined };
+    const server = http.createServer(async (req, res) => {
+        lb.calls.push({ method: req.method ?? "", path: req.url ?? "", at: Date.now() });
+        const m = /^\/lb\/peers\/([^/]+)(?:\/(drain|undrain))?$/.exec(req.url ?? "");
+        if (!m) {
+            res.writeHead(404).end("{}");
+            return;
+        }
+        const peer = decodeURIComponent(m[1]);
+        if (m[2]) {
+            if (req.method !== "POST") return void res.writeHead(405).end("{}");
+            if (lb.admin === "fail") return void res.writeHead(500).end('{"error":"test says no"}');
+            draining.set(peer, m[2] === "drain");
+        }
+        let status = "down";
+        if (lb.checker === "probe") {
+            const port = peer.slice(peer.lastIndexOf(":") + 1);
+            try {
+                const r = await httpRequest(`http://127.0.0.1:${port}${healthPath}`, { timeoutMs: 1000 });
+                if (r.status >= 200 && r.status < 400) status = "up";
+            } catch {
+                status = "down";
+            }
+        }
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ name: peer, status, draining: draining.get(peer) ?? false }));
     });
-  return lb;
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    lb.port = (server.address() as net.AddressInfo).port;
+    lb.close = () =>
+        new Promise<void>((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+        });
+    return lb;
 }

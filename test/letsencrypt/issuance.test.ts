@@ -7,7 +7,18 @@ import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import * as tls from "tls";
-import { Backend, Lb, loopbackView, ROOT, startBackend, startLb, stop, stopAll, tempDir, waitFor } from "../nginx/harness";
+import {
+    Backend,
+    Lb,
+    loopbackView,
+    ROOT,
+    startBackend,
+    startLb,
+    stop,
+    stopAll,
+    tempDir,
+    waitFor,
+} from "../nginx/harness";
 import { freePort } from "../sample/helpers";
 import { Pebble, startPebble } from "./pebble";
 
@@ -27,7 +38,10 @@ let lb: Lb;
 let httpsPort: number;
 let env: NodeJS.ProcessEnv;
 
-interface Run { code: number; out: string }
+interface Run {
+    code: number;
+    out: string;
+}
 /** Runs a command with the suite's environment; bounded by a timeout, killed by PID. */
 function run(cmd: string, args: string[], stdin = "", timeoutMs = 60_000): Promise<Run> {
     return new Promise((resolve) => {
@@ -36,23 +50,48 @@ function run(cmd: string, args: string[], stdin = "", timeoutMs = 60_000): Promi
         p.stdout!.on("data", (c) => (out += c));
         p.stderr!.on("data", (c) => (out += c));
         const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-        p.on("close", (code) => { clearTimeout(t); resolve({ code: code ?? -1, out }); });
+        p.on("close", (code) => {
+            clearTimeout(t);
+            resolve({ code: code ?? -1, out });
+        });
         p.stdin!.end(stdin);
     });
 }
 
-interface Served { fingerprint: string; serial: string; issuer: string; chain: number; authorized: boolean; error?: string }
+interface Served {
+    fingerprint: string;
+    serial: string;
+    issuer: string;
+    chain: number;
+    authorized: boolean;
+    error?: string;
+}
 /** The certificate nginx presents for the domain (SNI), checked against `ca` when given. */
 function served(ca?: string): Promise<Served> {
     return new Promise((resolve, reject) => {
-        const s = tls.connect({ host: "127.0.0.1", port: httpsPort, servername: domain, ca, rejectUnauthorized: false }, () => {
-            const leaf = s.getPeerCertificate(true);
-            let chain = 0;
-            for (let c: tls.DetailedPeerCertificate | undefined = leaf; c && chain < 5; c = c.issuerCertificate === c ? undefined : c.issuerCertificate) chain++;
-            const authorized = s.authorized && !tls.checkServerIdentity(domain, leaf);
-            resolve({ fingerprint: leaf.fingerprint256, serial: leaf.serialNumber, issuer: String(leaf.issuer.CN), chain, authorized, error: s.authorizationError?.toString() });
-            s.end();
-        });
+        const s = tls.connect(
+            { host: "127.0.0.1", port: httpsPort, servername: domain, ca, rejectUnauthorized: false },
+            () => {
+                const leaf = s.getPeerCertificate(true);
+                let chain = 0;
+                for (
+                    let c: tls.DetailedPeerCertificate | undefined = leaf;
+                    c && chain < 5;
+                    c = c.issuerCertificate === c ? undefined : c.issuerCertificate
+                )
+                    chain++;
+                const authorized = s.authorized && !tls.checkServerIdentity(domain, leaf);
+                resolve({
+                    fingerprint: leaf.fingerprint256,
+                    serial: leaf.serialNumber,
+                    issuer: String(leaf.issuer.CN),
+                    chain,
+                    authorized,
+                    error: s.authorizationError?.toString(),
+                });
+                s.end();
+            },
+        );
         s.on("error", reject);
     });
 }
@@ -69,18 +108,29 @@ beforeAll(async () => {
     backend = await startBackend("127.0.0.1", await freePort());
     const view = loopbackView(dir, [{ ip: backend.ip, port: backend.port }], ports, {
         serverName: domain,
-        tls: { certificate: path.join(tlsDir, "live/fullchain.pem"), privateKey: path.join(tlsDir, "live/privkey.pem"), selfSigned: true },
+        tls: {
+            certificate: path.join(tlsDir, "live/fullchain.pem"),
+            privateKey: path.join(tlsDir, "live/privkey.pem"),
+            selfSigned: true,
+        },
     });
     pebble = await startPebble(dir, ports.http);
     env = {
         ...process.env,
-        TLS_DIR: tlsDir, ACME_WEBROOT: view.acmeWebroot, TLS_NO_RELOAD: "1",
-        LE_CONFIG_DIR: path.join(leDir, "config"), LE_WORK_DIR: path.join(leDir, "work"), LE_LOGS_DIR: path.join(leDir, "logs"),
-        NGINX_CONF: path.join(view.paths.prefix, "nginx.conf"), LB_SERVICE: "direct", LE_TIMER: "0",
+        TLS_DIR: tlsDir,
+        ACME_WEBROOT: view.acmeWebroot,
+        TLS_NO_RELOAD: "1",
+        LE_CONFIG_DIR: path.join(leDir, "config"),
+        LE_WORK_DIR: path.join(leDir, "work"),
+        LE_LOGS_DIR: path.join(leDir, "logs"),
+        NGINX_CONF: path.join(view.paths.prefix, "nginx.conf"),
+        LB_SERVICE: "direct",
+        LE_TIMER: "0",
         REQUESTS_CA_BUNDLE: pebble.apiCaBundle,
     };
     // What the program does before the nginx push: write-tls.sh (the @pulumi/tls pair), then prepare.
-    const selfSigned = fs.readFileSync(path.join(dir, "key.pem"), "utf8") + fs.readFileSync(path.join(dir, "cert.pem"), "utf8");
+    const selfSigned =
+        fs.readFileSync(path.join(dir, "key.pem"), "utf8") + fs.readFileSync(path.join(dir, "cert.pem"), "utf8");
     const w = await run("bash", [writeTls], selfSigned);
     if (w.code !== 0) throw new Error(`write-tls.sh failed: ${w.out}`);
     const p = await run("bash", [script, "prepare", domain]);
@@ -110,13 +160,19 @@ describe("issuance and renewal against pebble", () => {
         expect(fs.readlinkSync(path.join(tlsDir, "live"))).toBe(lineage());
 
         // pebble fetched the token from nginx's port-80 server (the webroot location), not from anything else.
-        expect(fs.readFileSync(path.join(dir, "logs/access.log"), "utf8")).toMatch(/"GET \/\.well-known\/acme-challenge\/[A-Za-z0-9_-]+ HTTP\/1\.1" 200 /);
+        expect(fs.readFileSync(path.join(dir, "logs/access.log"), "utf8")).toMatch(
+            /"GET \/\.well-known\/acme-challenge\/[A-Za-z0-9_-]+ HTTP\/1\.1" 200 /,
+        );
         const root = await pebble.issuingRoot();
         // A reload is a signal: old workers finish with the old certificate for a moment, so wait (bounded).
-        const s = await waitFor("the issued chain served", async () => {
-            const now = await served(root);
-            return now.chain === 3 && now;
-        }, 10000);
+        const s = await waitFor(
+            "the issued chain served",
+            async () => {
+                const now = await served(root);
+                return now.chain === 3 && now;
+            },
+            10000,
+        );
         expect(s).toMatchObject({ authorized: true, chain: 3 }); // leaf, pebble's intermediate, its root
         expect(s.fingerprint).toBe(fingerprintOf(path.join(lineage(), "cert.pem")));
         // The renewal config certbot keeps names the server and our deploy hook.
@@ -127,7 +183,8 @@ describe("issuance and renewal against pebble", () => {
     });
 
     test("a later write-tls.sh run (a new self-signed pair) and reload never replace the issued certificate", async () => {
-        const selfSigned = fs.readFileSync(path.join(dir, "key.pem"), "utf8") + fs.readFileSync(path.join(dir, "cert.pem"), "utf8");
+        const selfSigned =
+            fs.readFileSync(path.join(dir, "key.pem"), "utf8") + fs.readFileSync(path.join(dir, "cert.pem"), "utf8");
         expect((await run("bash", [writeTls], selfSigned)).code).toBe(0);
         expect((await run("bash", [script, "prepare", domain])).code).toBe(0);
         expect((await run("/usr/sbin/nginx", ["-c", env.NGINX_CONF!, "-s", "reload"])).code).toBe(0);
@@ -153,10 +210,22 @@ describe("issuance and renewal against pebble", () => {
             while (!stopLoad && Date.now() < deadline) {
                 try {
                     const status = await new Promise<number>((resolve, reject) => {
-                        const req = https.get({ host: "127.0.0.1", port: httpsPort, path: "/", servername: domain, headers: { host: domain }, ca, agent: false, timeout: 5000 }, (res) => {
-                            res.resume();
-                            res.on("end", () => resolve(res.statusCode ?? 0));
-                        });
+                        const req = https.get(
+                            {
+                                host: "127.0.0.1",
+                                port: httpsPort,
+                                path: "/",
+                                servername: domain,
+                                headers: { host: domain },
+                                ca,
+                                agent: false,
+                                timeout: 5000,
+                            },
+                            (res) => {
+                                res.resume();
+                                res.on("end", () => resolve(res.statusCode ?? 0));
+                            },
+                        );
                         req.on("timeout", () => req.destroy(new Error("timeout")));
                         req.on("error", reject);
                     });
@@ -173,8 +242,20 @@ describe("issuance and renewal against pebble", () => {
         const before = results.ok;
 
         // What certbot.timer runs (`certbot -q renew`), forced; without the random start delay it adds off a TTY.
-        const r = await run("certbot", ["renew", "--force-renewal", "--no-random-sleep-on-renew", "--cert-name", domain, "--non-interactive",
-            "--config-dir", env.LE_CONFIG_DIR!, "--work-dir", env.LE_WORK_DIR!, "--logs-dir", env.LE_LOGS_DIR!]);
+        const r = await run("certbot", [
+            "renew",
+            "--force-renewal",
+            "--no-random-sleep-on-renew",
+            "--cert-name",
+            domain,
+            "--non-interactive",
+            "--config-dir",
+            env.LE_CONFIG_DIR!,
+            "--work-dir",
+            env.LE_WORK_DIR!,
+            "--logs-dir",
+            env.LE_LOGS_DIR!,
+        ]);
         await new Promise((r) => setTimeout(r, 1000));
         stopLoad = true;
         await Promise.all(load);
@@ -183,7 +264,9 @@ describe("issuance and renewal against pebble", () => {
         expect(results.failed).toEqual([]);
         expect(before).toBeGreaterThan(0);
         expect(results.ok - before).toBeGreaterThan(20);
-        console.log(`renewal under load: ${results.ok} requests, ${results.ok - before} during and after certbot renew, 0 failed`);
+        console.log(
+            `renewal under load: ${results.ok} requests, ${results.ok - before} during and after certbot renew, 0 failed`,
+        );
         const s = await served(ca);
         expect(s.authorized).toBe(true);
         expect(s.serial).not.toBe(issuedSerial);
@@ -199,11 +282,21 @@ describe("issuance and renewal against pebble", () => {
         fs.mkdirSync(bogus, { recursive: true });
         // An unexpired certificate with somebody else's key: `nginx -t` refuses the pair.
         fs.copyFileSync(path.join(dir, "cert.pem"), path.join(bogus, "fullchain.pem"));
-        execFileSync("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path.join(bogus, "privkey.pem")]);
+        execFileSync("openssl", [
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            path.join(bogus, "privkey.pem"),
+        ]);
         const r = await run("env", [`RENEWED_LINEAGE=${bogus}`, "bash", script, "deploy-hook"]);
         expect(r.code).toBe(1);
         expect(r.out).toMatch(/nginx config does not validate with the new certificate:[\s\S]*key values mismatch/);
-        expect(r.out.trim().split("\n").pop()).toBe(`letsencrypt: nginx keeps running on the previous certificate (${lineage()})`);
+        expect(r.out.trim().split("\n").pop()).toBe(
+            `letsencrypt: nginx keeps running on the previous certificate (${lineage()})`,
+        );
         expect(fs.readlinkSync(path.join(tlsDir, "live"))).toBe(lineage());
         expect((await served()).serial).toBe(before.serial);
         expect(lb.proc.exitCode).toBeNull();
@@ -213,7 +306,14 @@ describe("issuance and renewal against pebble", () => {
 test("prepare refuses to run before write-tls.sh installed a pair, and arguments are checked", async () => {
     const bare = path.join(dir, "bare");
     const r = await run("env", [`TLS_DIR=${bare}`, `LE_CONFIG_DIR=${bare}/le`, "bash", script, "prepare", domain]);
-    expect([r.code, r.out.trim()]).toEqual([1, `letsencrypt: no self-signed pair in ${bare} (write-tls.sh runs first)`]);
-    expect((await run("bash", [script, "issue", domain, "not-an-email", pebble.directory])).out.trim()).toBe("letsencrypt: not an e-mail address: not-an-email");
-    expect((await run("bash", [script, "prepare", "localhost"])).out.trim()).toBe("letsencrypt: not a domain name: localhost");
+    expect([r.code, r.out.trim()]).toEqual([
+        1,
+        `letsencrypt: no self-signed pair in ${bare} (write-tls.sh runs first)`,
+    ]);
+    expect((await run("bash", [script, "issue", domain, "not-an-email", pebble.directory])).out.trim()).toBe(
+        "letsencrypt: not an e-mail address: not-an-email",
+    );
+    expect((await run("bash", [script, "prepare", "localhost"])).out.trim()).toBe(
+        "letsencrypt: not a domain name: localhost",
+    );
 });

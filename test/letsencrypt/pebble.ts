@@ -20,40 +20,107 @@ export interface Pebble {
 
 /** Starts challtestsrv (DNS) and pebble; `httpPort` is where pebble sends HTTP-01 validations. */
 export async function startPebble(dir: string, httpPort: number): Promise<Pebble> {
-    const [acmePort, mgmtPort, dnsPort, dnsMgmtPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [acmePort, mgmtPort, dnsPort, dnsMgmtPort] = [
+        await freePort(),
+        await freePort(),
+        await freePort(),
+        await freePort(),
+    ];
     // pebble's listener needs a certificate: a throwaway CA and a leaf for 127.0.0.1.
     const ca = path.join(dir, "api-ca.pem");
     const caKey = path.join(dir, "api-ca.key");
     const cert = path.join(dir, "api-cert.pem");
     const key = path.join(dir, "api-key.pem");
     const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", caKey,
-        "-out", ca, "-days", "1", "-subj", "/CN=meteor-do test ACME API CA");
-    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
-        "-out", path.join(dir, "api.csr"), "-subj", "/CN=127.0.0.1");
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        caKey,
+        "-out",
+        ca,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=meteor-do test ACME API CA",
+    );
+    openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        path.join(dir, "api.csr"),
+        "-subj",
+        "/CN=127.0.0.1",
+    );
     fs.writeFileSync(path.join(dir, "api.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-    openssl("x509", "-req", "-in", path.join(dir, "api.csr"), "-CA", ca, "-CAkey", caKey, "-CAcreateserial",
-        "-out", cert, "-days", "1", "-extfile", path.join(dir, "api.ext"));
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        path.join(dir, "api.csr"),
+        "-CA",
+        ca,
+        "-CAkey",
+        caKey,
+        "-CAcreateserial",
+        "-out",
+        cert,
+        "-days",
+        "1",
+        "-extfile",
+        path.join(dir, "api.ext"),
+    );
 
     const config = path.join(dir, "pebble.json");
-    fs.writeFileSync(config, JSON.stringify({
-        pebble: {
-            listenAddress: `127.0.0.1:${acmePort}`,
-            managementListenAddress: `127.0.0.1:${mgmtPort}`,
-            certificate: cert,
-            privateKey: key,
-            httpPort,
-            tlsPort: await freePort(),
-            ocspResponderURL: "",
-            externalAccountBindingRequired: false,
-        },
-    }));
+    fs.writeFileSync(
+        config,
+        JSON.stringify({
+            pebble: {
+                listenAddress: `127.0.0.1:${acmePort}`,
+                managementListenAddress: `127.0.0.1:${mgmtPort}`,
+                certificate: cert,
+                privateKey: key,
+                httpPort,
+                tlsPort: await freePort(),
+                ocspResponderURL: "",
+                externalAccountBindingRequired: false,
+            },
+        }),
+    );
 
     const procs: ChildProcess[] = [];
-    const dns = spawn("pebble-challtestsrv", [
-        "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01", `127.0.0.1:${dnsPort}`,
-        "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", `127.0.0.1:${dnsMgmtPort}`,
-    ], { stdio: ["ignore", "ignore", "pipe"] });
+    const dns = spawn(
+        "pebble-challtestsrv",
+        [
+            "-defaultIPv4",
+            "127.0.0.1",
+            "-defaultIPv6",
+            "",
+            "-dns01",
+            `127.0.0.1:${dnsPort}`,
+            "-http01",
+            "",
+            "-https01",
+            "",
+            "-tlsalpn01",
+            "",
+            "-management",
+            `127.0.0.1:${dnsMgmtPort}`,
+        ],
+        { stdio: ["ignore", "ignore", "pipe"] },
+    );
     procs.push(dns);
     // No random validation sleeps, no deliberately rejected nonces: the suite is about our flow, not retries.
     const pebble = spawn("pebble", ["-config", config, "-dnsserver", `127.0.0.1:${dnsPort}`], {
@@ -62,18 +129,26 @@ export async function startPebble(dir: string, httpPort: number): Promise<Pebble
     });
     procs.push(pebble);
     const apiCa = fs.readFileSync(ca);
-    const get = (url: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
-        https.get(url, { ca: apiCa, agent: false, timeout: 3000 }, (res) => {
-            let body = "";
-            res.on("data", (c) => (body += c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        }).on("error", reject);
-    });
+    const get = (url: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+            https
+                .get(url, { ca: apiCa, agent: false, timeout: 3000 }, (res) => {
+                    let body = "";
+                    res.on("data", (c) => (body += c));
+                    res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+                })
+                .on("error", reject);
+        });
     const directory = `https://127.0.0.1:${acmePort}/dir`;
-    await waitFor("pebble's directory", async () => {
-        if (pebble.exitCode !== null) throw new Error(`pebble exited with ${pebble.exitCode}`);
-        return (await get(directory)).status === 200;
-    }, 15000, 100);
+    await waitFor(
+        "pebble's directory",
+        async () => {
+            if (pebble.exitCode !== null) throw new Error(`pebble exited with ${pebble.exitCode}`);
+            return (await get(directory)).status === 200;
+        },
+        15000,
+        100,
+    );
     return {
         directory,
         apiCaBundle: ca,

@@ -1,7 +1,19 @@
 // Sticky consistent-hash balancing and active health checks, in real nginx against real backends.
 import {
-    Backend, Lb, clientAddrs, loopbackView, mapClients, peerStatus, request, sleep, startBackend, startLb, stop,
-    stopAll, tempDir, waitFor,
+    Backend,
+    Lb,
+    clientAddrs,
+    loopbackView,
+    mapClients,
+    peerStatus,
+    request,
+    sleep,
+    startBackend,
+    startLb,
+    stop,
+    stopAll,
+    tempDir,
+    waitFor,
 } from "./harness";
 
 jest.setTimeout(60000);
@@ -20,7 +32,13 @@ beforeAll(async () => {
         startBackend("127.0.0.12", 19112),
         startBackend("127.0.0.13", 19113),
     ]);
-    lb = await startLb(loopbackView(dir, backends.map((b) => ({ ip: b.ip, port: b.port })), PORTS));
+    lb = await startLb(
+        loopbackView(
+            dir,
+            backends.map((b) => ({ ip: b.ip, port: b.port })),
+            PORTS,
+        ),
+    );
 });
 
 afterAll(stopAll);
@@ -91,7 +109,9 @@ test("a killed backend stops getting traffic within about interval x fall, no cl
     running = false;
     await Promise.all(loops);
     // eslint-disable-next-line no-console
-    console.log(`killed backend marked down (no more traffic) after ${detectedMs} ms; ${ok} requests ok, ${failures.length} failed`);
+    console.log(
+        `killed backend marked down (no more traffic) after ${detectedMs} ms; ${ok} requests ok, ${failures.length} failed`,
+    );
     expect(failures).toEqual([]);
     expect(ok).toBeGreaterThan(100);
     // interval 300 ms x fall 2, plus one round of slack.
@@ -99,11 +119,16 @@ test("a killed backend stops getting traffic within about interval x fall, no cl
 
     const restartedAt = Date.now();
     await restart(2);
-    const s = await waitFor("victim up", async () => {
-        const r = await request({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json` });
-        const row = r.json.servers.server.find((x: any) => x.name === victim.name);
-        return row.status === "up" ? row : undefined;
-    }, 5000, 10);
+    const s = await waitFor(
+        "victim up",
+        async () => {
+            const r = await request({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json` });
+            const row = r.json.servers.server.find((x: any) => x.name === victim.name);
+            return row.status === "up" ? row : undefined;
+        },
+        5000,
+        10,
+    );
     // Up only after `rise` (2) consecutive good checks, so at least one interval after the first one.
     expect(s.rise).toBeGreaterThanOrEqual(2);
     expect(Date.now() - restartedAt).toBeGreaterThanOrEqual(300 - 50);
@@ -112,10 +137,14 @@ test("a killed backend stops getting traffic within about interval x fall, no cl
 test("every peer down: the balancer still tries (fails open) and answers when a peer is back", async () => {
     const all = backends.map((b) => b.name);
     await Promise.all(backends.map((b) => stop(b.proc, "SIGKILL")));
-    await waitFor("all down", async () => {
-        const r = await request({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json&status=down` });
-        return r.json.servers.total === 3;
-    }, 5000);
+    await waitFor(
+        "all down",
+        async () => {
+            const r = await request({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json&status=down` });
+            return r.json.servers.total === 3;
+        },
+        5000,
+    );
     expect((await request({ url: `https://127.0.0.1:${PORTS.https}/x` })).status).toBe(502);
     // A peer that is back but not yet marked up is reached at once because every peer is tried.
     await restart(0);

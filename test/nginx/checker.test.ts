@@ -12,10 +12,25 @@ test("slow health checks (700 ms at a 200 ms interval): one probe per peer in fl
     const dir = tempDir("checker");
     const slow = await startBackend("127.0.0.71", 19711, "backend.js", { HEALTH_DELAY_MS: "700" });
     const fast = await startBackend("127.0.0.72", 19712);
-    await startLb(loopbackView(dir, [slow, fast].map((b) => ({ ip: b.ip, port: b.port })), PORTS, {
-        healthCheck: { path: "/healthz", intervalMs: 200, rise: 2, fall: 2, timeoutMs: 1000, type: "http", host: "lb.test" },
-        workerProcesses: 2,
-    }));
+    await startLb(
+        loopbackView(
+            dir,
+            [slow, fast].map((b) => ({ ip: b.ip, port: b.port })),
+            PORTS,
+            {
+                healthCheck: {
+                    path: "/healthz",
+                    intervalMs: 200,
+                    rise: 2,
+                    fall: 2,
+                    timeoutMs: 1000,
+                    type: "http",
+                    host: "lb.test",
+                },
+                workerProcesses: 2,
+            },
+        ),
+    );
     await sleep(3000);
     const stats = async (port: number, ip: string) => (await request({ url: `http://${ip}:${port}/probe-stats` })).json;
     const s = await stats(19711, "127.0.0.71");
@@ -38,10 +53,29 @@ test("type tcp: a peer that accepts connections is up, one that refuses goes dow
     const alive = await startBackend("127.0.0.73", 19713);
     const ports = { http: 19782, https: 19744, admin: 19783 };
     // Health answers 200 only on /healthz; a tcp check must not care about the path.
-    await startLb(loopbackView(dir, [{ ip: alive.ip, port: alive.port }, { ip: "127.0.0.74", port: 19714 }], ports, {
-        healthCheck: { path: "/does-not-matter", intervalMs: 200, rise: 2, fall: 2, timeoutMs: 500, type: "tcp", host: "lb.test" },
-    }));
-    const statusOf = async () => (await request({ url: `http://127.0.0.1:${ports.admin}/check-status?format=json` })).json.servers.server;
+    await startLb(
+        loopbackView(
+            dir,
+            [
+                { ip: alive.ip, port: alive.port },
+                { ip: "127.0.0.74", port: 19714 },
+            ],
+            ports,
+            {
+                healthCheck: {
+                    path: "/does-not-matter",
+                    intervalMs: 200,
+                    rise: 2,
+                    fall: 2,
+                    timeoutMs: 500,
+                    type: "tcp",
+                    host: "lb.test",
+                },
+            },
+        ),
+    );
+    const statusOf = async () =>
+        (await request({ url: `http://127.0.0.1:${ports.admin}/check-status?format=json` })).json.servers.server;
     let rows: any[] = [];
     for (let i = 0; i < 50; i++) {
         rows = await statusOf();
@@ -58,14 +92,29 @@ test("type tcp: a peer that accepts connections is up, one that refuses goes dow
 test("type http: 2xx and 3xx are healthy, 5xx is not", async () => {
     const dir = tempDir("checker-http");
     const b = await startBackend("127.0.0.75", 19715);
-    const statusOf = async (port: number) => (await request({ url: `http://127.0.0.1:${port}/check-status?format=json` })).json.servers.server[0];
+    const statusOf = async (port: number) =>
+        (await request({ url: `http://127.0.0.1:${port}/check-status?format=json` })).json.servers.server[0];
     const results: Record<string, string> = {};
     for (const [i, code] of ["204", "302", "503"].entries()) {
         const ports = { http: 19784 + 2 * i, https: 19745 + i, admin: 19785 + 2 * i };
-        await startLb(loopbackView(`${dir}`, [{ ip: b.ip, port: b.port }], ports, {
-            healthCheck: { path: `/status/${code}`, intervalMs: 200, rise: 2, fall: 2, timeoutMs: 500, type: "http", host: "lb.test" },
-            paths: { ...loopbackView(dir, [], ports).paths, prefix: `${dir}/tree-${code}`, pid: `${dir}/logs/${code}.pid` },
-        }));
+        await startLb(
+            loopbackView(`${dir}`, [{ ip: b.ip, port: b.port }], ports, {
+                healthCheck: {
+                    path: `/status/${code}`,
+                    intervalMs: 200,
+                    rise: 2,
+                    fall: 2,
+                    timeoutMs: 500,
+                    type: "http",
+                    host: "lb.test",
+                },
+                paths: {
+                    ...loopbackView(dir, [], ports).paths,
+                    prefix: `${dir}/tree-${code}`,
+                    pid: `${dir}/logs/${code}.pid`,
+                },
+            }),
+        );
         let row: any;
         for (let n = 0; n < 50; n++) {
             row = await statusOf(ports.admin);

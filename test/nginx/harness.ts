@@ -24,7 +24,12 @@ export function tempDir(tag: string): string {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+    what: string,
+    fn: () => Promise<T | undefined | false>,
+    timeoutMs: number,
+    everyMs = 50,
+): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
     while (Date.now() < deadline) {
@@ -42,7 +47,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 export function portOpen(host: string, port: number): Promise<boolean> {
     return new Promise((resolve) => {
         const s = net.connect({ host, port });
-        s.once("connect", () => { s.destroy(); resolve(true); });
+        s.once("connect", () => {
+            s.destroy();
+            resolve(true);
+        });
         s.once("error", () => resolve(false));
     });
 }
@@ -60,17 +68,42 @@ export function stop(p: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promi
     started.delete(p);
     if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
-        const t = setTimeout(() => { try { process.kill(p.pid!, "SIGKILL"); } catch { /* gone */ } }, 5000);
-        p.once("exit", () => { clearTimeout(t); resolve(); });
-        try { process.kill(p.pid!, signal); } catch { clearTimeout(t); resolve(); }
+        const t = setTimeout(() => {
+            try {
+                process.kill(p.pid!, "SIGKILL");
+            } catch {
+                /* gone */
+            }
+        }, 5000);
+        p.once("exit", () => {
+            clearTimeout(t);
+            resolve();
+        });
+        try {
+            process.kill(p.pid!, signal);
+        } catch {
+            clearTimeout(t);
+            resolve();
+        }
     });
 }
 
-export interface Backend { ip: string; port: number; name: string; proc: ChildProcess }
+export interface Backend {
+    ip: string;
+    port: number;
+    name: string;
+    proc: ChildProcess;
+}
 
-export async function startBackend(ip: string, port: number, script = "backend.js", env: Record<string, string> = {}): Promise<Backend> {
+export async function startBackend(
+    ip: string,
+    port: number,
+    script = "backend.js",
+    env: Record<string, string> = {},
+): Promise<Backend> {
     const proc = spawn(process.execPath, [path.join(__dirname, script), ip, String(port)], {
-        stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env },
+        stdio: ["ignore", "pipe", "inherit"],
+        env: { ...process.env, ...env },
     });
     started.add(proc);
     await waitFor(`backend ${ip}:${port}`, () => portOpen(ip, port), 10000, 20);
@@ -80,24 +113,61 @@ export async function startBackend(ip: string, port: number, script = "backend.j
 export function makeCert(dir: string, cn = "lb.test"): { certificate: string; privateKey: string } {
     const certificate = path.join(dir, "cert.pem");
     const privateKey = path.join(dir, "key.pem");
-    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", privateKey, "-out", certificate, "-days", "2", "-subj", `/CN=${cn}`,
-        "-addext", `subjectAltName=DNS:${cn},IP:127.0.0.1`], { stdio: "ignore" });
+    execFileSync(
+        "openssl",
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            privateKey,
+            "-out",
+            certificate,
+            "-days",
+            "2",
+            "-subj",
+            `/CN=${cn}`,
+            "-addext",
+            `subjectAltName=DNS:${cn},IP:127.0.0.1`,
+        ],
+        { stdio: "ignore" },
+    );
     fs.chmodSync(privateKey, 0o600);
     return { certificate, privateKey };
 }
 
-export interface Ports { http: number; https: number; admin: number }
+export interface Ports {
+    http: number;
+    https: number;
+    admin: number;
+}
 
 /** A loopback view with fast checks (300 ms, rise 2, fall 2) unless overridden. */
-export function loopbackView(dir: string, peers: { ip: string; port: number }[], ports: Ports, over: Partial<LbView> = {}): LbView {
+export function loopbackView(
+    dir: string,
+    peers: { ip: string; port: number }[],
+    ports: Ports,
+    over: Partial<LbView> = {},
+): LbView {
     const tls = fs.existsSync(path.join(dir, "cert.pem"))
         ? { certificate: path.join(dir, "cert.pem"), privateKey: path.join(dir, "key.pem") }
         : makeCert(dir);
     for (const d of ["tmp", "acme", "logs"]) fs.mkdirSync(path.join(dir, d), { recursive: true });
     return {
         peers,
-        healthCheck: { path: "/healthz", intervalMs: 300, rise: 2, fall: 2, timeoutMs: 500, type: "http", host: "lb.test" },
+        healthCheck: {
+            path: "/healthz",
+            intervalMs: 300,
+            rise: 2,
+            fall: 2,
+            timeoutMs: 500,
+            type: "http",
+            host: "lb.test",
+        },
         stickiness: "ip",
         trustedProxyCount: 0,
         serverName: "lb.test",
@@ -119,16 +189,24 @@ export function writeTree(root: string, files: Record<string, string>): void {
     }
 }
 
-export interface Lb { proc: ChildProcess; view: LbView; conf: string }
+export interface Lb {
+    proc: ChildProcess;
+    view: LbView;
+    conf: string;
+}
 
 /** Starts nginx in the foreground on a config file; resolves once the admin API answers. */
 export async function startNginxConf(conf: string, adminPort: number): Promise<ChildProcess> {
     const proc = spawn(NGINX, ["-c", conf, "-g", "daemon off;"], { stdio: ["ignore", "inherit", "inherit"] });
     started.add(proc);
-    await waitFor("nginx admin API", async () => {
-        if (proc.exitCode !== null) throw new Error(`nginx exited with ${proc.exitCode}`);
-        return (await request({ url: `http://127.0.0.1:${adminPort}/lb/peers` })).status === 200;
-    }, 10000);
+    await waitFor(
+        "nginx admin API",
+        async () => {
+            if (proc.exitCode !== null) throw new Error(`nginx exited with ${proc.exitCode}`);
+            return (await request({ url: `http://127.0.0.1:${adminPort}/lb/peers` })).status === 200;
+        },
+        10000,
+    );
     return proc;
 }
 
@@ -139,26 +217,49 @@ export async function startLb(view: LbView): Promise<Lb> {
     return { proc, view, conf };
 }
 
-export interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string; json?: any }
+export interface Reply {
+    status: number;
+    headers: http.IncomingHttpHeaders;
+    body: string;
+    json?: any;
+}
 
 /** One request on a fresh connection (so `localAddress` picks the client's address every time). */
-export function request(o: { url: string; method?: string; localAddress?: string; headers?: Record<string, string>; timeoutMs?: number }): Promise<Reply> {
+export function request(o: {
+    url: string;
+    method?: string;
+    localAddress?: string;
+    headers?: Record<string, string>;
+    timeoutMs?: number;
+}): Promise<Reply> {
     const u = new URL(o.url);
     const mod = u.protocol === "https:" ? https : http;
     return new Promise((resolve, reject) => {
-        const req = mod.request(u, {
-            method: o.method ?? "GET", localAddress: o.localAddress, headers: o.headers, agent: false,
-            rejectUnauthorized: false, timeout: o.timeoutMs ?? 5000,
-        }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (c) => chunks.push(c));
-            res.on("end", () => {
-                const body = Buffer.concat(chunks).toString();
-                let json: any;
-                try { json = JSON.parse(body); } catch { /* not JSON */ }
-                resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-            });
-        });
+        const req = mod.request(
+            u,
+            {
+                method: o.method ?? "GET",
+                localAddress: o.localAddress,
+                headers: o.headers,
+                agent: false,
+                rejectUnauthorized: false,
+                timeout: o.timeoutMs ?? 5000,
+            },
+            (res) => {
+                const chunks: Buffer[] = [];
+                res.on("data", (c) => chunks.push(c));
+                res.on("end", () => {
+                    const body = Buffer.concat(chunks).toString();
+                    let json: any;
+                    try {
+                        json = JSON.parse(body);
+                    } catch {
+                        /* not JSON */
+                    }
+                    resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
+                });
+            },
+        );
         req.on("timeout", () => req.destroy(new Error("request timed out")));
         req.on("error", reject);
         req.end();

@@ -6,7 +6,16 @@ import * as path from "path";
 import { tarGzBase64 } from "../../components/archive";
 import { renderNginx, LbView } from "../../nginx/render";
 import {
-    Backend, NGINX, ROOT, loopbackView, peerStatus, request, startBackend, stopAll, tempDir, waitFor,
+    Backend,
+    NGINX,
+    ROOT,
+    loopbackView,
+    peerStatus,
+    request,
+    startBackend,
+    stopAll,
+    tempDir,
+    waitFor,
 } from "./harness";
 
 jest.setTimeout(60000);
@@ -22,14 +31,20 @@ let view: LbView;
 async function push(files: Record<string, string>, env: Record<string, string> = {}) {
     const input = await tarGzBase64(files);
     const r = spawnSync("bash", [SCRIPT], {
-        input, encoding: "utf8", timeout: 30000,
+        input,
+        encoding: "utf8",
+        timeout: 30000,
         env: { ...process.env, LB_ROOT: lbRoot, LB_SERVICE: "direct", NGINX_CONF_LINK: confLink, LB_KEEP: "3", ...env },
     });
     return { code: r.status, stderr: r.stderr };
 }
 
 const current = () => fs.readlinkSync(path.join(lbRoot, "current"));
-const releases = () => fs.readdirSync(path.join(lbRoot, "releases")).filter((n) => !n.startsWith(".")).sort();
+const releases = () =>
+    fs
+        .readdirSync(path.join(lbRoot, "releases"))
+        .filter((n) => !n.startsWith("."))
+        .sort();
 
 beforeAll(async () => {
     dir = tempDir("push");
@@ -37,12 +52,21 @@ beforeAll(async () => {
     confLink = path.join(dir, "etc-nginx", "nginx.conf");
     fs.mkdirSync(path.dirname(confLink));
     fs.writeFileSync(confLink, "# Debian's default\n");
-    backends = await Promise.all([startBackend("127.0.0.51", 19411), startBackend("127.0.0.52", 19412), startBackend("127.0.0.53", 19413)]);
-    view = loopbackView(dir, backends.slice(0, 2).map((b) => ({ ip: b.ip, port: b.port })), PORTS, {
-        paths: { ...loopbackView(dir, [], PORTS).paths, prefix: path.join(lbRoot, "current") },
-        // As in production; where the caller's hard limit is lower nginx only warns, and so must the trial.
-        workerRlimitNofile: 65536,
-    });
+    backends = await Promise.all([
+        startBackend("127.0.0.51", 19411),
+        startBackend("127.0.0.52", 19412),
+        startBackend("127.0.0.53", 19413),
+    ]);
+    view = loopbackView(
+        dir,
+        backends.slice(0, 2).map((b) => ({ ip: b.ip, port: b.port })),
+        PORTS,
+        {
+            paths: { ...loopbackView(dir, [], PORTS).paths, prefix: path.join(lbRoot, "current") },
+            // As in production; where the caller's hard limit is lower nginx only warns, and so must the trial.
+            workerRlimitNofile: 65536,
+        },
+    );
 });
 
 afterAll(async () => {
@@ -50,8 +74,21 @@ afterAll(async () => {
     try {
         const pid = Number(fs.readFileSync(view.paths.pid, "utf8").trim());
         process.kill(pid, "SIGTERM");
-        await waitFor("nginx exit", async () => { try { process.kill(pid, 0); return false; } catch { return true; } }, 10000);
-    } catch { /* not running */ }
+        await waitFor(
+            "nginx exit",
+            async () => {
+                try {
+                    process.kill(pid, 0);
+                    return false;
+                } catch {
+                    return true;
+                }
+            },
+            10000,
+        );
+    } catch {
+        /* not running */
+    }
     await stopAll();
 });
 
@@ -63,23 +100,36 @@ test("first push installs the tree, points nginx.conf at it once, and starts ngi
     expect(current()).toBe(`releases/${releases()[0]}`);
     expect(fs.readlinkSync(confLink)).toBe(path.join(lbRoot, "current", "nginx.conf"));
     expect(fs.readFileSync(`${confLink}.debian`, "utf8")).toBe("# Debian's default\n");
-    await waitFor("serving", async () => (await request({ url: `https://127.0.0.1:${PORTS.https}/who` })).status === 200, 10000);
+    await waitFor(
+        "serving",
+        async () => (await request({ url: `https://127.0.0.1:${PORTS.https}/who` })).status === 200,
+        10000,
+    );
     // The trial nginx is gone: nothing listens but ours, and the tree has no trial paths in it.
-    expect(fs.readFileSync(path.join(lbRoot, "current", "listen", "https.conf"), "utf8")).toContain(`127.0.0.1:${PORTS.https} ssl`);
+    expect(fs.readFileSync(path.join(lbRoot, "current", "listen", "https.conf"), "utf8")).toContain(
+        `127.0.0.1:${PORTS.https} ssl`,
+    );
 });
 
 test("a changed tree is swapped in and reloaded; drain state survives the reload", async () => {
-    const drained = await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers/${backends[0].name}/drain`, method: "POST" });
+    const drained = await request({
+        url: `http://127.0.0.1:${PORTS.admin}/lb/peers/${backends[0].name}/drain`,
+        method: "POST",
+    });
     expect(drained.json.draining).toBe(true);
     const before = current();
     const r = await push(renderNginx({ ...view, peers: backends.map((b) => ({ ip: b.ip, port: b.port })) }));
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`lb-push: nginx runs release ${current().replace("releases/", "")}`);
     expect(current()).not.toBe(before);
-    const peers = await waitFor("three peers", async () => {
-        const p = (await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers` })).json.peers;
-        return p.length === 3 ? p : undefined;
-    }, 10000);
+    const peers = await waitFor(
+        "three peers",
+        async () => {
+            const p = (await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers` })).json.peers;
+            return p.length === 3 ? p : undefined;
+        },
+        10000,
+    );
     expect(peers[0]).toEqual({ name: backends[0].name, status: "up", draining: true });
     const s = (await request({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json` })).json.servers;
     expect(s.generation).toBe(2);
@@ -151,7 +201,9 @@ test("a CA certificate gets OCSP stapling with this host's own name servers as n
         "resolver 127.0.0.53 [2001:db8::53] valid=300s;",
         "resolver_timeout 5s;",
     ]);
-    expect(fs.readFileSync(path.join(lbRoot, "current", "tls", "policy.conf"), "utf8")).toContain(`ssl_stapling on;\nssl_stapling_verify on;\ninclude ${lbRoot}/current/tls/resolver.conf;\n`);
+    expect(fs.readFileSync(path.join(lbRoot, "current", "tls", "policy.conf"), "utf8")).toContain(
+        `ssl_stapling on;\nssl_stapling_verify on;\ninclude ${lbRoot}/current/tls/resolver.conf;\n`,
+    );
     expect((await request({ url: `https://127.0.0.1:${PORTS.https}/who` })).status).toBe(200);
     // Back to the self-signed tree the other tests use: no stapling, the resolver file unused.
     expect((await push(renderNginx(view))).code).toBe(0);

@@ -10,10 +10,20 @@ import { NGINX, makeCert, stopAll, tempDir, writeTree } from "./harness";
 afterAll(stopAll);
 
 const resolved = {
-    peers: ["10.116.0.5", "10.116.0.6", "10.116.0.7"], appPort: 3000, lbPrivateIp: "10.116.0.2", vpcCidr: "10.116.0.0/20",
-    serverName: "app.example.com", healthCheck: { path: "/", intervalMs: 750, rise: 2, fall: 2, timeoutMs: 1000, type: "http" as const },
-    stickiness: "ip" as const, trustedProxyCount: 0, adminCidrs: ["203.0.113.0/24"],
-    tls: { certificate: "/etc/meteor-do/tls/fullchain.pem", privateKey: "/etc/meteor-do/tls/privkey.pem", selfSigned: false },
+    peers: ["10.116.0.5", "10.116.0.6", "10.116.0.7"],
+    appPort: 3000,
+    lbPrivateIp: "10.116.0.2",
+    vpcCidr: "10.116.0.0/20",
+    serverName: "app.example.com",
+    healthCheck: { path: "/", intervalMs: 750, rise: 2, fall: 2, timeoutMs: 1000, type: "http" as const },
+    stickiness: "ip" as const,
+    trustedProxyCount: 0,
+    adminCidrs: ["203.0.113.0/24"],
+    tls: {
+        certificate: "/etc/meteor-do/tls/fullchain.pem",
+        privateKey: "/etc/meteor-do/tls/privkey.pem",
+        selfSigned: false,
+    },
 };
 
 test("the production tree passes nginx -t once moved (prefix and certificate paths are the only host-specific parts)", () => {
@@ -22,9 +32,13 @@ test("the production tree passes nginx -t once moved (prefix and certificate pat
     const files = renderNginx(productionView(resolved));
     const moved: Record<string, string> = {};
     for (const [rel, text] of Object.entries(files)) {
-        moved[rel] = text.split("/etc/meteor-do/nginx/current").join(`${dir}/tree`)
-            .split(resolved.tls.certificate).join(cert.certificate)
-            .split(resolved.tls.privateKey).join(cert.privateKey)
+        moved[rel] = text
+            .split("/etc/meteor-do/nginx/current")
+            .join(`${dir}/tree`)
+            .split(resolved.tls.certificate)
+            .join(cert.certificate)
+            .split(resolved.tls.privateKey)
+            .join(cert.privateKey)
             .replace(/^error_log .*$/m, `error_log ${dir}/error.log warn;`)
             .replace(/^pid .*$/m, `pid ${dir}/nginx.pid;`);
     }
@@ -44,9 +58,14 @@ test("production specifics: user, ports, redirect, status allow list, self addre
     expect(f["sites/http.conf"]).toContain("return 301 https://$host$request_uri;");
     expect(f["sites/http.conf"]).toContain("root /var/www/acme;");
     expect(f["http/status-allow.conf"].match(/^ {4}\S+ 1;$/gm)).toEqual([
-        "    127.0.0.0/8 1;", "    ::1 1;", "    10.116.0.0/20 1;", "    203.0.113.0/24 1;",
+        "    127.0.0.0/8 1;",
+        "    ::1 1;",
+        "    10.116.0.0/20 1;",
+        "    203.0.113.0/24 1;",
     ]);
-    expect(f["lua/meteor_do/config.lua"]).toContain('admin_self = { ["127.0.0.1"] = true, ["::1"] = true, ["10.116.0.2"] = true, },');
+    expect(f["lua/meteor_do/config.lua"]).toContain(
+        'admin_self = { ["127.0.0.1"] = true, ["::1"] = true, ["10.116.0.2"] = true, },',
+    );
     expect(f["lua/meteor_do/config.lua"]).toContain('host = "app.example.com",');
     expect(f["tls/policy.conf"]).toMatch(/^ssl_stapling on;$/m);
     expect(f["tls/policy.conf"]).toContain("include /etc/meteor-do/nginx/current/tls/resolver.conf;");
@@ -58,9 +77,13 @@ test("production specifics: user, ports, redirect, status allow list, self addre
     expect(f["http/real-ip.conf"]).not.toMatch(/^set_real_ip_from/m);
     expect(f["http/proxy.conf"]).toContain("map $remote_addr $meteor_do_forwarded_for");
     const proxied = renderNginx(productionView({ ...resolved, trustedProxyCount: 2, realIpFrom: ["198.51.100.0/24"] }));
-    expect(proxied["http/real-ip.conf"]).toMatch(/^set_real_ip_from 198\.51\.100\.0\/24;\nreal_ip_header X-Forwarded-For;\nreal_ip_recursive on;$/m);
+    expect(proxied["http/real-ip.conf"]).toMatch(
+        /^set_real_ip_from 198\.51\.100\.0\/24;\nreal_ip_header X-Forwarded-For;\nreal_ip_recursive on;$/m,
+    );
     const oneHop = renderNginx(productionView({ ...resolved, trustedProxyCount: 1 }));
-    expect(oneHop["http/real-ip.conf"]).toMatch(/^set_real_ip_from 0\.0\.0\.0\/0;\nset_real_ip_from ::\/0;\nreal_ip_header X-Forwarded-For;\nreal_ip_recursive off;$/m);
+    expect(oneHop["http/real-ip.conf"]).toMatch(
+        /^set_real_ip_from 0\.0\.0\.0\/0;\nset_real_ip_from ::\/0;\nreal_ip_header X-Forwarded-For;\nreal_ip_recursive off;$/m,
+    );
 });
 
 test("mustache leaves paths alone (no HTML escaping)", () => {

@@ -1,8 +1,20 @@
 // /check-status formats and filters, who may read it, and the admin API (drain/undrain, self-only rule).
 import WebSocket from "ws";
 import {
-    Backend, Lb, clientAddrs, loopbackView, mapClients, peerStatus, request, sleep, startBackend, startLb, stop,
-    stopAll, tempDir, waitFor,
+    Backend,
+    Lb,
+    clientAddrs,
+    loopbackView,
+    mapClients,
+    peerStatus,
+    request,
+    sleep,
+    startBackend,
+    startLb,
+    stop,
+    stopAll,
+    tempDir,
+    waitFor,
 } from "./harness";
 
 jest.setTimeout(60000);
@@ -21,14 +33,24 @@ beforeAll(async () => {
         startBackend("127.0.0.42", 19312),
         startBackend("127.0.0.43", 19313),
     ]);
-    lb = await startLb(loopbackView(dir, backends.map((b) => ({ ip: b.ip, port: b.port })), PORTS));
+    lb = await startLb(
+        loopbackView(
+            dir,
+            backends.map((b) => ({ ip: b.ip, port: b.port })),
+            PORTS,
+        ),
+    );
     // The third one goes down so that the filters have something to separate.
     await stop(backends[2].proc, "SIGKILL");
     await waitFor("third down", async () => (await peerStatus(PORTS.admin, backends[2].name)).status === "down", 5000);
-    await waitFor("others counted", async () => {
-        const r = await request({ url: `${STATUS}?format=json` });
-        return r.json.servers.server.every((s: any) => s.rise >= 2 || s.fall >= 2);
-    }, 5000);
+    await waitFor(
+        "others counted",
+        async () => {
+            const r = await request({ url: `${STATUS}?format=json` });
+            return r.json.servers.server.every((s: any) => s.rise >= 2 || s.fall >= 2);
+        },
+        5000,
+    );
 });
 
 afterAll(stopAll);
@@ -49,7 +71,16 @@ describe("/check-status", () => {
             [2, "meteor_app", "127.0.0.43:19313", "down", "http", 0],
         ]);
         for (const x of s.server) {
-            expect(Object.keys(x).sort()).toEqual(["fall", "index", "name", "port", "rise", "status", "type", "upstream"]);
+            expect(Object.keys(x).sort()).toEqual([
+                "fall",
+                "index",
+                "name",
+                "port",
+                "rise",
+                "status",
+                "type",
+                "upstream",
+            ]);
             expect(x.status === "up" ? x.rise : x.fall).toBeGreaterThanOrEqual(2);
             expect(x.status === "up" ? x.fall : x.rise).toBe(0);
         }
@@ -70,7 +101,10 @@ describe("/check-status", () => {
     test("csv lines are index,upstream,name,status,rise,fall,type,port", async () => {
         const r = await request({ url: `${STATUS}?format=csv` });
         expect(r.headers["content-type"]).toBe("text/csv");
-        const rows = r.body.trim().split("\n").map((l) => l.split(","));
+        const rows = r.body
+            .trim()
+            .split("\n")
+            .map((l) => l.split(","));
         expect(rows.map((x) => [x[0], x[1], x[2], x[3], x[6], x[7]])).toEqual([
             ["0", "meteor_app", "127.0.0.41:19311", "up", "http", "0"],
             ["1", "meteor_app", "127.0.0.42:19312", "up", "http", "0"],
@@ -84,7 +118,9 @@ describe("/check-status", () => {
         const lines = r.body.split("\n");
         expect(lines).toContain('meteor_do_lb_peer_up{upstream="meteor_app",name="127.0.0.41:19311",type="http"} 1');
         expect(lines).toContain('meteor_do_lb_peer_up{upstream="meteor_app",name="127.0.0.43:19313",type="http"} 0');
-        expect(lines).toContain('meteor_do_lb_peer_draining{upstream="meteor_app",name="127.0.0.42:19312",type="http"} 0');
+        expect(lines).toContain(
+            'meteor_do_lb_peer_draining{upstream="meteor_app",name="127.0.0.42:19312",type="http"} 0',
+        );
         expect(lines).toContain("meteor_do_lb_config_generation 1");
         expect(lines).toContain("# TYPE meteor_do_lb_peer_up gauge");
         const filtered = await request({ url: `${STATUS}?format=prometheus&status=up` });
@@ -96,7 +132,9 @@ describe("/check-status", () => {
         expect(r.headers["content-type"]).toBe("text/html; charset=utf-8");
         expect(r.body).toContain("Check upstream server number: 3, generation: 1");
         expect(r.body.match(/<tr class=/g)).toHaveLength(3);
-        expect(r.body).toMatch(/<tr class="down"><td>2<\/td><td>meteor_app<\/td><td>127\.0\.0\.43:19313<\/td><td>down<\/td>/);
+        expect(r.body).toMatch(
+            /<tr class="down"><td>2<\/td><td>meteor_app<\/td><td>127\.0\.0\.43:19313<\/td><td>down<\/td>/,
+        );
         expect((await request({ url: `${STATUS}?format=xml` })).status).toBe(400);
     });
 
@@ -115,27 +153,42 @@ describe("admin API", () => {
 
     test("lists peers and answers 404 for an unknown one", async () => {
         const r = await request({ url: `${ADMIN}/lb/peers` });
-        expect(r.json).toEqual({ peers: [
-            { name: A, status: "up", draining: false },
-            { name: B, status: "up", draining: false },
-            { name: "127.0.0.43:19313", status: "down", draining: false },
-        ] });
+        expect(r.json).toEqual({
+            peers: [
+                { name: A, status: "up", draining: false },
+                { name: B, status: "up", draining: false },
+                { name: "127.0.0.43:19313", status: "down", draining: false },
+            ],
+        });
         expect((await request({ url: `${ADMIN}/lb/peers/10.9.9.9:3000` })).status).toBe(404);
         expect((await request({ url: `${ADMIN}/lb/peers/${A}/drain` })).status).toBe(405);
     });
 
     test("another address may manage only its own peer; 127.0.0.1 may manage any", async () => {
         // 127.0.0.41 is A's own IP: it may drain A but not B.
-        const denied = await request({ url: `${ADMIN}/lb/peers/${B}/drain`, method: "POST", localAddress: "127.0.0.41" });
+        const denied = await request({
+            url: `${ADMIN}/lb/peers/${B}/drain`,
+            method: "POST",
+            localAddress: "127.0.0.41",
+        });
         expect(denied.status).toBe(403);
         expect((await peerStatus(PORTS.admin, B)).draining).toBe(false);
         const own = await request({ url: `${ADMIN}/lb/peers/${A}/drain`, method: "POST", localAddress: "127.0.0.41" });
         expect(own.status).toBe(200);
         expect(own.json).toEqual({ name: A, status: "up", draining: true });
-        const self = await request({ url: `${ADMIN}/lb/peers/${A}/undrain`, method: "POST", localAddress: "127.0.0.1" });
+        const self = await request({
+            url: `${ADMIN}/lb/peers/${A}/undrain`,
+            method: "POST",
+            localAddress: "127.0.0.1",
+        });
         expect(self.json).toEqual({ name: A, status: "up", draining: false });
         // An X-Forwarded-For header changes nothing.
-        const spoof = await request({ url: `${ADMIN}/lb/peers/${B}/drain`, method: "POST", localAddress: "127.0.0.41", headers: { "X-Forwarded-For": "127.0.0.1" } });
+        const spoof = await request({
+            url: `${ADMIN}/lb/peers/${B}/drain`,
+            method: "POST",
+            localAddress: "127.0.0.41",
+            headers: { "X-Forwarded-For": "127.0.0.1" },
+        });
         expect(spoof.status).toBe(403);
     });
 
@@ -145,7 +198,10 @@ describe("admin API", () => {
         const onA = clients.filter((c) => before.get(c) === A);
         expect(onA.length).toBeGreaterThan(0);
 
-        const ws = new WebSocket(`wss://127.0.0.1:${PORTS.https}/websocket`, { rejectUnauthorized: false, localAddress: onA[0] });
+        const ws = new WebSocket(`wss://127.0.0.1:${PORTS.https}/websocket`, {
+            rejectUnauthorized: false,
+            localAddress: onA[0],
+        });
         const msgs: any[] = [];
         ws.on("message", (m) => msgs.push(JSON.parse(m.toString())));
         await waitFor("ws hello", async () => msgs.length === 1, 3000);

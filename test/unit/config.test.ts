@@ -61,20 +61,65 @@ describe("defaults", () => {
 
     test("the bundle's sha256 is the sha256 of the file", () => {
         // sha256("bundle bytes"), computed independently with sha256sum.
-        expect(load({}).bundle.sha256).toBe(require("child_process").execFileSync("sha256sum", [bundle]).toString().split(" ")[0]);
+        expect(load({}).bundle.sha256).toBe(
+            require("child_process").execFileSync("sha256sum", [bundle]).toString().split(" ")[0],
+        );
     });
 
     test("every key the program reads is declared in Pulumi.yaml with a description", () => {
         const schema = configSchema();
         for (const [name, s] of Object.entries(schema)) expect([name, typeof s.description]).toEqual([name, "string"]);
         expect(Object.keys(schema).sort()).toEqual([
-            "adminCidrs", "alertCpuPercent", "alertDiskPercent", "alertEmails", "alertMemoryPercent", "alertWindow",
-            "appCount", "appEnv", "appPort", "appSize", "backups", "bundle", "cutoverTimeoutSeconds",
-            "database", "databaseName", "databaseNodeCount", "databaseOplog", "databaseSize", "databaseVersion", "dnsZone", "domain",
-            "healthCheckFall", "healthCheckIntervalMs", "healthCheckPath", "healthCheckRise", "healthCheckTimeoutMs",
-            "healthCheckType", "keepReleases", "lbSize", "letsencryptEmail", "letsencryptServer", "manageDns", "meteorSettings", "mongoOplogUrl", "mongoUrl",
-            "monitoring", "nodeDistUrl", "nodeVersion", "oplogTooFarBehind", "projectEnvironment", "promoteFrom", "region", "stickiness",
-            "stopGraceSeconds", "tlsCertificate", "tlsMode", "tlsPrivateKey", "trustedProxyCidrs", "trustedProxyCount", "vpcIpRange",
+            "adminCidrs",
+            "alertCpuPercent",
+            "alertDiskPercent",
+            "alertEmails",
+            "alertMemoryPercent",
+            "alertWindow",
+            "appCount",
+            "appEnv",
+            "appPort",
+            "appSize",
+            "backups",
+            "bundle",
+            "cutoverTimeoutSeconds",
+            "database",
+            "databaseName",
+            "databaseNodeCount",
+            "databaseOplog",
+            "databaseSize",
+            "databaseVersion",
+            "dnsZone",
+            "domain",
+            "healthCheckFall",
+            "healthCheckIntervalMs",
+            "healthCheckPath",
+            "healthCheckRise",
+            "healthCheckTimeoutMs",
+            "healthCheckType",
+            "keepReleases",
+            "lbSize",
+            "letsencryptEmail",
+            "letsencryptServer",
+            "manageDns",
+            "meteorSettings",
+            "mongoOplogUrl",
+            "mongoUrl",
+            "monitoring",
+            "nodeDistUrl",
+            "nodeVersion",
+            "oplogTooFarBehind",
+            "projectEnvironment",
+            "promoteFrom",
+            "region",
+            "stickiness",
+            "stopGraceSeconds",
+            "tlsCertificate",
+            "tlsMode",
+            "tlsPrivateKey",
+            "trustedProxyCidrs",
+            "trustedProxyCount",
+            "vpcIpRange",
         ]);
     });
 });
@@ -82,18 +127,37 @@ describe("defaults", () => {
 describe("good values are taken as given", () => {
     test("a full production stack", async () => {
         const cfg = load({
-            region: "fra1", appCount: "7", domain: "app.example.com", tlsMode: "provided",
-            tlsCertificate: cert, tlsPrivateKey: key, stickiness: "cookie",
-            adminCidrs: JSON.stringify(["203.0.113.0/24", "2001:db8::/48"]), vpcIpRange: "10.20.0.0/20",
-            appEnv: JSON.stringify({ MAIL_URL: "smtp://mail", FEATURE_X: "on" }), trustedProxyCount: "1",
-            mongoUrl: "mongodb+srv://u:p@db.example.com/app", meteorSettings: '{"public":{"x":1}}',
-            oplogTooFarBehind: "5000", healthCheckType: "tcp", backups: "true", monitoring: "false",
+            region: "fra1",
+            appCount: "7",
+            domain: "app.example.com",
+            tlsMode: "provided",
+            tlsCertificate: cert,
+            tlsPrivateKey: key,
+            stickiness: "cookie",
+            adminCidrs: JSON.stringify(["203.0.113.0/24", "2001:db8::/48"]),
+            vpcIpRange: "10.20.0.0/20",
+            appEnv: JSON.stringify({ MAIL_URL: "smtp://mail", FEATURE_X: "on" }),
+            trustedProxyCount: "1",
+            mongoUrl: "mongodb+srv://u:p@db.example.com/app",
+            meteorSettings: '{"public":{"x":1}}',
+            oplogTooFarBehind: "5000",
+            healthCheckType: "tcp",
+            backups: "true",
+            monitoring: "false",
         });
         expect(cfg).toMatchObject({
-            region: "fra1", appCount: 7, domain: "app.example.com", tlsMode: "provided", stickiness: "cookie",
-            adminCidrs: ["203.0.113.0/24", "2001:db8::/48"], vpcIpRange: "10.20.0.0/20",
-            appEnv: { MAIL_URL: "smtp://mail", FEATURE_X: "on" }, trustedProxyCount: 1, oplogTooFarBehind: 5000,
-            backups: true, monitoring: false,
+            region: "fra1",
+            appCount: 7,
+            domain: "app.example.com",
+            tlsMode: "provided",
+            stickiness: "cookie",
+            adminCidrs: ["203.0.113.0/24", "2001:db8::/48"],
+            vpcIpRange: "10.20.0.0/20",
+            appEnv: { MAIL_URL: "smtp://mail", FEATURE_X: "on" },
+            trustedProxyCount: 1,
+            oplogTooFarBehind: 5000,
+            backups: true,
+            monitoring: false,
         });
         expect(cfg.healthCheck.type).toBe("tcp");
         for (const secret of [cfg.tlsPrivateKey!, cfg.mongoUrl!, cfg.meteorSettings!]) {
@@ -102,78 +166,304 @@ describe("good values are taken as given", () => {
     });
 
     test("adminCidrs unset warns that SSH to the LB is open; set, no warning", () => {
-        expect(configWarnings(load({}))).toEqual([expect.stringMatching(/^meteor-do:adminCidrs is unset: SSH to the load balancer is open to any address/)]);
+        expect(configWarnings(load({}))).toEqual([
+            expect.stringMatching(/^meteor-do:adminCidrs is unset: SSH to the load balancer is open to any address/),
+        ]);
         expect(configWarnings(load({ adminCidrs: '["198.51.100.7/32"]' }))).toEqual([]);
     });
 });
 
 // One bad value per row: the error names the key, shows the value (never a secret's) and what is allowed.
 const table: [string, Record<string, string>, string][] = [
-    ["appCount 0", { appCount: "0" }, 'meteor-do:appCount is "0": must be an integer from 1 to 100 (the number of app droplets)'],
-    ["appCount not an integer", { appCount: "2.5" }, 'meteor-do:appCount is "2.5": must be an integer from 1 to 100 (the number of app droplets)'],
-    ["unknown region", { region: "mars1" }, 'meteor-do:region is "mars1": must be one of ams3, atl1, blr1, fra1, lon1, nyc1, nyc2, nyc3, sfo2, sfo3, sgp1, syd1, tor1'],
-    ["unknown tlsMode", { tlsMode: "acme" }, 'meteor-do:tlsMode is "acme": must be one of self-signed, provided, letsencrypt'],
-    ["provided without certificate", { tlsMode: "provided", tlsPrivateKey: key }, "meteor-do:tlsCertificate is required when meteor-do:tlsMode is provided (a PEM certificate chain)"],
-    ["provided without key", { tlsMode: "provided", tlsCertificate: cert }, "meteor-do:tlsPrivateKey is required when meteor-do:tlsMode is provided (set it with `pulumi config set --secret tlsPrivateKey < key.pem`)"],
-    ["provided key not PEM", { tlsMode: "provided", tlsCertificate: cert, tlsPrivateKey: "hunter2" }, "meteor-do:tlsPrivateKey must be a PEM private key (its value is secret and not shown)"],
-    ["letsencrypt without domain", { tlsMode: "letsencrypt", letsencryptEmail: "ops@example.com" }, "meteor-do:domain is required when meteor-do:tlsMode is letsencrypt (HTTP-01 validates a domain name, not an IP address)"],
-    ["letsencrypt without email", { tlsMode: "letsencrypt", domain: "app.example.com" }, "meteor-do:letsencryptEmail is required when meteor-do:tlsMode is letsencrypt (the ACME account's contact for expiry notices)"],
-    ["malformed CIDR", { adminCidrs: '["10.0.0.0/33"]' }, 'meteor-do:adminCidrs has "10.0.0.0/33": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48'],
-    ["CIDR without prefix", { adminCidrs: '["203.0.113.9"]' }, 'meteor-do:adminCidrs has "203.0.113.9": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48'],
-    ["adminCidrs not a list", { adminCidrs: "203.0.113.0/24" }, `meteor-do:adminCidrs must be a list of strings (pulumi config set --path 'adminCidrs[0]' 203.0.113.0/24), got "203.0.113.0/24"`],
-    ["malformed domain", { domain: "https://app.example.com/" }, 'meteor-do:domain is "https://app.example.com/": must be a fully qualified domain name such as app.example.com (letters, digits, hyphens; no scheme, port or path)'],
-    ["domain without a dot", { domain: "localhost" }, 'meteor-do:domain is "localhost": must be a fully qualified domain name such as app.example.com (letters, digits, hyphens; no scheme, port or path)'],
+    [
+        "appCount 0",
+        { appCount: "0" },
+        'meteor-do:appCount is "0": must be an integer from 1 to 100 (the number of app droplets)',
+    ],
+    [
+        "appCount not an integer",
+        { appCount: "2.5" },
+        'meteor-do:appCount is "2.5": must be an integer from 1 to 100 (the number of app droplets)',
+    ],
+    [
+        "unknown region",
+        { region: "mars1" },
+        'meteor-do:region is "mars1": must be one of ams3, atl1, blr1, fra1, lon1, nyc1, nyc2, nyc3, sfo2, sfo3, sgp1, syd1, tor1',
+    ],
+    [
+        "unknown tlsMode",
+        { tlsMode: "acme" },
+        'meteor-do:tlsMode is "acme": must be one of self-signed, provided, letsencrypt',
+    ],
+    [
+        "provided without certificate",
+        { tlsMode: "provided", tlsPrivateKey: key },
+        "meteor-do:tlsCertificate is required when meteor-do:tlsMode is provided (a PEM certificate chain)",
+    ],
+    [
+        "provided without key",
+        { tlsMode: "provided", tlsCertificate: cert },
+        "meteor-do:tlsPrivateKey is required when meteor-do:tlsMode is provided (set it with `pulumi config set --secret tlsPrivateKey < key.pem`)",
+    ],
+    [
+        "provided key not PEM",
+        { tlsMode: "provided", tlsCertificate: cert, tlsPrivateKey: "hunter2" },
+        "meteor-do:tlsPrivateKey must be a PEM private key (its value is secret and not shown)",
+    ],
+    [
+        "letsencrypt without domain",
+        { tlsMode: "letsencrypt", letsencryptEmail: "ops@example.com" },
+        "meteor-do:domain is required when meteor-do:tlsMode is letsencrypt (HTTP-01 validates a domain name, not an IP address)",
+    ],
+    [
+        "letsencrypt without email",
+        { tlsMode: "letsencrypt", domain: "app.example.com" },
+        "meteor-do:letsencryptEmail is required when meteor-do:tlsMode is letsencrypt (the ACME account's contact for expiry notices)",
+    ],
+    [
+        "malformed CIDR",
+        { adminCidrs: '["10.0.0.0/33"]' },
+        'meteor-do:adminCidrs has "10.0.0.0/33": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48',
+    ],
+    [
+        "CIDR without prefix",
+        { adminCidrs: '["203.0.113.9"]' },
+        'meteor-do:adminCidrs has "203.0.113.9": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48',
+    ],
+    [
+        "adminCidrs not a list",
+        { adminCidrs: "203.0.113.0/24" },
+        `meteor-do:adminCidrs must be a list of strings (pulumi config set --path 'adminCidrs[0]' 203.0.113.0/24), got "203.0.113.0/24"`,
+    ],
+    [
+        "malformed domain",
+        { domain: "https://app.example.com/" },
+        'meteor-do:domain is "https://app.example.com/": must be a fully qualified domain name such as app.example.com (letters, digits, hyphens; no scheme, port or path)',
+    ],
+    [
+        "domain without a dot",
+        { domain: "localhost" },
+        'meteor-do:domain is "localhost": must be a fully qualified domain name such as app.example.com (letters, digits, hyphens; no scheme, port or path)',
+    ],
     ["rise 0", { healthCheckRise: "0" }, 'meteor-do:healthCheckRise is "0": must be an integer from 1 to 100'],
     ["fall 0", { healthCheckFall: "0" }, 'meteor-do:healthCheckFall is "0": must be an integer from 1 to 100'],
-    ["interval 0", { healthCheckIntervalMs: "0" }, 'meteor-do:healthCheckIntervalMs is "0": must be an integer number of milliseconds greater than 0'],
-    ["interval negative", { healthCheckIntervalMs: "-750" }, 'meteor-do:healthCheckIntervalMs is "-750": must be an integer number of milliseconds greater than 0'],
-    ["timeout 0", { healthCheckTimeoutMs: "0" }, 'meteor-do:healthCheckTimeoutMs is "0": must be an integer number of milliseconds greater than 0'],
-    ["health path relative", { healthCheckPath: "health" }, 'meteor-do:healthCheckPath is "health": must be an absolute URL path starting with / and without spaces'],
+    [
+        "interval 0",
+        { healthCheckIntervalMs: "0" },
+        'meteor-do:healthCheckIntervalMs is "0": must be an integer number of milliseconds greater than 0',
+    ],
+    [
+        "interval negative",
+        { healthCheckIntervalMs: "-750" },
+        'meteor-do:healthCheckIntervalMs is "-750": must be an integer number of milliseconds greater than 0',
+    ],
+    [
+        "timeout 0",
+        { healthCheckTimeoutMs: "0" },
+        'meteor-do:healthCheckTimeoutMs is "0": must be an integer number of milliseconds greater than 0',
+    ],
+    [
+        "health path relative",
+        { healthCheckPath: "health" },
+        'meteor-do:healthCheckPath is "health": must be an absolute URL path starting with / and without spaces',
+    ],
     ["unknown check type", { healthCheckType: "udp" }, 'meteor-do:healthCheckType is "udp": must be one of http, tcp'],
     ["unknown stickiness", { stickiness: "ip_hash" }, 'meteor-do:stickiness is "ip_hash": must be one of ip, cookie'],
-    ["bundle path missing", { bundle: "nope/app.tgz" }, `meteor-do:bundle is "nope/app.tgz": no such file (${path.resolve(__dirname, "../..", "nope/app.tgz")}). Build the sample app with \`npm run sample:bundle\`, or point bundle at your \`meteor build --server-only\` tarball`],
-    ["bundle not a tarball", { bundle: "app.zip" }, 'meteor-do:bundle is "app.zip": must be a .tar.gz/.tgz made by `meteor build --server-only`'],
-    ["vpc range public", { vpcIpRange: "8.8.0.0/16" }, 'meteor-do:vpcIpRange is "8.8.0.0/16": must be an RFC 1918 IPv4 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) with a prefix from /16 to /24, e.g. 10.10.0.0/20'],
-    ["vpc range too small", { vpcIpRange: "10.10.0.0/28" }, 'meteor-do:vpcIpRange is "10.10.0.0/28": must be an RFC 1918 IPv4 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) with a prefix from /16 to /24, e.g. 10.10.0.0/20'],
-    ["vpc range host bits", { vpcIpRange: "10.10.0.5/24" }, 'meteor-do:vpcIpRange is "10.10.0.5/24": must be an RFC 1918 IPv4 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) with a prefix from /16 to /24, e.g. 10.10.0.0/20'],
-    ["nodeVersion not exact", { nodeVersion: "22" }, 'meteor-do:nodeVersion is "22": must be an exact Node.js version X.Y.Z, e.g. 22.12.0'],
-    ["nodeDistUrl not a URL", { nodeDistUrl: "nodejs.org/dist" }, 'meteor-do:nodeDistUrl is "nodejs.org/dist": must be an http(s) URL with the nodejs.org/dist layout'],
-    ["appPort privileged", { appPort: "80" }, 'meteor-do:appPort is "80": must be an unprivileged port from 1024 to 65535 (the app runs unprivileged)'],
-    ["appPort is the admin port", { appPort: "8181" }, 'meteor-do:appPort is "8181": 8181 is the load balancer\'s admin port; pick another'],
-    ["appEnv sets a reserved name", { appEnv: '{"ROOT_URL":"x"}' }, "meteor-do:appEnv sets ROOT_URL, which the program sets itself (PORT, ROOT_URL, MONGO_URL, MONGO_OPLOG_URL, METEOR_SETTINGS, HTTP_FORWARDED_COUNT, METEOR_OPLOG_TOO_FAR_BEHIND, NODE_ENV); use the matching config key"],
-    ["appEnv bad name", { appEnv: '{"MY-VAR":"x"}' }, 'meteor-do:appEnv has the name "MY-VAR": names must match [A-Za-z_][A-Za-z0-9_]*'],
+    [
+        "bundle path missing",
+        { bundle: "nope/app.tgz" },
+        `meteor-do:bundle is "nope/app.tgz": no such file (${path.resolve(__dirname, "../..", "nope/app.tgz")}). Build the sample app with \`npm run sample:bundle\`, or point bundle at your \`meteor build --server-only\` tarball`,
+    ],
+    [
+        "bundle not a tarball",
+        { bundle: "app.zip" },
+        'meteor-do:bundle is "app.zip": must be a .tar.gz/.tgz made by `meteor build --server-only`',
+    ],
+    [
+        "vpc range public",
+        { vpcIpRange: "8.8.0.0/16" },
+        'meteor-do:vpcIpRange is "8.8.0.0/16": must be an RFC 1918 IPv4 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) with a prefix from /16 to /24, e.g. 10.10.0.0/20',
+    ],
+    [
+        "vpc range too small",
+        { vpcIpRange: "10.10.0.0/28" },
+        'meteor-do:vpcIpRange is "10.10.0.0/28": must be an RFC 1918 IPv4 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) with a prefix from /16 to /24, e.g. 10.10.0.0/20',
+    ],
+    [
+        "vpc range host bits",
+        { vpcIpRange: "10.10.0.5/24" },
+        'meteor-do:vpcIpRange is "10.10.0.5/24": must be an RFC 1918 IPv4 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) with a prefix from /16 to /24, e.g. 10.10.0.0/20',
+    ],
+    [
+        "nodeVersion not exact",
+        { nodeVersion: "22" },
+        'meteor-do:nodeVersion is "22": must be an exact Node.js version X.Y.Z, e.g. 22.12.0',
+    ],
+    [
+        "nodeDistUrl not a URL",
+        { nodeDistUrl: "nodejs.org/dist" },
+        'meteor-do:nodeDistUrl is "nodejs.org/dist": must be an http(s) URL with the nodejs.org/dist layout',
+    ],
+    [
+        "appPort privileged",
+        { appPort: "80" },
+        'meteor-do:appPort is "80": must be an unprivileged port from 1024 to 65535 (the app runs unprivileged)',
+    ],
+    [
+        "appPort is the admin port",
+        { appPort: "8181" },
+        'meteor-do:appPort is "8181": 8181 is the load balancer\'s admin port; pick another',
+    ],
+    [
+        "appEnv sets a reserved name",
+        { appEnv: '{"ROOT_URL":"x"}' },
+        "meteor-do:appEnv sets ROOT_URL, which the program sets itself (PORT, ROOT_URL, MONGO_URL, MONGO_OPLOG_URL, METEOR_SETTINGS, HTTP_FORWARDED_COUNT, METEOR_OPLOG_TOO_FAR_BEHIND, NODE_ENV); use the matching config key",
+    ],
+    [
+        "appEnv bad name",
+        { appEnv: '{"MY-VAR":"x"}' },
+        'meteor-do:appEnv has the name "MY-VAR": names must match [A-Za-z_][A-Za-z0-9_]*',
+    ],
     ["appEnv non-string", { appEnv: '{"N":5}' }, "meteor-do:appEnv.N must be a string, got 5"],
-    ["meteorSettings not JSON", { meteorSettings: "{oops" }, "meteor-do:meteorSettings must be a JSON object (its value is secret and not shown)"],
-    ["mongoUrl not mongodb", { mongoUrl: "postgres://secret@db" }, "meteor-do:mongoUrl must be a mongodb:// or mongodb+srv:// URL (its value is secret and not shown)"],
-    ["trustedProxyCount negative", { trustedProxyCount: "-1" }, 'meteor-do:trustedProxyCount is "-1": must be an integer from 0 to 10 (proxies in front of the load balancer)'],
-    ["more than one proxy without their CIDRs", { trustedProxyCount: "2" }, "meteor-do:trustedProxyCidrs is required when meteor-do:trustedProxyCount is more than 1 (the CIDRs of the proxies in front of the load balancer)"],
-    ["proxy CIDRs without proxies", { trustedProxyCidrs: '["198.51.100.0/24"]' }, "meteor-do:trustedProxyCidrs is set but meteor-do:trustedProxyCount is 0: set trustedProxyCount to the number of proxies in front of the load balancer"],
-    ["malformed proxy CIDR", { trustedProxyCount: "1", trustedProxyCidrs: '["cdn"]' }, 'meteor-do:trustedProxyCidrs has "cdn": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48'],
-    ["keepReleases 1", { keepReleases: "1" }, 'meteor-do:keepReleases is "1": must be an integer from 2 to 50 (the previous release is always kept for rollback)'],
-    ["cutover timeout too short", { cutoverTimeoutSeconds: "1" }, 'meteor-do:cutoverTimeoutSeconds is "1": must be an integer number of seconds from 5 to 1800'],
+    [
+        "meteorSettings not JSON",
+        { meteorSettings: "{oops" },
+        "meteor-do:meteorSettings must be a JSON object (its value is secret and not shown)",
+    ],
+    [
+        "mongoUrl not mongodb",
+        { mongoUrl: "postgres://secret@db" },
+        "meteor-do:mongoUrl must be a mongodb:// or mongodb+srv:// URL (its value is secret and not shown)",
+    ],
+    [
+        "trustedProxyCount negative",
+        { trustedProxyCount: "-1" },
+        'meteor-do:trustedProxyCount is "-1": must be an integer from 0 to 10 (proxies in front of the load balancer)',
+    ],
+    [
+        "more than one proxy without their CIDRs",
+        { trustedProxyCount: "2" },
+        "meteor-do:trustedProxyCidrs is required when meteor-do:trustedProxyCount is more than 1 (the CIDRs of the proxies in front of the load balancer)",
+    ],
+    [
+        "proxy CIDRs without proxies",
+        { trustedProxyCidrs: '["198.51.100.0/24"]' },
+        "meteor-do:trustedProxyCidrs is set but meteor-do:trustedProxyCount is 0: set trustedProxyCount to the number of proxies in front of the load balancer",
+    ],
+    [
+        "malformed proxy CIDR",
+        { trustedProxyCount: "1", trustedProxyCidrs: '["cdn"]' },
+        'meteor-do:trustedProxyCidrs has "cdn": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48',
+    ],
+    [
+        "keepReleases 1",
+        { keepReleases: "1" },
+        'meteor-do:keepReleases is "1": must be an integer from 2 to 50 (the previous release is always kept for rollback)',
+    ],
+    [
+        "cutover timeout too short",
+        { cutoverTimeoutSeconds: "1" },
+        'meteor-do:cutoverTimeoutSeconds is "1": must be an integer number of seconds from 5 to 1800',
+    ],
     ["backups not boolean", { backups: "yes" }, 'meteor-do:backups is "yes": must be true or false'],
-    ["promoteFrom not qualified", { promoteFrom: "staging" }, 'meteor-do:promoteFrom is "staging": must be a fully qualified stack name <org>/<project>/<stack>'],
-    ["appSize not a slug", { appSize: "Large" }, 'meteor-do:appSize is "Large": must be a DigitalOcean size slug such as s-1vcpu-2gb'],
-    ["letsencryptEmail malformed", { letsencryptEmail: "ops" }, 'meteor-do:letsencryptEmail is "ops": must be an e-mail address'],
-    ["letsencryptServer plain http", { letsencryptServer: "http://acme.example.com/dir" }, 'meteor-do:letsencryptServer is "http://acme.example.com/dir": must be production, staging or the https:// directory URL of an ACME server'],
-    ["letsencryptServer unknown name", { letsencryptServer: "prod" }, 'meteor-do:letsencryptServer is "prod": must be production, staging or the https:// directory URL of an ACME server'],
-    ["manageDns without domain", { manageDns: "true" }, "meteor-do:manageDns is true but meteor-do:domain is unset: set the domain whose A record points at the reserved IP"],
+    [
+        "promoteFrom not qualified",
+        { promoteFrom: "staging" },
+        'meteor-do:promoteFrom is "staging": must be a fully qualified stack name <org>/<project>/<stack>',
+    ],
+    [
+        "appSize not a slug",
+        { appSize: "Large" },
+        'meteor-do:appSize is "Large": must be a DigitalOcean size slug such as s-1vcpu-2gb',
+    ],
+    [
+        "letsencryptEmail malformed",
+        { letsencryptEmail: "ops" },
+        'meteor-do:letsencryptEmail is "ops": must be an e-mail address',
+    ],
+    [
+        "letsencryptServer plain http",
+        { letsencryptServer: "http://acme.example.com/dir" },
+        'meteor-do:letsencryptServer is "http://acme.example.com/dir": must be production, staging or the https:// directory URL of an ACME server',
+    ],
+    [
+        "letsencryptServer unknown name",
+        { letsencryptServer: "prod" },
+        'meteor-do:letsencryptServer is "prod": must be production, staging or the https:// directory URL of an ACME server',
+    ],
+    [
+        "manageDns without domain",
+        { manageDns: "true" },
+        "meteor-do:manageDns is true but meteor-do:domain is unset: set the domain whose A record points at the reserved IP",
+    ],
     ["manageDns not boolean", { manageDns: "yes" }, 'meteor-do:manageDns is "yes": must be true or false'],
-    ["dnsZone not a parent of domain", { domain: "app.example.com", dnsZone: "example.org" }, 'meteor-do:dnsZone is "example.org": must be app.example.com or a parent domain of it'],
-    ["dnsZone malformed", { dnsZone: "example" }, 'meteor-do:dnsZone is "example": must be a domain name such as example.com'],
+    [
+        "dnsZone not a parent of domain",
+        { domain: "app.example.com", dnsZone: "example.org" },
+        'meteor-do:dnsZone is "example.org": must be app.example.com or a parent domain of it',
+    ],
+    [
+        "dnsZone malformed",
+        { dnsZone: "example" },
+        'meteor-do:dnsZone is "example": must be a domain name such as example.com',
+    ],
     ["unknown database mode", { database: "atlas" }, 'meteor-do:database is "atlas": must be one of managed, external'],
-    ["managed database with mongoUrl", { database: "managed", mongoUrl: "mongodb://u:S3cr3t@db/app" }, "meteor-do:mongoUrl is set but meteor-do:database is managed: the program builds the URL from the cluster; unset it or set database to external"],
-    ["databaseNodeCount 2", { databaseNodeCount: "2" }, 'meteor-do:databaseNodeCount is "2": must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)'],
-    ["databaseNodeCount 5", { databaseNodeCount: "5" }, 'meteor-do:databaseNodeCount is "5": must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)'],
-    ["databaseSize a droplet slug", { databaseSize: "s-1vcpu-1gb" }, 'meteor-do:databaseSize is "s-1vcpu-1gb": must be a DigitalOcean database size slug such as db-s-1vcpu-1gb'],
-    ["databaseVersion not a major", { databaseVersion: "7.0.2" }, 'meteor-do:databaseVersion is "7.0.2": must be a MongoDB major version such as 7'],
-    ["databaseName with a dot", { databaseName: "my.app" }, 'meteor-do:databaseName is "my.app": must be 1 to 63 letters, digits, _ or -'],
-    ["alertEmails entry malformed", { alertEmails: '["ops@example.com","pager"]' }, 'meteor-do:alertEmails has "pager": each entry must be an e-mail address'],
-    ["alertEmails without the metrics agent", { alertEmails: '["ops@example.com"]', monitoring: "false" }, "meteor-do:alertEmails is set but meteor-do:monitoring is false: memory and disk alerts need the metrics agent; set monitoring to true"],
-    ["alertCpuPercent 0", { alertCpuPercent: "0" }, 'meteor-do:alertCpuPercent is "0": must be an integer percentage from 1 to 100'],
-    ["alertDiskPercent over 100", { alertDiskPercent: "101" }, 'meteor-do:alertDiskPercent is "101": must be an integer percentage from 1 to 100'],
+    [
+        "managed database with mongoUrl",
+        { database: "managed", mongoUrl: "mongodb://u:S3cr3t@db/app" },
+        "meteor-do:mongoUrl is set but meteor-do:database is managed: the program builds the URL from the cluster; unset it or set database to external",
+    ],
+    [
+        "databaseNodeCount 2",
+        { databaseNodeCount: "2" },
+        'meteor-do:databaseNodeCount is "2": must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)',
+    ],
+    [
+        "databaseNodeCount 5",
+        { databaseNodeCount: "5" },
+        'meteor-do:databaseNodeCount is "5": must be 1 or 3 (a MongoDB cluster is one node or a three-node replica set)',
+    ],
+    [
+        "databaseSize a droplet slug",
+        { databaseSize: "s-1vcpu-1gb" },
+        'meteor-do:databaseSize is "s-1vcpu-1gb": must be a DigitalOcean database size slug such as db-s-1vcpu-1gb',
+    ],
+    [
+        "databaseVersion not a major",
+        { databaseVersion: "7.0.2" },
+        'meteor-do:databaseVersion is "7.0.2": must be a MongoDB major version such as 7',
+    ],
+    [
+        "databaseName with a dot",
+        { databaseName: "my.app" },
+        'meteor-do:databaseName is "my.app": must be 1 to 63 letters, digits, _ or -',
+    ],
+    [
+        "alertEmails entry malformed",
+        { alertEmails: '["ops@example.com","pager"]' },
+        'meteor-do:alertEmails has "pager": each entry must be an e-mail address',
+    ],
+    [
+        "alertEmails without the metrics agent",
+        { alertEmails: '["ops@example.com"]', monitoring: "false" },
+        "meteor-do:alertEmails is set but meteor-do:monitoring is false: memory and disk alerts need the metrics agent; set monitoring to true",
+    ],
+    [
+        "alertCpuPercent 0",
+        { alertCpuPercent: "0" },
+        'meteor-do:alertCpuPercent is "0": must be an integer percentage from 1 to 100',
+    ],
+    [
+        "alertDiskPercent over 100",
+        { alertDiskPercent: "101" },
+        'meteor-do:alertDiskPercent is "101": must be an integer percentage from 1 to 100',
+    ],
     ["alertWindow unknown", { alertWindow: "15m" }, 'meteor-do:alertWindow is "15m": must be one of 5m, 10m, 30m, 1h'],
-    ["projectEnvironment unknown", { projectEnvironment: "prod" }, 'meteor-do:projectEnvironment is "prod": must be one of Development, Staging, Production'],
+    [
+        "projectEnvironment unknown",
+        { projectEnvironment: "prod" },
+        'meteor-do:projectEnvironment is "prod": must be one of Development, Staging, Production',
+    ],
 ];
 
 describe("bad values fail with the key, the value and what is allowed", () => {
@@ -191,7 +481,12 @@ describe("bad values fail with the key, the value and what is allowed", () => {
 
     test("a secret's value never appears in an error", () => {
         const secretValue = "postgres://admin:S3cr3tP4ss@db";
-        const problems = problemsOf({ mongoUrl: secretValue, tlsMode: "provided", tlsCertificate: cert, tlsPrivateKey: "S3cr3tKey" });
+        const problems = problemsOf({
+            mongoUrl: secretValue,
+            tlsMode: "provided",
+            tlsCertificate: cert,
+            tlsPrivateKey: "S3cr3tKey",
+        });
         expect(problems.join("\n")).not.toMatch(/S3cr3t/);
         expect(problems).toHaveLength(2);
     });

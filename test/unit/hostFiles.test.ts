@@ -26,7 +26,10 @@ describe("cloud-init user-data", () => {
     const app = appUserData({ deployPublicKey: key });
     const lb = lbUserData({ deployPublicKey: key });
 
-    test.each([["app", app], ["lb", lb]])("%s user-data passes `cloud-init schema`", (_role, text) => {
+    test.each([
+        ["app", app],
+        ["lb", lb],
+    ])("%s user-data passes `cloud-init schema`", (_role, text) => {
         const r = schema(text);
         expect(r.output).toContain("Valid cloud-config");
         expect(r.status).toBe(0);
@@ -59,7 +62,10 @@ describe("cloud-init user-data", () => {
         expect(app).toContain("      EnvironmentFile=/etc/meteor/app.env\n");
         expect(app).toContain("      ExecStart=/usr/local/bin/node main.js\n");
         // Node.js and the stop timeout come from the runtime Command, so changing them replaces no droplet.
-        const settings = app.split("\n").filter((l) => !/^\s*#/.test(l)).join("\n");
+        const settings = app
+            .split("\n")
+            .filter((l) => !/^\s*#/.test(l))
+            .join("\n");
         expect(settings).not.toMatch(/install-node|node-v|TimeoutStopSec/);
     });
 
@@ -80,7 +86,11 @@ describe("host scripts", () => {
     });
 
     test.each(scripts)("%s passes shellcheck", (name) => {
-        const r = spawnSync("shellcheck", ["--severity=style", "--external-sources", "--source-path=SCRIPTDIR", path.join(hostScriptsDir, name)], { encoding: "utf8" });
+        const r = spawnSync(
+            "shellcheck",
+            ["--severity=style", "--external-sources", "--source-path=SCRIPTDIR", path.join(hostScriptsDir, name)],
+            { encoding: "utf8" },
+        );
         expect(r.stdout + r.stderr).toBe("");
         expect(r.status).toBe(0);
     });
@@ -95,13 +105,18 @@ describe("host scripts", () => {
 describe("command builders", () => {
     test("exact command strings", () => {
         expect(waitForCloudInit()).toBe("cloud-init status --wait >/dev/null || { cloud-init status --long; exit 1; }");
-        expect(installTools()).toBe("sudo install -d -m 0755 /usr/local/lib/meteor-do && base64 -d | sudo tar -xzf - --no-same-owner -C /usr/local/lib/meteor-do");
+        expect(installTools()).toBe(
+            "sudo install -d -m 0755 /usr/local/lib/meteor-do && base64 -d | sudo tar -xzf - --no-same-owner -C /usr/local/lib/meteor-do",
+        );
         expect(runTool("write-tls.sh")).toBe("sudo /usr/local/lib/meteor-do/write-tls.sh");
-        expect(runTool("cutover.sh", "--peer", "10.0.0.5:3000", "--label", "it's")).toBe("sudo /usr/local/lib/meteor-do/cutover.sh --peer 10.0.0.5:3000 --label 'it'\\''s'");
+        expect(runTool("cutover.sh", "--peer", "10.0.0.5:3000", "--label", "it's")).toBe(
+            "sudo /usr/local/lib/meteor-do/cutover.sh --peer 10.0.0.5:3000 --label 'it'\\''s'",
+        );
         expect(() => runTool("../evil")).toThrow('tool name "../evil" must look like name.sh');
         expect(shellQuote("a b")).toBe("'a b'");
         expect(installRuntime("22.12.0", "https://nodejs.org/dist", 20)).toBe(
-            "sudo /usr/local/lib/meteor-do/install-node.sh 22.12.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 30");
+            "sudo /usr/local/lib/meteor-do/install-node.sh 22.12.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 30",
+        );
     });
 
     test("installTools really unpacks what tarGzBase64 packs, executable", async () => {

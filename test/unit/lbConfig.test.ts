@@ -5,7 +5,13 @@ import { LbConfig, LbConfigArgs, productionView } from "../../components/lbConfi
 import { renderNginx } from "../../nginx/render";
 
 const healthCheck = { path: "/healthz", intervalMs: 750, rise: 2, fall: 2, timeoutMs: 1000, type: "http" as const };
-const connection = { host: "198.51.100.10", user: "deploy", privateKey: pulumi.secret("KEY"), dialErrorLimit: 30, perDialTimeout: 10 };
+const connection = {
+    host: "198.51.100.10",
+    user: "deploy",
+    privateKey: pulumi.secret("KEY"),
+    dialErrorLimit: 30,
+    perDialTimeout: 10,
+};
 
 function args(over: Partial<LbConfigArgs> = {}): LbConfigArgs {
     return {
@@ -19,14 +25,24 @@ function args(over: Partial<LbConfigArgs> = {}): LbConfigArgs {
         stickiness: "ip",
         trustedProxyCount: 0,
         adminCidrs: ["192.0.2.0/24"],
-        tls: { certificate: "/etc/meteor-do/tls/fullchain.pem", privateKey: "/etc/meteor-do/tls/privkey.pem", selfSigned: true },
+        tls: {
+            certificate: "/etc/meteor-do/tls/fullchain.pem",
+            privateKey: "/etc/meteor-do/tls/privkey.pem",
+            selfSigned: true,
+        },
         dependsOn: [],
         ...over,
     };
 }
 
 // Own small mocks: this suite builds LbConfig alone, outside a stack (the shared mocks need the program's root stack).
-interface Recorded { type: string; name: string; inputs: any; parent?: string; dependsOn: string[] }
+interface Recorded {
+    type: string;
+    name: string;
+    inputs: any;
+    parent?: string;
+    dependsOn: string[];
+}
 const recorded: Recorded[] = [];
 const opts = new Map<string, { parent?: string; dependsOn: string[] }>();
 const nameOf = (r: pulumi.Resource | undefined) => (r ? ((r as any).__name as string) : undefined);
@@ -34,16 +50,21 @@ const nameOf = (r: pulumi.Resource | undefined) => (r ? ((r as any).__name as st
 beforeEach(async () => {
     recorded.length = 0;
     opts.clear();
-    await pulumi.runtime.setMocks({
-        newResource(a) {
-            const o = opts.get(a.name) ?? { dependsOn: [] };
-            recorded.push({ type: a.type, name: a.name, inputs: a.inputs, ...o });
-            return { id: `${a.name}-id`, state: a.inputs };
+    await pulumi.runtime.setMocks(
+        {
+            newResource(a) {
+                const o = opts.get(a.name) ?? { dependsOn: [] };
+                recorded.push({ type: a.type, name: a.name, inputs: a.inputs, ...o });
+                return { id: `${a.name}-id`, state: a.inputs };
+            },
+            call(a) {
+                throw new Error(`unexpected provider call ${a.token}`);
+            },
         },
-        call(a) {
-            throw new Error(`unexpected provider call ${a.token}`);
-        },
-    }, "meteor-do", "test", false);
+        "meteor-do",
+        "test",
+        false,
+    );
 });
 
 /** Children's parent and dependsOn, seen through the component's transformations. */
@@ -74,9 +95,19 @@ function untar(b64: string): Record<string, string> {
     const tar = zlib.gunzipSync(Buffer.from(b64, "base64"));
     const out: Record<string, string> = {};
     for (let off = 0; off + 512 <= tar.length;) {
-        const name = tar.subarray(off, off + 100).toString().replace(/\0.*$/s, "");
+        const name = tar
+            .subarray(off, off + 100)
+            .toString()
+            .replace(/\0.*$/s, "");
         if (!name) break;
-        const size = parseInt(tar.subarray(off + 124, off + 136).toString().replace(/\0.*$/s, "").trim(), 8);
+        const size = parseInt(
+            tar
+                .subarray(off + 124, off + 136)
+                .toString()
+                .replace(/\0.*$/s, "")
+                .trim(),
+            8,
+        );
         out[name] = tar.subarray(off + 512, off + 512 + size).toString();
         off += 512 + Math.ceil(size / 512) * 512;
     }
@@ -97,11 +128,20 @@ test("one Command runs lb-push.sh with the rendered tree on stdin and the files'
     }
     const tools = new Tools("tools");
     const { push } = await pushOf(args({ dependsOn: [tools] }));
-    const expected = renderNginx(productionView({
-        peers: ["10.116.0.5", "10.116.0.6"], appPort: 3000, lbPrivateIp: "10.116.0.2", vpcCidr: "10.116.0.0/20",
-        serverName: "app.example.com", healthCheck, stickiness: "ip", trustedProxyCount: 0, adminCidrs: ["192.0.2.0/24"],
-        tls: args().tls,
-    }));
+    const expected = renderNginx(
+        productionView({
+            peers: ["10.116.0.5", "10.116.0.6"],
+            appPort: 3000,
+            lbPrivateIp: "10.116.0.2",
+            vpcCidr: "10.116.0.0/20",
+            serverName: "app.example.com",
+            healthCheck,
+            stickiness: "ip",
+            trustedProxyCount: 0,
+            adminCidrs: ["192.0.2.0/24"],
+            tls: args().tls,
+        }),
+    );
 
     expect(recorded.map((r) => [r.type, r.name]).sort()).toEqual([
         ["command:remote:Command", "lb-config-push"],
@@ -110,13 +150,26 @@ test("one Command runs lb-push.sh with the rendered tree on stdin and the files'
     ]);
     expect(push.parent).toBe("lb-config");
     expect(push.dependsOn).toEqual(["tools"]);
-    expect(Object.keys(push.inputs).sort()).toEqual(["addPreviousOutputInEnv", "connection", "create", "stdin", "triggers"]);
+    expect(Object.keys(push.inputs).sort()).toEqual([
+        "addPreviousOutputInEnv",
+        "connection",
+        "create",
+        "stdin",
+        "triggers",
+    ]);
     expect(push.inputs.create).toBe("sudo /usr/local/lib/meteor-do/lb-push.sh");
     expect(push.inputs.addPreviousOutputInEnv).toBe(false);
     // The connection holds the private key: it stays a secret (the engine's secret envelope).
     expect(push.inputs.connection).toEqual({
         "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
-        value: { host: "198.51.100.10", port: 22, user: "deploy", privateKey: "KEY", dialErrorLimit: 30, perDialTimeout: 10 },
+        value: {
+            host: "198.51.100.10",
+            port: 22,
+            user: "deploy",
+            privateKey: "KEY",
+            dialErrorLimit: 30,
+            perDialTimeout: 10,
+        },
     });
     expect(push.inputs.triggers).toEqual([`nginx=${filesHash(expected)}`]);
     expect(untar(push.inputs.stdin)).toEqual(expected);
@@ -124,8 +177,16 @@ test("one Command runs lb-push.sh with the rendered tree on stdin and the files'
 
 test("the production view: Debian paths, ports 80/443/8181, status for loopback + VPC + adminCidrs", () => {
     const v = productionView({
-        peers: ["10.116.0.5"], appPort: 3000, lbPrivateIp: "10.116.0.2", vpcCidr: "10.116.0.0/20", serverName: "203.0.113.7",
-        healthCheck, stickiness: "cookie", trustedProxyCount: 1, adminCidrs: ["192.0.2.0/24"], tls: args().tls,
+        peers: ["10.116.0.5"],
+        appPort: 3000,
+        lbPrivateIp: "10.116.0.2",
+        vpcCidr: "10.116.0.0/20",
+        serverName: "203.0.113.7",
+        healthCheck,
+        stickiness: "cookie",
+        trustedProxyCount: 1,
+        adminCidrs: ["192.0.2.0/24"],
+        tls: args().tls,
     });
     expect(v).toEqual({
         peers: [{ ip: "10.116.0.5", port: 3000 }],
@@ -139,8 +200,11 @@ test("the production view: Debian paths, ports 80/443/8181, status for loopback 
         adminSelf: ["10.116.0.2"],
         listen: { http: 80, https: 443, admin: 8181 },
         paths: {
-            prefix: "/etc/meteor-do/nginx/current", pid: "/run/nginx.pid", errorLog: "/var/log/nginx/error.log",
-            accessLog: "/var/log/nginx/access.log", temp: "/var/lib/nginx",
+            prefix: "/etc/meteor-do/nginx/current",
+            pid: "/run/nginx.pid",
+            errorLog: "/var/log/nginx/error.log",
+            accessLog: "/var/log/nginx/access.log",
+            temp: "/var/lib/nginx",
         },
         acmeWebroot: "/var/www/acme",
         user: "www-data",
@@ -151,14 +215,19 @@ test("the production view: Debian paths, ports 80/443/8181, status for loopback 
     expect(files["nginx.conf"]).toContain("user www-data;");
     expect(files["listen/https.conf"]).toContain("listen 0.0.0.0:443 ssl http2;");
     expect(files["sites/http.conf"]).toContain("return 301 https://$host$request_uri;");
-    expect(files["main/modules.conf"].indexOf("ndk_http_module.so")).toBeLessThan(files["main/modules.conf"].indexOf("ngx_http_lua_module.so"));
+    expect(files["main/modules.conf"].indexOf("ndk_http_module.so")).toBeLessThan(
+        files["main/modules.conf"].indexOf("ngx_http_lua_module.so"),
+    );
     expect(files.PREFIX).toBe("/etc/meteor-do/nginx/current\n");
 });
 
 test("the trigger changes when and only when a rendered file changes", async () => {
     const base = (await pushOf(args(), "a")).hash;
     // Same values through other Inputs: same files, same trigger.
-    expect((await pushOf(args({ peers: pulumi.output(["10.116.0.5", "10.116.0.6"]), lbPrivateIp: "10.116.0.2" }), "b")).hash).toBe(base);
+    expect(
+        (await pushOf(args({ peers: pulumi.output(["10.116.0.5", "10.116.0.6"]), lbPrivateIp: "10.116.0.2" }), "b"))
+            .hash,
+    ).toBe(base);
     // dependsOn and the connection are not in the files.
     expect((await pushOf(args({ connection: { ...connection, host: "198.51.100.99" } }), "c")).hash).toBe(base);
     const changed = [
@@ -186,8 +255,20 @@ test("with hostId (the droplet id) the trigger also moves when the droplet is re
 test("argument errors are plain and early", () => {
     expect(() => new LbConfig("x", args({ appPort: 0 }))).toThrow("appPort must be a TCP port, got 0");
     expect(() => new LbConfig("y", args({ trustedProxyCount: 2 }))).toThrow("trustedProxyCount > 1 needs realIpFrom");
-    expect(() => renderNginx({ ...productionView({
-        peers: ["10.116.0.5", "10.116.0.5"], appPort: 3000, lbPrivateIp: "10.116.0.2", vpcCidr: "10.116.0.0/20", serverName: "a.example",
-        healthCheck, stickiness: "ip", trustedProxyCount: 0, adminCidrs: [], tls: args().tls,
-    }) })).toThrow("peer 10.116.0.5:3000 is listed twice");
+    expect(() =>
+        renderNginx({
+            ...productionView({
+                peers: ["10.116.0.5", "10.116.0.5"],
+                appPort: 3000,
+                lbPrivateIp: "10.116.0.2",
+                vpcCidr: "10.116.0.0/20",
+                serverName: "a.example",
+                healthCheck,
+                stickiness: "ip",
+                trustedProxyCount: 0,
+                adminCidrs: [],
+                tls: args().tls,
+            }),
+        }),
+    ).toThrow("peer 10.116.0.5:3000 is listed twice");
 });

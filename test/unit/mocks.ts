@@ -36,7 +36,13 @@ function state(type: string, name: string, inputs: any, index: number): Record<s
         case "digitalocean:index/vpc:Vpc":
             return { ...inputs, ipRange: inputs.ipRange ?? "10.116.0.0/20", urn: `do:vpc:${name}` };
         case "digitalocean:index/droplet:Droplet":
-            return { ...inputs, ipv4Address: `203.0.113.${index}`, ipv4AddressPrivate: `10.116.0.${index}`, urn: `do:droplet:${name}`, dropletUrn: `do:droplet:${1000 + index}` };
+            return {
+                ...inputs,
+                ipv4Address: `203.0.113.${index}`,
+                ipv4AddressPrivate: `10.116.0.${index}`,
+                urn: `do:droplet:${name}`,
+                dropletUrn: `do:droplet:${1000 + index}`,
+            };
         case "digitalocean:index/reservedIp:ReservedIp":
             return { ...inputs, ipAddress: "198.51.100.10", reservedIpUrn: "do:reservedip:198.51.100.10" };
         case "digitalocean:index/domain:Domain":
@@ -46,7 +52,11 @@ function state(type: string, name: string, inputs: any, index: number): Record<s
         case "digitalocean:index/databaseCluster:DatabaseCluster": {
             const host = `private-${inputs.name}-0.mongo.example.net`;
             return {
-                ...inputs, clusterUrn: `do:dbaas:${name}-id`, privateHost: host, user: "doadmin", password: "Mock-Db-Pass",
+                ...inputs,
+                clusterUrn: `do:dbaas:${name}-id`,
+                privateHost: host,
+                user: "doadmin",
+                password: "Mock-Db-Pass",
                 privateUri: `mongodb+srv://doadmin:Mock-Db-Pass@${host}/admin?tls=true&authSource=admin&replicaSet=${inputs.name}`,
             };
         }
@@ -98,7 +108,11 @@ export const mocks: pulumi.runtime.Mocks = {
     },
     call(args) {
         if (args.token === "digitalocean:index/getDatabaseCa:getDatabaseCa") {
-            return { clusterId: args.inputs.clusterId, id: args.inputs.clusterId, certificate: "-----BEGIN CERTIFICATE-----\nmock database CA\n-----END CERTIFICATE-----\n" };
+            return {
+                clusterId: args.inputs.clusterId,
+                id: args.inputs.clusterId,
+                certificate: "-----BEGIN CERTIFICATE-----\nmock database CA\n-----END CERTIFICATE-----\n",
+            };
         }
         throw new Error(`unexpected provider call ${args.token}`);
     },
@@ -188,7 +202,10 @@ export const promiseOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((re
 export const ofType = (type: string) => recorded.filter((r) => r.type === type);
 export const named = (name: string): Recorded => {
     const found = recorded.filter((r) => r.name === name);
-    if (found.length !== 1) throw new Error(`expected one resource named ${name}, found ${found.length}: ${recorded.map((r) => r.name).join(", ")}`);
+    if (found.length !== 1)
+        throw new Error(
+            `expected one resource named ${name}, found ${found.length}: ${recorded.map((r) => r.name).join(", ")}`,
+        );
     return found[0];
 };
 

@@ -10,7 +10,8 @@ let fixture: ReturnType<typeof tempBundle>;
 beforeAll(() => (fixture = tempBundle("program-")));
 afterAll(() => fixture.remove());
 
-const run = (config: Record<string, string> = {}, preview = false) => runProgram({ bundle: fixture.bundle, ...config }, preview);
+const run = (config: Record<string, string> = {}, preview = false) =>
+    runProgram({ bundle: fixture.bundle, ...config }, preview);
 
 const DROPLET = "digitalocean:index/droplet:Droplet";
 const COMMAND = "command:remote:Command";
@@ -20,7 +21,9 @@ describe.each([1, 3, 7])("appCount %i", (n) => {
     beforeAll(() => run({ appCount: String(n) }));
 
     test("one LB droplet and exactly appCount app droplets, all debian-12-x64 in the VPC", () => {
-        const names = droplets().map((d) => d.name).sort();
+        const names = droplets()
+            .map((d) => d.name)
+            .sort();
         expect(names).toEqual(["lb-droplet", ...Array.from({ length: n }, (_, i) => `app-${i + 1}`)].sort());
         for (const d of droplets()) {
             expect(d.inputs.image).toBe("debian-12-x64");
@@ -40,14 +43,17 @@ describe.each([1, 3, 7])("appCount %i", (n) => {
                 backups: false,
                 monitoring: true,
             });
-            expect(d.inputs.userData).toMatch(/^#cloud-config\n# meteor-do app droplet: the users, the meteor-app unit/);
+            expect(d.inputs.userData).toMatch(
+                /^#cloud-config\n# meteor-do app droplet: the users, the meteor-app unit/,
+            );
         }
     });
 
     test("every host's cloud-init gate precedes every other Command of that host", () => {
         const commands = ofType(COMMAND);
         const hosts = new Map<string, string>(); // host address -> gate name
-        for (const c of commands.filter((c) => c.name.endsWith("-cloud-init"))) hosts.set(c.inputs.connection.host, c.name);
+        for (const c of commands.filter((c) => c.name.endsWith("-cloud-init")))
+            hosts.set(c.inputs.connection.host, c.name);
         expect(hosts.size).toBe(n + 1);
         for (const c of commands) {
             const gate = hosts.get(c.inputs.connection.host);
@@ -114,7 +120,11 @@ describe("a default stack", () => {
 
     test("LB: droplet with the LB user-data, reserved IP assigned to it", () => {
         const lb = named("lb-droplet");
-        expect(lb.inputs).toMatchObject({ name: "meteor-do-staging-lb", size: "s-1vcpu-1gb", tags: ["meteor-do-staging-lb"] });
+        expect(lb.inputs).toMatchObject({
+            name: "meteor-do-staging-lb",
+            size: "s-1vcpu-1gb",
+            tags: ["meteor-do-staging-lb"],
+        });
         expect(lb.inputs.userData).toMatch(/^#cloud-config\n# meteor-do load-balancer droplet/);
         expect(named("lb-ip").inputs).toEqual({ region: "nyc3" });
         expect(named("lb-ip-assignment").inputs).toEqual({ ipAddress: "198.51.100.10", dropletId: expect.any(Number) });
@@ -123,7 +133,10 @@ describe("a default stack", () => {
 
     test("deploy key: ED25519, registered, private half secret in every Command connection", async () => {
         expect(named("deploy-key").inputs).toEqual({ algorithm: "ED25519" });
-        expect(named("deploy-sshkey").inputs).toEqual({ name: "meteor-do-staging-deploy", publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIdeploy-key mock" });
+        expect(named("deploy-sshkey").inputs).toEqual({
+            name: "meteor-do-staging-deploy",
+            publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIdeploy-key mock",
+        });
         for (const c of ofType(COMMAND)) {
             expect(c.inputs.connection.user).toBe("deploy");
             expect(c.inputs.connection.privateKey).toContain("BEGIN OPENSSH PRIVATE KEY");
@@ -136,7 +149,12 @@ describe("a default stack", () => {
                 expect(c.inputs.connection.proxy).toBeUndefined();
             } else {
                 expect(c.inputs.connection.host).toMatch(/^10\.116\.0\.\d+$/);
-                expect(c.inputs.connection.proxy).toMatchObject({ host: "198.51.100.10", user: "deploy", dialErrorLimit: 60, perDialTimeout: 15 });
+                expect(c.inputs.connection.proxy).toMatchObject({
+                    host: "198.51.100.10",
+                    user: "deploy",
+                    dialErrorLimit: 60,
+                    perDialTimeout: 15,
+                });
             }
             expect(c.inputs.connection).toMatchObject({ dialErrorLimit: 60, perDialTimeout: 15 });
         }
@@ -152,16 +170,24 @@ describe("a default stack", () => {
 });
 
 const everyService = {
-    appCount: "2", domain: "app.example.com", tlsMode: "letsencrypt", letsencryptEmail: "ops@example.com",
-    manageDns: "true", database: "managed",
+    appCount: "2",
+    domain: "app.example.com",
+    tlsMode: "letsencrypt",
+    letsencryptEmail: "ops@example.com",
+    manageDns: "true",
+    database: "managed",
 };
-describe.each([["a default stack", { appCount: "2" }], ["every service on", everyService]])("a replaced droplet gets every Command again (%s)", (_label, config) => {
+describe.each([
+    ["a default stack", { appCount: "2" }],
+    ["every service on", everyService],
+])("a replaced droplet gets every Command again (%s)", (_label, config) => {
     beforeAll(() => run(config));
 
     test("the droplet id is in the triggers of every Command of its host", () => {
         // Host address -> its droplet's id, as the gate's trigger carries it.
         const hostIds = new Map<string, string>();
-        for (const c of ofType(COMMAND).filter((c) => c.name.endsWith("-cloud-init"))) hostIds.set(c.inputs.connection.host, c.inputs.triggers[0]);
+        for (const c of ofType(COMMAND).filter((c) => c.name.endsWith("-cloud-init")))
+            hostIds.set(c.inputs.connection.host, c.inputs.triggers[0]);
         expect([...hostIds.values()].every((id) => /^droplet=\d+$/.test(id))).toBe(true);
         expect(new Set(hostIds.values()).size).toBe(3);
         for (const c of [...ofType(COMMAND), ...ofType("command:remote:CopyToRemote")]) {
@@ -182,8 +208,13 @@ describe("a new Node.js version rolls the hosts instead of replacing them", () =
         for (const i of [1, 2]) {
             const runtime = named(`app-${i}-runtime`);
             expect(runtime.inputs.create).toBe(
-                "sudo /usr/local/lib/meteor-do/install-node.sh 22.11.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 25");
-            expect(runtime.inputs.triggers.slice(1)).toEqual(["node=22.11.0", "nodeDist=https://nodejs.org/dist", "stopGrace=15"]);
+                "sudo /usr/local/lib/meteor-do/install-node.sh 22.11.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 25",
+            );
+            expect(runtime.inputs.triggers.slice(1)).toEqual([
+                "node=22.11.0",
+                "nodeDist=https://nodejs.org/dist",
+                "stopGrace=15",
+            ]);
             expect(runtime.dependsOn).toEqual([`app-${i}-host-tools`]);
             expect(waitsFor(`release-app-${i}-stage`).has(`app-${i}-runtime`)).toBe(true);
         }
@@ -192,9 +223,22 @@ describe("a new Node.js version rolls the hosts instead of replacing them", () =
     test("changing nodeVersion changes no droplet, no upload, no stage; every cutover (and runtime) runs again", async () => {
         const before = await snapshot({ nodeVersion: "22.11.0" });
         const after = await snapshot({ nodeVersion: "22.12.0" });
-        const changed = Object.keys(after).filter((n) => JSON.stringify(after[n].triggers ?? after[n].userData) !== JSON.stringify(before[n].triggers ?? before[n].userData));
-        expect(changed.sort()).toEqual(["app-1-runtime", "app-2-runtime", "release-app-1-cutover", "release-app-2-cutover"]);
-        expect(after["release-app-2-cutover"].triggers.slice(-3)).toEqual(["node=22.12.0", "nodeDist=https://nodejs.org/dist", "stopGrace=20"]);
+        const changed = Object.keys(after).filter(
+            (n) =>
+                JSON.stringify(after[n].triggers ?? after[n].userData) !==
+                JSON.stringify(before[n].triggers ?? before[n].userData),
+        );
+        expect(changed.sort()).toEqual([
+            "app-1-runtime",
+            "app-2-runtime",
+            "release-app-1-cutover",
+            "release-app-2-cutover",
+        ]);
+        expect(after["release-app-2-cutover"].triggers.slice(-3)).toEqual([
+            "node=22.12.0",
+            "nodeDist=https://nodejs.org/dist",
+            "stopGrace=20",
+        ]);
     });
 });
 
@@ -207,7 +251,8 @@ describe("secrets stay secret", () => {
         for (const c of commands) {
             const connection = props.get(c.name)!.connection;
             expect([c.name, await isSecretInput(connection.privateKey)]).toEqual([c.name, true]);
-            if (connection.proxy) expect([c.name, await isSecretInput(connection.proxy.privateKey)]).toEqual([c.name, true]);
+            if (connection.proxy)
+                expect([c.name, await isSecretInput(connection.proxy.privateKey)]).toEqual([c.name, true]);
         }
     });
 
@@ -228,7 +273,11 @@ describe("adminCidrs", () => {
     beforeAll(() => run({ adminCidrs: '["203.0.113.0/24","2001:db8::/48"]' }));
 
     test("SSH to the LB only from the admin ranges", () => {
-        expect(named("net-lb-fw").inputs.inboundRules[2]).toEqual({ protocol: "tcp", portRange: "22", sourceAddresses: ["203.0.113.0/24", "2001:db8::/48"] });
+        expect(named("net-lb-fw").inputs.inboundRules[2]).toEqual({
+            protocol: "tcp",
+            portRange: "22",
+            sourceAddresses: ["203.0.113.0/24", "2001:db8::/48"],
+        });
     });
 });
 
@@ -236,7 +285,9 @@ describe("proxies in front of the LB", () => {
     beforeAll(() => run({ trustedProxyCount: "2", trustedProxyCidrs: '["198.51.100.0/24"]' }));
 
     test("their CIDRs reach the rendered nginx config; the app counts them in HTTP_FORWARDED_COUNT", () => {
-        const tree = require("zlib").gunzipSync(Buffer.from(named("lb-config-push").inputs.stdin, "base64")).toString();
+        const tree = require("zlib")
+            .gunzipSync(Buffer.from(named("lb-config-push").inputs.stdin, "base64"))
+            .toString();
         expect(tree).toContain("set_real_ip_from 198.51.100.0/24;");
         const env = named("release-app-1-stage").inputs.stdin;
         expect(env).toContain('HTTP_FORWARDED_COUNT="3"');

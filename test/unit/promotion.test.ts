@@ -65,7 +65,10 @@ describe.each([true, false])("resolveRelease (preview=%s)", (preview) => {
         const m: pulumi.runtime.Mocks = {
             newResource(args) {
                 resources.push(args);
-                return { id: staging, state: { ...args.inputs, outputs: stagingOutputs, secretOutputNames: ["release"] } };
+                return {
+                    id: staging,
+                    state: { ...args.inputs, outputs: stagingOutputs, secretOutputNames: ["release"] },
+                };
             },
             call: mocks.call,
         };
@@ -80,13 +83,15 @@ describe.each([true, false])("resolveRelease (preview=%s)", (preview) => {
         expect(err).toBeInstanceOf(PromotionError);
         expect(err.message).toBe(
             `promoteFrom "${staging}": stack ${staging} has no output "release" ({ sha256, bundle }). ` +
-            "Deploy that stack first (pulumi up on it exports its release), or unset meteor-do:promoteFrom to deploy meteor-do:bundle directly.");
+                "Deploy that stack first (pulumi up on it exports its release), or unset meteor-do:promoteFrom to deploy meteor-do:bundle directly.",
+        );
     });
 
     test("a release without sha256 fails, naming the missing field", async () => {
         stagingOutputs = { release: { bundle: "bundle.tgz" } };
         await expect(resolveRelease({ promoteFrom: staging, bundlePath: bundle })).rejects.toThrow(
-            `promoteFrom "${staging}": output "release" of stack ${staging} has no valid "sha256" (64 hex digits), got nothing.`);
+            `promoteFrom "${staging}": output "release" of stack ${staging} has no valid "sha256" (64 hex digits), got nothing.`,
+        );
     });
 
     test("a local bundle that is not staging's release fails with both hashes", async () => {
@@ -94,31 +99,39 @@ describe.each([true, false])("resolveRelease (preview=%s)", (preview) => {
         stagingOutputs = { release: { sha256: other, bundle: "bundle-41.tgz" } };
         await expect(resolveRelease({ promoteFrom: staging, bundlePath: bundle })).rejects.toThrow(
             `promoteFrom "${staging}": the local bundle ${bundle} has sha256 ${bundleSha}, but stack ${staging} runs ` +
-            `bundle-41.tgz with sha256 ${other}. A promotion deploys only what ${staging} runs: ` +
-            `use the artifact it deployed, or deploy this bundle to ${staging} first.`);
+                `bundle-41.tgz with sha256 ${other}. A promotion deploys only what ${staging} runs: ` +
+                `use the artifact it deployed, or deploy this bundle to ${staging} first.`,
+        );
     });
 
     test("promoting from this very stack is refused before any read", async () => {
         await expect(resolveRelease({ promoteFrom: "acme/meteor-do/prod", bundlePath: bundle })).rejects.toThrow(
-            'promoteFrom "acme/meteor-do/prod" names this stack itself');
+            'promoteFrom "acme/meteor-do/prod" names this stack itself',
+        );
         expect(resources).toEqual([]);
     });
 
     test("a name that is not <org>/<project>/<stack> is refused before any read", async () => {
         await expect(resolveRelease({ promoteFrom: "staging", bundlePath: bundle })).rejects.toThrow(
-            'promoteFrom "staging" must be a fully qualified stack name <org>/<project>/<stack>.');
+            'promoteFrom "staging" must be a fully qualified stack name <org>/<project>/<stack>.',
+        );
         expect(resources).toEqual([]);
     });
 
     test("without promoteFrom (or with it empty) the local bundle is the release and nothing is read", async () => {
         expect(await resolveRelease({ bundlePath: bundle })).toEqual({ sha256: bundleSha, path: bundle });
-        expect(await resolveRelease({ promoteFrom: "", bundlePath: bundle })).toEqual({ sha256: bundleSha, path: bundle });
+        expect(await resolveRelease({ promoteFrom: "", bundlePath: bundle })).toEqual({
+            sha256: bundleSha,
+            path: bundle,
+        });
         expect(resources).toEqual([]);
     });
 
     test("no bundle at all fails plainly", async () => {
         await expect(resolveRelease({})).rejects.toThrow("Missing required configuration for meteor-do:bundle");
-        await expect(resolveRelease({ bundlePath: path.join(dir, "nope.tgz") })).rejects.toThrow(`meteor-do:bundle: no such file ${path.join(dir, "nope.tgz")}`);
+        await expect(resolveRelease({ bundlePath: path.join(dir, "nope.tgz") })).rejects.toThrow(
+            `meteor-do:bundle: no such file ${path.join(dir, "nope.tgz")}`,
+        );
     });
 });
 
@@ -127,15 +140,24 @@ describe("checkPromotion (pure)", () => {
     test("a promotion without a local bundle says which artifact to fetch", () => {
         expect(() => checkPromotion(staging, { sha256: sha, bundle: "bundle.tgz" }, {})).toThrow(
             `promoteFrom "${staging}": meteor-do:bundle is not set, and the hosts need the file itself. Download the artifact ` +
-            `stack ${staging} deployed (bundle.tgz, sha256 ${sha}) and set meteor-do:bundle to its path.`);
+                `stack ${staging} deployed (bundle.tgz, sha256 ${sha}) and set meteor-do:bundle to its path.`,
+        );
     });
     test("a release that is not an object, or whose sha256 is not hex, is refused", () => {
-        expect(() => checkPromotion(staging, "abc", { path: "/b.tgz", sha256: sha })).toThrow('must be an object { sha256, bundle }, got "abc".');
-        expect(() => checkPromotion(staging, { sha256: "xyz" }, { path: "/b.tgz", sha256: sha })).toThrow('has no valid "sha256" (64 hex digits), got "xyz".');
+        expect(() => checkPromotion(staging, "abc", { path: "/b.tgz", sha256: sha })).toThrow(
+            'must be an object { sha256, bundle }, got "abc".',
+        );
+        expect(() => checkPromotion(staging, { sha256: "xyz" }, { path: "/b.tgz", sha256: sha })).toThrow(
+            'has no valid "sha256" (64 hex digits), got "xyz".',
+        );
     });
     test("the producer's shape is what the consumer accepts", () => {
         const out = releaseOutput({ path: "/srv/ci/dist/bundle.tgz", sha256: sha });
         expect(out).toEqual({ sha256: sha, bundle: "bundle.tgz" });
-        expect(checkPromotion(staging, out, { path: "/tmp/x/bundle.tgz", sha256: sha })).toEqual({ sha256: sha, path: "/tmp/x/bundle.tgz", promotedFrom: staging });
+        expect(checkPromotion(staging, out, { path: "/tmp/x/bundle.tgz", sha256: sha })).toEqual({
+            sha256: sha,
+            path: "/tmp/x/bundle.tgz",
+            promotedFrom: staging,
+        });
     });
 });

@@ -19,7 +19,11 @@ describe("write-tls.sh", () => {
     const leaf = "-----BEGIN CERTIFICATE-----\nLEAF\n-----END CERTIFICATE-----\n";
     const ca = "-----BEGIN CERTIFICATE-----\nINTERMEDIATE\n-----END CERTIFICATE-----\n";
     const run = (tlsDir: string, input: string) =>
-        spawnSync("bash", [script("write-tls.sh")], { input, encoding: "utf8", env: { ...process.env, TLS_DIR: tlsDir, TLS_NO_RELOAD: "1" } });
+        spawnSync("bash", [script("write-tls.sh")], {
+            input,
+            encoding: "utf8",
+            env: { ...process.env, TLS_DIR: tlsDir, TLS_NO_RELOAD: "1" },
+        });
 
     test("splits key and chain from stdin: key 0600, chain in order, nothing secret printed", () => {
         const tlsDir = path.join(dir, "tls1");
@@ -51,12 +55,17 @@ describe("write-tls.sh", () => {
 
 describe("app-unit.sh", () => {
     const run = (dropins: string, arg: string) =>
-        spawnSync("bash", [script("app-unit.sh"), arg], { encoding: "utf8", env: { ...process.env, APP_UNIT_DROPIN_DIR: dropins, APP_UNIT_NO_RELOAD: "1" } });
+        spawnSync("bash", [script("app-unit.sh"), arg], {
+            encoding: "utf8",
+            env: { ...process.env, APP_UNIT_DROPIN_DIR: dropins, APP_UNIT_NO_RELOAD: "1" },
+        });
 
     test("writes the stop timeout as a drop-in of meteor-app.service; the same value again changes nothing", () => {
         const dropins = path.join(dir, "meteor-app.service.d");
         expect(run(dropins, "30").stdout).toBe("app-unit: TimeoutStopSec=30\n");
-        expect(fs.readFileSync(path.join(dropins, "50-stop-timeout.conf"), "utf8")).toBe("[Service]\nTimeoutStopSec=30\n");
+        expect(fs.readFileSync(path.join(dropins, "50-stop-timeout.conf"), "utf8")).toBe(
+            "[Service]\nTimeoutStopSec=30\n",
+        );
         expect(run(dropins, "30").stdout).toBe("app-unit: TimeoutStopSec=30 already set\n");
         expect(run(dropins, "45").stdout).toBe("app-unit: TimeoutStopSec=45\n");
         expect(fs.readdirSync(dropins)).toEqual(["50-stop-timeout.conf"]);
@@ -81,20 +90,29 @@ describe("install-node.sh", () => {
         const stage = path.join(dir, "stage", name);
         fs.mkdirSync(path.join(stage, "bin"), { recursive: true });
         fs.writeFileSync(path.join(stage, "bin", "node"), `#!/bin/sh\necho v${v}\n`, { mode: 0o755 });
-        for (const tool of ["npm", "npx"]) fs.writeFileSync(path.join(stage, "bin", tool), "#!/bin/sh\n", { mode: 0o755 });
+        for (const tool of ["npm", "npx"])
+            fs.writeFileSync(path.join(stage, "bin", tool), "#!/bin/sh\n", { mode: 0o755 });
         const out = path.join(dist, `v${v}`);
         fs.mkdirSync(out, { recursive: true });
         spawnSync("tar", ["-cJf", path.join(out, `${name}.tar.xz`), "-C", path.dirname(stage), name]);
-        const sum = crypto.createHash("sha256").update(fs.readFileSync(path.join(out, `${name}.tar.xz`))).digest("hex");
+        const sum = crypto
+            .createHash("sha256")
+            .update(fs.readFileSync(path.join(out, `${name}.tar.xz`)))
+            .digest("hex");
         const listed = corrupt ? sum.replace(/^./, (c) => (c === "0" ? "1" : "0")) : sum;
-        fs.writeFileSync(path.join(out, "SHASUMS256.txt"), `${"f".repeat(64)}  node-v${v}-darwin-x64.tar.xz\n${listed}  ${name}.tar.xz\n`);
+        fs.writeFileSync(
+            path.join(out, "SHASUMS256.txt"),
+            `${"f".repeat(64)}  node-v${v}-darwin-x64.tar.xz\n${listed}  ${name}.tar.xz\n`,
+        );
     }
 
     beforeAll(async () => {
         dist = path.join(dir, "dist");
         makeRelease(version);
         makeRelease("99.0.0", true);
-        server = spawn("python3", ["-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dist], { stdio: ["ignore", "pipe", "pipe"] });
+        server = spawn("python3", ["-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dist], {
+            stdio: ["ignore", "pipe", "pipe"],
+        });
         port = await new Promise<number>((resolve, reject) => {
             const timer = setTimeout(() => reject(new Error("http.server did not start")), 10000);
             server.stdout!.on("data", (d: Buffer) => {
@@ -124,7 +142,9 @@ describe("install-node.sh", () => {
         expect(r.stderr).toBe("");
         expect(r.stdout).toBe(`v${version}\n`);
         for (const tool of ["node", "npm", "npx"]) {
-            expect(fs.readlinkSync(path.join(root, "bin", tool))).toBe(path.join(root, "opt", `v${version}`, "bin", tool));
+            expect(fs.readlinkSync(path.join(root, "bin", tool))).toBe(
+                path.join(root, "opt", `v${version}`, "bin", tool),
+            );
         }
         const again = install(version, root);
         expect(again.stdout).toBe(`install-node: v${version} already installed\nv${version}\n`);

@@ -12,7 +12,9 @@ describe("README", () => {
     });
 
     test("the reference has one row per config key", () => {
-        const rows = configReference().split("\n").filter((l) => /^\| `/.test(l));
+        const rows = configReference()
+            .split("\n")
+            .filter((l) => /^\| `/.test(l));
         expect(rows.map((r) => r.split("`")[1])).toEqual(Object.keys(configSchema()));
     });
 

@@ -1,6 +1,17 @@
 import * as zlib from "zlib";
 import * as pulumi from "@pulumi/pulumi";
-import { isSecretInput, named, objects, ofType, promiseOf, props, recorded, runProgram, tempBundle, useMocks } from "./mocks";
+import {
+    isSecretInput,
+    named,
+    objects,
+    ofType,
+    promiseOf,
+    props,
+    recorded,
+    runProgram,
+    tempBundle,
+    useMocks,
+} from "./mocks";
 import { loadConfig } from "../../components/config";
 import { installMongoCa, ManagedDatabase, managedMongoUrls, mongoCaPath, mongoUrls } from "../../components/database";
 import { recordName } from "../../components/dns";
@@ -46,63 +57,107 @@ describe("a stack with no production service configured", () => {
     beforeAll(() => run());
 
     test("no DNS, database, alerts or Let's Encrypt Commands; the MongoDB env stays external (unset)", () => {
-        for (const t of [T.domain, T.record, T.cluster, T.db, T.dbFirewall, T.alert]) expect([t, ofType(t).length]).toEqual([t, 0]);
+        for (const t of [T.domain, T.record, T.cluster, T.db, T.dbFirewall, T.alert])
+            expect([t, ofType(t).length]).toEqual([t, 0]);
         expect(recorded.filter((r) => r.name.startsWith("lb-letsencrypt"))).toEqual([]);
         expect(envFileOf("app-1")).not.toMatch(/MONGO_/);
     });
 
     test("one DigitalOcean project holds the droplets and the reserved IP by their DigitalOcean URNs", async () => {
         const [lb, a1, a2] = await Promise.all(["lb-droplet", "app-1", "app-2"].map(dropletId));
-        expect(ofType(T.project).map((p) => [p.name, p.inputs])).toEqual([["project-project", {
-            name: "meteor-do-staging",
-            description: "meteor-do: Meteor app droplets behind an nginx load balancer (managed by Pulumi)",
-            purpose: "Web Application",
-            resources: [`do:droplet:${lb}`, "do:reservedip:198.51.100.10", `do:droplet:${a1}`, `do:droplet:${a2}`],
-        }]]);
+        expect(ofType(T.project).map((p) => [p.name, p.inputs])).toEqual([
+            [
+                "project-project",
+                {
+                    name: "meteor-do-staging",
+                    description: "meteor-do: Meteor app droplets behind an nginx load balancer (managed by Pulumi)",
+                    purpose: "Web Application",
+                    resources: [
+                        `do:droplet:${lb}`,
+                        "do:reservedip:198.51.100.10",
+                        `do:droplet:${a1}`,
+                        `do:droplet:${a2}`,
+                    ],
+                },
+            ],
+        ]);
     });
 });
 
 describe("DNS (manageDns)", () => {
     test("a zone and an A record on the reserved IP; the record's name is relative to dnsZone", async () => {
-        await run({ domain: "app.example.com", manageDns: "true", dnsZone: "example.com", projectEnvironment: "Production" });
+        await run({
+            domain: "app.example.com",
+            manageDns: "true",
+            dnsZone: "example.com",
+            projectEnvironment: "Production",
+        });
         expect(ofType(T.domain).map((r) => [r.name, r.inputs])).toEqual([["dns-zone", { name: "example.com" }]]);
-        expect(ofType(T.record).map((r) => [r.name, r.inputs])).toEqual([["dns-a", {
-            domain: "example.com", type: "A", name: "app", value: "198.51.100.10", ttl: 300,
-        }]]);
+        expect(ofType(T.record).map((r) => [r.name, r.inputs])).toEqual([
+            [
+                "dns-a",
+                {
+                    domain: "example.com",
+                    type: "A",
+                    name: "app",
+                    value: "198.51.100.10",
+                    ttl: 300,
+                },
+            ],
+        ]);
         const project = named("project-project").inputs;
         const [lb, a1, a2] = await Promise.all(["lb-droplet", "app-1", "app-2"].map(dropletId));
         expect(project.environment).toBe("Production");
-        expect(project.resources).toEqual([`do:droplet:${lb}`, "do:reservedip:198.51.100.10", `do:droplet:${a1}`, `do:droplet:${a2}`, "do:domain:example.com"]);
+        expect(project.resources).toEqual([
+            `do:droplet:${lb}`,
+            "do:reservedip:198.51.100.10",
+            `do:droplet:${a1}`,
+            `do:droplet:${a2}`,
+            "do:domain:example.com",
+        ]);
     });
 
     test("without dnsZone the zone is the domain and the record is its apex", async () => {
         await run({ domain: "example.com", manageDns: "true" });
         expect(ofType(T.domain).map((r) => r.inputs)).toEqual([{ name: "example.com" }]);
-        expect(ofType(T.record).map((r) => r.inputs)).toEqual([{ domain: "example.com", type: "A", name: "@", value: "198.51.100.10", ttl: 300 }]);
+        expect(ofType(T.record).map((r) => r.inputs)).toEqual([
+            { domain: "example.com", type: "A", name: "@", value: "198.51.100.10", ttl: 300 },
+        ]);
     });
 
     test("manageDns without a domain fails before anything is registered", async () => {
         try {
             await useMocks({ bundle, manageDns: "true" });
-        } catch { /* see run() */ }
+        } catch {
+            /* see run() */
+        }
         let program: () => Promise<unknown> = async () => ({});
         jest.isolateModules(() => {
             program = require("../../index");
         });
         await expect(program()).rejects.toThrow(
-            "meteor-do:manageDns is true but meteor-do:domain is unset: set the domain whose A record points at the reserved IP");
+            "meteor-do:manageDns is true but meteor-do:domain is unset: set the domain whose A record points at the reserved IP",
+        );
         expect(recorded).toEqual([]);
     });
 
     test("recordName: apex, labels under the zone, and a name outside it", () => {
         expect(recordName("example.com", "example.com")).toBe("@");
         expect(recordName("a.b.example.com", "example.com")).toBe("a.b");
-        expect(() => recordName("app.example.org", "example.com")).toThrow("SiteDns: app.example.org is not inside the zone example.com");
+        expect(() => recordName("app.example.org", "example.com")).toThrow(
+            "SiteDns: app.example.org is not inside the zone example.com",
+        );
     });
 });
 
 describe("tlsMode letsencrypt", () => {
-    const le = { tlsMode: "letsencrypt", domain: "app.example.com", letsencryptEmail: "ops@example.com", manageDns: "true", dnsZone: "example.com" };
+    const le = {
+        tlsMode: "letsencrypt",
+        domain: "app.example.com",
+        letsencryptEmail: "ops@example.com",
+        manageDns: "true",
+        dnsZone: "example.com",
+    };
     beforeAll(() => run(le));
 
     test("the self-signed pair is still made and installed first, so nginx can start before issuance", () => {
@@ -124,15 +179,24 @@ describe("tlsMode letsencrypt", () => {
         const issue = named("lb-letsencrypt-issue");
         expect(issue.inputs.create).toBe(tool(`letsencrypt.sh issue app.example.com ops@example.com ${LE_PROD}`));
         expect(dependsOn("lb-letsencrypt-issue")).toEqual(["lb-letsencrypt-prepare", "lb-config-push", "dns-a"]);
-        expect(issue.inputs.triggers.slice(1, 4)).toEqual(["domain=app.example.com", "email=ops@example.com", `server=${LE_PROD}`]);
+        expect(issue.inputs.triggers.slice(1, 4)).toEqual([
+            "domain=app.example.com",
+            "email=ops@example.com",
+            `server=${LE_PROD}`,
+        ]);
     });
 
     test("letsencryptServer staging (or a URL) reaches certbot", async () => {
         await run({ ...le, letsencryptServer: "staging" });
         expect(named("lb-letsencrypt-issue").inputs.create).toBe(
-            tool("letsencrypt.sh issue app.example.com ops@example.com https://acme-staging-v02.api.letsencrypt.org/directory"));
+            tool(
+                "letsencrypt.sh issue app.example.com ops@example.com https://acme-staging-v02.api.letsencrypt.org/directory",
+            ),
+        );
         await run({ ...le, manageDns: "false", letsencryptServer: "https://acme.example.net/dir" });
-        expect(named("lb-letsencrypt-issue").inputs.create).toBe(tool("letsencrypt.sh issue app.example.com ops@example.com https://acme.example.net/dir"));
+        expect(named("lb-letsencrypt-issue").inputs.create).toBe(
+            tool("letsencrypt.sh issue app.example.com ops@example.com https://acme.example.net/dir"),
+        );
         expect(dependsOn("lb-letsencrypt-issue")).toEqual(["lb-letsencrypt-prepare", "lb-config-push"]);
     });
 
@@ -149,14 +213,32 @@ describe("database managed", () => {
     beforeAll(() => run(managed));
 
     test("a MongoDB cluster in the VPC, the app's database, and a firewall that admits only the app tag", () => {
-        expect(ofType(T.cluster).map((r) => [r.name, r.inputs])).toEqual([["db-cluster", {
-            name: "meteor-do-staging-mongodb", engine: "mongodb", version: "7", size: "db-s-2vcpu-4gb",
-            region: "nyc3", nodeCount: 3, privateNetworkUuid: "net-vpc-id",
-        }]]);
-        expect(ofType(T.db).map((r) => [r.name, r.inputs])).toEqual([["db-db", { clusterId: "db-cluster-id", name: "meteor" }]]);
-        expect(ofType(T.dbFirewall).map((r) => [r.name, r.inputs])).toEqual([["db-firewall", {
-            clusterId: "db-cluster-id", rules: [{ type: "tag", value: "meteor-do-staging-app" }],
-        }]]);
+        expect(ofType(T.cluster).map((r) => [r.name, r.inputs])).toEqual([
+            [
+                "db-cluster",
+                {
+                    name: "meteor-do-staging-mongodb",
+                    engine: "mongodb",
+                    version: "7",
+                    size: "db-s-2vcpu-4gb",
+                    region: "nyc3",
+                    nodeCount: 3,
+                    privateNetworkUuid: "net-vpc-id",
+                },
+            ],
+        ]);
+        expect(ofType(T.db).map((r) => [r.name, r.inputs])).toEqual([
+            ["db-db", { clusterId: "db-cluster-id", name: "meteor" }],
+        ]);
+        expect(ofType(T.dbFirewall).map((r) => [r.name, r.inputs])).toEqual([
+            [
+                "db-firewall",
+                {
+                    clusterId: "db-cluster-id",
+                    rules: [{ type: "tag", value: "meteor-do-staging-app" }],
+                },
+            ],
+        ]);
         expect(named("project-project").inputs.resources).toContain("do:dbaas:db-cluster-id");
     });
 
@@ -167,7 +249,9 @@ describe("database managed", () => {
             expect(ca.inputs.stdin).toBe("-----BEGIN CERTIFICATE-----\nmock database CA\n-----END CERTIFICATE-----\n");
             expect(dependsOn(`db-ca-${host}`)).toEqual([`${host}-host-tools`]);
         }
-        expect(installMongoCa()).toBe("sudo install -d -m 0755 /etc/ssl/meteor-do && sudo install -m 0644 /dev/stdin /etc/ssl/meteor-do/mongodb-ca.pem");
+        expect(installMongoCa()).toBe(
+            "sudo install -d -m 0755 /etc/ssl/meteor-do && sudo install -m 0644 /dev/stdin /etc/ssl/meteor-do/mongodb-ca.pem",
+        );
     });
 
     test("MONGO_URL and MONGO_OPLOG_URL come from the private URI, secret, and wait for the CA on every host", async () => {
@@ -181,7 +265,12 @@ describe("database managed", () => {
             expect(await isSecretInput(stdin)).toBe(true);
             const deps: Set<pulumi.Resource> = await (stdin as any).allResources();
             const urns = await Promise.all([...deps].map((r) => promiseOf(r.urn)));
-            expect(urns.map((u) => u.split("::").pop()).filter((n) => n!.startsWith("db-ca-")).sort()).toEqual(["db-ca-app-1", "db-ca-app-2"]);
+            expect(
+                urns
+                    .map((u) => u.split("::").pop())
+                    .filter((n) => n!.startsWith("db-ca-"))
+                    .sort(),
+            ).toEqual(["db-ca-app-1", "db-ca-app-2"]);
         }
     });
 
@@ -189,9 +278,12 @@ describe("database managed", () => {
         const db = objects.get("db") as ManagedDatabase;
         expect(await pulumi.isSecret(db.urls.mongoUrl!)).toBe(true);
         expect(await pulumi.isSecret(db.urls.mongoOplogUrl!)).toBe(true);
-        expect(mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: { database: "managed" } as any }, db)).toBe(db.urls);
-        expect(() => mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: { database: "managed" } as any }))
-            .toThrow("mongoUrls: database is managed but no ManagedDatabase was given");
+        expect(
+            mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: { database: "managed" } as any }, db),
+        ).toBe(db.urls);
+        expect(() =>
+            mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: { database: "managed" } as any }),
+        ).toThrow("mongoUrls: database is managed but no ManagedDatabase was given");
     });
 
     test("databaseOplog false leaves MONGO_OPLOG_URL unset (Meteor polls)", async () => {
@@ -203,83 +295,162 @@ describe("database managed", () => {
 
 describe("database external", () => {
     test("mongoUrl and mongoOplogUrl reach the env as they are, secret; no cluster", async () => {
-        await run({ mongoUrl: "mongodb://u:p@db.example.com/app?replicaSet=rs0", mongoOplogUrl: "mongodb://o:p@db.example.com/local?authSource=admin" });
+        await run({
+            mongoUrl: "mongodb://u:p@db.example.com/app?replicaSet=rs0",
+            mongoOplogUrl: "mongodb://o:p@db.example.com/local?authSource=admin",
+        });
         expect(ofType(T.cluster)).toEqual([]);
         expect(envFileOf("app-1")).toContain('\nMONGO_URL="mongodb://u:p@db.example.com/app?replicaSet=rs0"\n');
-        expect(envFileOf("app-1")).toContain('\nMONGO_OPLOG_URL="mongodb://o:p@db.example.com/local?authSource=admin"\n');
+        expect(envFileOf("app-1")).toContain(
+            '\nMONGO_OPLOG_URL="mongodb://o:p@db.example.com/local?authSource=admin"\n',
+        );
         expect(await isSecretInput(propsOf("release-app-1-stage").stdin)).toBe(true);
     });
 });
 
 test("mongoUrls, external: the configured URLs as secret Outputs, or nothing", async () => {
-    const cfg = loadConfig((k) => ({ bundle, mongoUrl: "mongodb://u:p@db/app", mongoOplogUrl: "mongodb://u:p@db/local" } as Record<string, string>)[k], "staging");
+    const cfg = loadConfig(
+        (k) =>
+            (
+                ({ bundle, mongoUrl: "mongodb://u:p@db/app", mongoOplogUrl: "mongodb://u:p@db/local" }) as Record<
+                    string,
+                    string
+                >
+            )[k],
+        "staging",
+    );
     const urls = mongoUrls(cfg);
     expect([await pulumi.isSecret(urls.mongoUrl!), await pulumi.isSecret(urls.mongoOplogUrl!)]).toEqual([true, true]);
-    expect([await promiseOf(urls.mongoUrl!), await promiseOf(urls.mongoOplogUrl!)]).toEqual(["mongodb://u:p@db/app", "mongodb://u:p@db/local"]);
-    expect(mongoUrls(loadConfig((k) => ({ bundle } as Record<string, string>)[k], "staging"))).toEqual({ mongoUrl: undefined, mongoOplogUrl: undefined });
+    expect([await promiseOf(urls.mongoUrl!), await promiseOf(urls.mongoOplogUrl!)]).toEqual([
+        "mongodb://u:p@db/app",
+        "mongodb://u:p@db/local",
+    ]);
+    expect(mongoUrls(loadConfig((k) => (({ bundle }) as Record<string, string>)[k], "staging"))).toEqual({
+        mongoUrl: undefined,
+        mongoOplogUrl: undefined,
+    });
 });
 
 describe("managedMongoUrls", () => {
     test("keeps host and options, replaces the path, forces admin auth, TLS and the CA file", () => {
-        expect(managedMongoUrls("mongodb+srv://doadmin:pw@private-x.example.net/admin?tls=true&authSource=admin&replicaSet=x", "app")).toEqual({
+        expect(
+            managedMongoUrls(
+                "mongodb+srv://doadmin:pw@private-x.example.net/admin?tls=true&authSource=admin&replicaSet=x",
+                "app",
+            ),
+        ).toEqual({
             mongoUrl: `mongodb+srv://doadmin:pw@private-x.example.net/app?replicaSet=x&authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`,
             mongoOplogUrl: `mongodb+srv://doadmin:pw@private-x.example.net/local?replicaSet=x&authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`,
         });
         expect(managedMongoUrls("mongodb://doadmin:pw@10.0.0.5:27017", "app").mongoUrl).toBe(
-            `mongodb://doadmin:pw@10.0.0.5:27017/app?authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`);
-        expect(managedMongoUrls("mongodb://h/admin?ssl=true&tlsCAFile=/x", "app").mongoUrl).toBe(`mongodb://h/app?authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`);
+            `mongodb://doadmin:pw@10.0.0.5:27017/app?authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`,
+        );
+        expect(managedMongoUrls("mongodb://h/admin?ssl=true&tlsCAFile=/x", "app").mongoUrl).toBe(
+            `mongodb://h/app?authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`,
+        );
     });
 
     test("a URI that is not mongodb:// fails without echoing it", () => {
-        expect(() => managedMongoUrls("postgres://doadmin:S3cr3t@h/db", "app")).toThrow(/^the cluster's private URI is not a mongodb:\/\/ URL$/);
+        expect(() => managedMongoUrls("postgres://doadmin:S3cr3t@h/db", "app")).toThrow(
+            /^the cluster's private URI is not a mongodb:\/\/ URL$/,
+        );
     });
 });
 
 describe("alerts (alertEmails)", () => {
-    const expected = (target: string, what: string, kind: "droplet" | "dbaas", where: object, thresholds = { cpu: 80, memory: 85, disk: 85 }, window = "5m") => {
-        const types = kind === "droplet"
-            ? { cpu: "v1/insights/droplet/cpu", memory: "v1/insights/droplet/memory_utilization_percent", disk: "v1/insights/droplet/disk_utilization_percent" }
-            : { cpu: "v1/dbaas/alerts/cpu_alerts", memory: "v1/dbaas/alerts/memory_utilization_alerts", disk: "v1/dbaas/alerts/disk_utilization_alerts" };
+    const expected = (
+        target: string,
+        what: string,
+        kind: "droplet" | "dbaas",
+        where: object,
+        thresholds = { cpu: 80, memory: 85, disk: 85 },
+        window = "5m",
+    ) => {
+        const types =
+            kind === "droplet"
+                ? {
+                      cpu: "v1/insights/droplet/cpu",
+                      memory: "v1/insights/droplet/memory_utilization_percent",
+                      disk: "v1/insights/droplet/disk_utilization_percent",
+                  }
+                : {
+                      cpu: "v1/dbaas/alerts/cpu_alerts",
+                      memory: "v1/dbaas/alerts/memory_utilization_alerts",
+                      disk: "v1/dbaas/alerts/disk_utilization_alerts",
+                  };
         const label = { cpu: "CPU", memory: "memory", disk: "disk" };
-        return (["cpu", "memory", "disk"] as const).map((m) => [`alerts-${target}-${m}`, {
-            alerts: { emails: ["ops@example.com", "oncall@example.com"] },
-            description: `meteor-do-staging ${what}: ${label[m]} above ${thresholds[m]}% for ${window}`,
-            type: types[m], compare: "GreaterThan", value: thresholds[m], window, enabled: true, ...where,
-        }]);
+        return (["cpu", "memory", "disk"] as const).map((m) => [
+            `alerts-${target}-${m}`,
+            {
+                alerts: { emails: ["ops@example.com", "oncall@example.com"] },
+                description: `meteor-do-staging ${what}: ${label[m]} above ${thresholds[m]}% for ${window}`,
+                type: types[m],
+                compare: "GreaterThan",
+                value: thresholds[m],
+                window,
+                enabled: true,
+                ...where,
+            },
+        ]);
     };
     const emails = JSON.stringify(["ops@example.com", "oncall@example.com"]);
     // Registration order follows when each alert's inputs resolve; compare by name.
     const byName = (a: any[], b: any[]) => (a[0] as string).localeCompare(b[0]);
-    const alertsByName = () => ofType(T.alert).map((a) => [a.name, a.inputs]).sort(byName);
+    const alertsByName = () =>
+        ofType(T.alert)
+            .map((a) => [a.name, a.inputs])
+            .sort(byName);
 
     test("CPU, memory and disk on the app tag and on the LB droplet, with the default thresholds", async () => {
         await run({ alertEmails: emails });
         const lb = await dropletId("lb-droplet");
-        expect(alertsByName()).toEqual([
-            ...expected("app", "app droplets", "droplet", { tags: ["meteor-do-staging-app"] }),
-            ...expected("lb", "load balancer", "droplet", { entities: [lb] }),
-        ].sort(byName));
+        expect(alertsByName()).toEqual(
+            [
+                ...expected("app", "app droplets", "droplet", { tags: ["meteor-do-staging-app"] }),
+                ...expected("lb", "load balancer", "droplet", { entities: [lb] }),
+            ].sort(byName),
+        );
     });
 
     test("configured thresholds and window; the managed database gets its own three", async () => {
-        await run({ alertEmails: emails, alertCpuPercent: "90", alertMemoryPercent: "70", alertDiskPercent: "60", alertWindow: "10m", database: "managed" });
+        await run({
+            alertEmails: emails,
+            alertCpuPercent: "90",
+            alertMemoryPercent: "70",
+            alertDiskPercent: "60",
+            alertWindow: "10m",
+            database: "managed",
+        });
         const t = { cpu: 90, memory: 70, disk: 60 };
         const lb = await dropletId("lb-droplet");
-        expect(alertsByName()).toEqual([
-            ...expected("app", "app droplets", "droplet", { tags: ["meteor-do-staging-app"] }, t, "10m"),
-            ...expected("lb", "load balancer", "droplet", { entities: [lb] }, t, "10m"),
-            ...expected("db", "MongoDB cluster", "dbaas", { entities: ["db-cluster-id"] }, t, "10m"),
-        ].sort(byName));
+        expect(alertsByName()).toEqual(
+            [
+                ...expected("app", "app droplets", "droplet", { tags: ["meteor-do-staging-app"] }, t, "10m"),
+                ...expected("lb", "load balancer", "droplet", { entities: [lb] }, t, "10m"),
+                ...expected("db", "MongoDB cluster", "dbaas", { entities: ["db-cluster-id"] }, t, "10m"),
+            ].sort(byName),
+        );
     });
 });
 
 test("preview with every service on registers them all (unknown ids and URIs included)", async () => {
-    await run({
-        tlsMode: "letsencrypt", domain: "app.example.com", letsencryptEmail: "ops@example.com", manageDns: "true",
-        database: "managed", alertEmails: '["ops@example.com"]', projectEnvironment: "Staging",
-    }, true);
+    await run(
+        {
+            tlsMode: "letsencrypt",
+            domain: "app.example.com",
+            letsencryptEmail: "ops@example.com",
+            manageDns: "true",
+            database: "managed",
+            alertEmails: '["ops@example.com"]',
+            projectEnvironment: "Staging",
+        },
+        true,
+    );
     const count = (t: string) => ofType(t).length;
-    expect([T.domain, T.record, T.cluster, T.db, T.dbFirewall, T.alert, T.project].map(count)).toEqual([1, 1, 1, 1, 1, 9, 1]);
-    expect(["lb-letsencrypt-prepare", "lb-letsencrypt-issue", "db-ca-app-1", "db-ca-app-2"].map((n) => named(n).type))
-        .toEqual(Array(4).fill("command:remote:Command"));
+    expect([T.domain, T.record, T.cluster, T.db, T.dbFirewall, T.alert, T.project].map(count)).toEqual([
+        1, 1, 1, 1, 1, 9, 1,
+    ]);
+    expect(
+        ["lb-letsencrypt-prepare", "lb-letsencrypt-issue", "db-ca-app-1", "db-ca-app-2"].map((n) => named(n).type),
+    ).toEqual(Array(4).fill("command:remote:Command"));
 });

