@@ -3,28 +3,21 @@ import * as command from "@pulumi/command";
 import * as remote from "@pulumi/command/remote";
 import { tarGzBase64 } from "./archive";
 import { runTool, trigger } from "./commands";
-import { HealthCheck } from "./config";
 import { filesHash } from "./hash";
-import { LB_ACME_WEBROOT, LB_ADMIN_PORT, LB_HOST_PATHS, LbView, renderNginx } from "../nginx/render";
+import { renderNginx } from "../nginx/render";
+import { productionView, ProductionSite } from "../nginx/views";
 
-export interface LbConfigArgs {
+/** The production view's values that are Pulumi Outputs here (addresses the engine fills in). */
+type Unknown = "peers" | "lbPrivateIp" | "vpcCidr" | "serverName";
+
+/** What nginx/views.ts `productionView` takes, as Inputs, and how to reach and order the push. */
+export interface LbConfigArgs extends Omit<ProductionSite, Unknown> {
     connection: command.types.input.remote.ConnectionArgs;
     /** App droplets' private IPs, in host order. */
     peers: pulumi.Input<pulumi.Input<string>[]>;
-    appPort: number;
-    /** The LB's own private IP: the admin API treats calls from it like calls from 127.0.0.1. */
     lbPrivateIp: pulumi.Input<string>;
     vpcCidr: pulumi.Input<string>;
-    /** Domain or public IP; also the Host header of http health checks. */
     serverName: pulumi.Input<string>;
-    healthCheck: HealthCheck;
-    stickiness: "ip" | "cookie";
-    trustedProxyCount: number;
-    /** CIDRs of the trusted proxies; required when trustedProxyCount > 1 (see nginx/render.ts). */
-    realIpFrom?: string[];
-    adminCidrs: string[];
-    /** Paths on the LB host (written by the TLS Command before this push). */
-    tls: { certificate: string; privateKey: string; selfSigned: boolean };
     /** The host's tools Command and the TLS Command. */
     dependsOn: pulumi.Resource[];
     /**
@@ -32,30 +25,6 @@ export interface LbConfigArgs {
      * droplet gets its configuration again even though no file changed.
      */
     hostId?: pulumi.Input<string>;
-}
-
-/** The values LbConfig renders, once every Input is known. */
-export type LbResolved = pulumi.Unwrap<Omit<LbConfigArgs, "connection" | "dependsOn" | "hostId">>;
-
-/** The production view: Debian's paths, public ports 80/443, admin 8181 on all interfaces. */
-export function productionView(r: LbResolved): LbView {
-    return {
-        peers: r.peers.map((ip) => ({ ip, port: r.appPort })),
-        healthCheck: { ...r.healthCheck, host: r.serverName },
-        stickiness: r.stickiness,
-        trustedProxyCount: r.trustedProxyCount,
-        realIpFrom: r.realIpFrom,
-        serverName: r.serverName,
-        tls: r.tls,
-        statusAllow: ["127.0.0.0/8", "::1", r.vpcCidr, ...r.adminCidrs],
-        adminSelf: [r.lbPrivateIp],
-        listen: { http: 80, https: 443, admin: LB_ADMIN_PORT },
-        paths: { ...LB_HOST_PATHS },
-        acmeWebroot: LB_ACME_WEBROOT,
-        user: "www-data",
-        workerProcesses: "auto",
-        workerRlimitNofile: 65536,
-    };
 }
 
 /**
@@ -83,21 +52,7 @@ export class LbConfig extends pulumi.ComponentResource {
         const files = pulumi
             .all([args.peers, args.lbPrivateIp, args.vpcCidr, args.serverName])
             .apply(([peers, lbPrivateIp, vpcCidr, serverName]) =>
-                renderNginx(
-                    productionView({
-                        peers,
-                        appPort: args.appPort,
-                        lbPrivateIp,
-                        vpcCidr,
-                        serverName,
-                        healthCheck: args.healthCheck,
-                        stickiness: args.stickiness,
-                        trustedProxyCount: args.trustedProxyCount,
-                        realIpFrom: args.realIpFrom,
-                        adminCidrs: args.adminCidrs,
-                        tls: args.tls,
-                    }),
-                ),
+                renderNginx(productionView({ ...args, peers, lbPrivateIp, vpcCidr, serverName })),
             );
         this.filesHash = files.apply(filesHash);
 

@@ -1,7 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
 import Mustache from "mustache";
-import type { HealthCheck } from "../components/config";
 
 /** One app droplet as the balancer sees it (private IP, app port). */
 export interface LbPeer {
@@ -10,11 +9,17 @@ export interface LbPeer {
 }
 
 /** Active health check (the stack's healthCheck*); `host` is the Host header of http probes. */
-export interface LbHealthCheck extends HealthCheck {
+export interface LbHealthCheck {
+    path: string;
+    intervalMs: number;
+    rise: number;
+    fall: number;
+    timeoutMs: number;
+    type: "http" | "tcp";
     host: string;
 }
 
-/** Everything the rendered tree depends on. Same templates for production, local runs and tests. */
+/** Everything the rendered tree depends on. Same templates for production, local runs and tests (views.ts). */
 export interface LbView {
     /** App peers in host order (the status page's index). */
     peers: LbPeer[];
@@ -51,30 +56,6 @@ export interface LbView {
     modulesDir?: string;
 }
 
-/** Where lb-push.sh installs the tree on the LB droplet, and Debian's runtime paths. */
-export const LB_HOST_PATHS = {
-    prefix: "/etc/meteor-do/nginx/current",
-    pid: "/run/nginx.pid",
-    errorLog: "/var/log/nginx/error.log",
-    accessLog: "/var/log/nginx/access.log",
-    temp: "/var/lib/nginx",
-} as const;
-export const LB_ACME_WEBROOT = "/var/www/acme";
-
-/** Paths for a run outside a droplet (lb:local, tests, benchmarks): everything under one directory. */
-export function localPaths(dir: string): Pick<LbView, "paths" | "acmeWebroot"> {
-    return {
-        paths: {
-            prefix: path.join(dir, "tree"),
-            pid: path.join(dir, "logs/nginx.pid"),
-            errorLog: path.join(dir, "logs/error.log"),
-            accessLog: path.join(dir, "logs/access.log"),
-            temp: path.join(dir, "tmp"),
-        },
-        acmeWebroot: path.join(dir, "acme"),
-    };
-}
-export const LB_ADMIN_PORT = 8181;
 export const STICKY_COOKIE = "mdo_sticky";
 
 const TEMPLATE_DIR = __dirname;

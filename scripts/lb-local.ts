@@ -6,7 +6,8 @@ import { spawn, execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { LbView, localPaths, renderNginx } from "../nginx/render";
+import { LbView, renderNginx } from "../nginx/render";
+import { localView } from "../nginx/views";
 
 function parse(argv: string[]): Record<string, string> {
     const out: Record<string, string> = {};
@@ -74,31 +75,19 @@ function main(): void {
         fs.chmodSync(privateKey, 0o600);
     }
 
-    const view: LbView = {
+    const view = localView({
+        dir,
         peers,
-        healthCheck: {
-            path: opts["health-path"] ?? "/",
-            intervalMs: 750,
-            rise: 2,
-            fall: 2,
-            timeoutMs: 1000,
-            type: "http",
-            host: "localhost",
-        },
-        stickiness: (opts.stickiness ?? "ip") as LbView["stickiness"],
-        trustedProxyCount: 0,
-        serverName: "localhost",
-        tls: { certificate, privateKey, selfSigned: true },
-        statusAllow: ["127.0.0.0/8", "::1"],
         listen: {
             address: opts.listen ?? "127.0.0.1",
             http: Number(opts["http-port"] ?? 18080),
             https: Number(opts["https-port"] ?? 18443),
             admin: Number(opts["admin-port"] ?? 18181),
         },
-        ...localPaths(dir),
-        workerProcesses: 2,
-    };
+        tls: { certificate, privateKey },
+        stickiness: (opts.stickiness ?? "ip") as LbView["stickiness"],
+        healthCheck: { path: opts["health-path"] ?? "/" },
+    });
     const files = renderNginx(view);
     fs.rmSync(view.paths.prefix, { recursive: true, force: true });
     for (const [rel, text] of Object.entries(files)) {

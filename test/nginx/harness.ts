@@ -7,7 +7,8 @@ import * as https from "https";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { LbView, localPaths, renderNginx } from "../../nginx/render";
+import { LbView, renderNginx } from "../../nginx/render";
+import { localView } from "../../nginx/views";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const NGINX = "/usr/sbin/nginx";
@@ -158,24 +159,15 @@ export function loopbackView(
         : makeCert(dir);
     for (const d of ["tmp", "acme", "logs"]) fs.mkdirSync(path.join(dir, d), { recursive: true });
     return {
-        peers,
-        healthCheck: {
-            path: "/healthz",
-            intervalMs: 300,
-            rise: 2,
-            fall: 2,
-            timeoutMs: 500,
-            type: "http",
-            host: "lb.test",
-        },
-        stickiness: "ip",
-        trustedProxyCount: 0,
-        serverName: "lb.test",
-        tls: { ...tls, selfSigned: true },
-        statusAllow: ["127.0.0.1/32", "10.10.0.0/16"],
-        listen: { address: "127.0.0.1", ...ports },
-        ...localPaths(dir),
-        workerProcesses: 2,
+        ...localView({
+            dir,
+            peers,
+            listen: { address: "127.0.0.1", ...ports },
+            tls,
+            serverName: "lb.test",
+            healthCheck: { path: "/healthz", intervalMs: 300, timeoutMs: 500 },
+            statusAllow: ["127.0.0.1/32", "10.10.0.0/16"],
+        }),
         ...over,
     };
 }

@@ -3,7 +3,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { productionView } from "../../components/lbConfig";
+import { productionView } from "../../nginx/views";
 import { renderNginx } from "../../nginx/render";
 import { NGINX, makeCert, stopAll, tempDir, writeTree } from "./harness";
 

@@ -1,8 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as zlib from "zlib";
 import { filesHash } from "../../components/hash";
-import { LbConfig, LbConfigArgs, productionView } from "../../components/lbConfig";
+import { LbConfig, LbConfigArgs } from "../../components/lbConfig";
 import { renderNginx } from "../../nginx/render";
+import { productionView } from "../../nginx/views";
 
 const healthCheck = { path: "/healthz", intervalMs: 750, rise: 2, fall: 2, timeoutMs: 1000, type: "http" as const };
 const connection = {

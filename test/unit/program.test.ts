@@ -5,6 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { isSecretInput, named, ofType, props, recorded, runProgram, tempBundle, useMocks, waitsFor } from "./mocks";
 
 // The whole program (index.ts) under mocks: what it registers, with which inputs, in which order.
+// One evaluation loads and registers everything; on a busy machine that takes longer than jest's 5 s.
+jest.setTimeout(60_000);
 
 let fixture: ReturnType<typeof tempBundle>;
 beforeAll(() => (fixture = tempBundle("program-")));

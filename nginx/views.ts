@@ -1,0 +1,112 @@
+// The views renderNginx renders, one builder per place the balancer runs: an LB droplet (productionView,
+// what LbConfig pushes) and this machine (localView: lb:local, the nginx suite, benchmarks). The templates
+// are the same; paths, ports and check timings differ.
+import * as path from "path";
+import type { LbHealthCheck, LbPeer, LbView } from "./render";
+
+/** Where lb-push.sh installs the tree on the LB droplet, and Debian's runtime paths. */
+export const LB_HOST_PATHS = {
+    prefix: "/etc/meteor-do/nginx/current",
+    pid: "/run/nginx.pid",
+    errorLog: "/var/log/nginx/error.log",
+    accessLog: "/var/log/nginx/access.log",
+    temp: "/var/lib/nginx",
+} as const;
+export const LB_ACME_WEBROOT = "/var/www/acme";
+export const LB_ADMIN_PORT = 8181;
+
+/** What the production view is made of, once every Pulumi Input is known (components/lbConfig.ts). */
+export interface ProductionSite {
+    /** App droplets' private IPs, in host order. */
+    peers: string[];
+    appPort: number;
+    /** The LB's own private IP: the admin API treats calls from it like calls from 127.0.0.1. */
+    lbPrivateIp: string;
+    vpcCidr: string;
+    /** Domain or public IP; also the Host header of http health checks. */
+    serverName: string;
+    healthCheck: Omit<LbHealthCheck, "host">;
+    stickiness: LbView["stickiness"];
+    trustedProxyCount: number;
+    /** CIDRs of the trusted proxies; required when trustedProxyCount > 1. */
+    realIpFrom?: string[];
+    adminCidrs: string[];
+    /** Paths on the LB host (written by the TLS Command before the push). */
+    tls: LbView["tls"];
+}
+
+/** The production view: Debian's paths, public ports 80/443, admin 8181 on all interfaces. */
+export function productionView(s: ProductionSite): LbView {
+    return {
+        peers: s.peers.map((ip) => ({ ip, port: s.appPort })),
+        healthCheck: { ...s.healthCheck, host: s.serverName },
+        stickiness: s.stickiness,
+        trustedProxyCount: s.trustedProxyCount,
+        realIpFrom: s.realIpFrom,
+        serverName: s.serverName,
+        tls: s.tls,
+        statusAllow: ["127.0.0.0/8", "::1", s.vpcCidr, ...s.adminCidrs],
+        adminSelf: [s.lbPrivateIp],
+        listen: { http: 80, https: 443, admin: LB_ADMIN_PORT },
+        paths: { ...LB_HOST_PATHS },
+        acmeWebroot: LB_ACME_WEBROOT,
+        user: "www-data",
+        workerProcesses: "auto",
+        workerRlimitNofile: 65536,
+    };
+}
+
+/** Paths for a run outside a droplet: everything under one directory. */
+export function localPaths(dir: string): Pick<LbView, "paths" | "acmeWebroot"> {
+    return {
+        paths: {
+            prefix: path.join(dir, "tree"),
+            pid: path.join(dir, "logs/nginx.pid"),
+            errorLog: path.join(dir, "logs/error.log"),
+            accessLog: path.join(dir, "logs/access.log"),
+            temp: path.join(dir, "tmp"),
+        },
+        acmeWebroot: path.join(dir, "acme"),
+    };
+}
+
+/** A run on this machine: the required parts, and any LbView field to set instead of its default. */
+export interface LocalSite extends Partial<Omit<LbView, "peers" | "listen" | "tls" | "healthCheck">> {
+    /** Working directory: the tree, logs, temp files and ACME webroot go under it (localPaths). */
+    dir: string;
+    peers: LbPeer[];
+    listen: LbView["listen"];
+    /** A self-signed pair on this machine. */
+    tls: { certificate: string; privateKey: string };
+    /** Defaults: GET / every 750 ms, 1 s timeout, rise 2, fall 2, Host: serverName. */
+    healthCheck?: Partial<LbHealthCheck>;
+}
+
+/**
+ * The local view: unprivileged (no `user`), two workers, no trusted proxies, /check-status for loopback
+ * only, serverName "localhost" unless given.
+ */
+export function localView(site: LocalSite): LbView {
+    const { dir, healthCheck, tls, ...rest } = site;
+    const serverName = site.serverName ?? "localhost";
+    return {
+        stickiness: "ip",
+        trustedProxyCount: 0,
+        statusAllow: ["127.0.0.0/8", "::1"],
+        workerProcesses: 2,
+        ...localPaths(dir),
+        ...rest,
+        serverName,
+        healthCheck: {
+            path: "/",
+            intervalMs: 750,
+            rise: 2,
+            fall: 2,
+            timeoutMs: 1000,
+            type: "http",
+            host: serverName,
+            ...healthCheck,
+        },
+        tls: { ...tls, selfSigned: true },
+    };
+}
