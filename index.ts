@@ -3,7 +3,7 @@ import { Alerts } from "./components/alerts";
 import { AppServers } from "./components/appServers";
 import { configWarnings, loadConfig } from "./components/config";
 import { ManagedDatabase, mongoUrls } from "./components/database";
-import { Release } from "./components/deploy";
+import { RollingDeploy } from "./components/deploy";
 import { DeployKey } from "./components/deployKey";
 import { SiteDns } from "./components/dns";
 import { buildAppEnv } from "./components/env";
@@ -12,19 +12,15 @@ import { LetsEncrypt } from "./components/letsencrypt";
 import { lbAdminPort, LoadBalancerHost, lbTlsPaths } from "./components/loadBalancer";
 import { Network } from "./components/network";
 import { StackProject } from "./components/project";
-import { releaseOutput, resolveRelease } from "./components/promotion";
+import { bundleOutput, resolveBundle } from "./components/promotion";
 import { SiteCertificate } from "./components/tls";
 
-// config -> components -> outputs. The body is async only to read the promoted-from stack's release
-// before anything is registered, so a missing or different release fails the preview.
+// config -> components -> outputs. The body is async only to read the promoted-from stack's bundle
+// before anything is registered, so a missing or different bundle fails the preview.
 export = async () => {
     const cfg = loadConfig();
     for (const warning of configWarnings(cfg)) pulumi.log.warn(warning);
-    const release = await resolveRelease({
-        promoteFrom: cfg.promoteFrom,
-        bundlePath: cfg.bundle.path,
-        bundleSha256: cfg.bundle.sha256,
-    });
+    const bundle = await resolveBundle({ promoteFrom: cfg.promoteFrom, bundle: cfg.bundle });
 
     // Names in the DigitalOcean account (unique per account) carry the stack.
     const prefix = `${cfg.project}-${cfg.stack}`.toLowerCase().replace(/[^a-z0-9-]+/g, "-");
@@ -137,7 +133,7 @@ export = async () => {
             : undefined;
 
     const siteUrl = pulumi.interpolate`https://${serverName}`;
-    const deploy = new Release("release", {
+    const deploy = new RollingDeploy("release", {
         hosts: apps.hosts.map((h) => ({
             name: h.name,
             connection: h.connection,
@@ -147,7 +143,7 @@ export = async () => {
         })),
         lbPrivateIp: lb.privateIp,
         lbReady: lbConfig.push,
-        bundle: { path: release.path, sha256: release.sha256 },
+        bundle,
         envFile: buildAppEnv({ ...cfg, ...mongoUrls(cfg, db) }, siteUrl),
         appPort: cfg.appPort,
         healthCheckPath: cfg.healthCheck.path,
@@ -192,7 +188,7 @@ export = async () => {
         appPrivateIps: apps.hosts.map((h) => h.privateIp),
         deployPublicKey: key.publicKeyOpenssh,
         vpcIpRange: network.vpc.ipRange,
-        release: releaseOutput({ path: release.path, sha256: release.sha256 }),
-        deployedRelease: deploy.releaseId,
+        release: bundleOutput(bundle),
+        deployedRelease: deploy.deployedSha256,
     };
 };

@@ -1,4 +1,4 @@
-// Rolling deploys (DESIGN.md item 7): stage on every app host at once, then cut over one host after another.
+// Rolling deploys: stage on every app host at once, then cut over one host after another.
 // Per host: upload the bundle (CopyToRemote) -> stage.sh (unpack, deps, env file from stdin) -> cutover.sh
 // (drain, switch, restart, wait healthy, undrain, wait LB up; rolls itself back and fails on error).
 // Each cutover depends on the previous host's cutover and on the LB config push, so a failed host stops
@@ -8,6 +8,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as remote from "@pulumi/command/remote";
 import { Connection, runTool, trigger } from "./commands";
+import type { Bundle } from "./config";
 import { envFileHash } from "./env";
 import { filesHash } from "./hash";
 
@@ -78,7 +79,7 @@ function checkSha(sha256: string): void {
         throw new Error(`bundle sha256 must be 64 lowercase hex digits, got ${JSON.stringify(sha256)}`);
 }
 
-export interface ReleaseHost {
+export interface DeployHost {
     /** Unique per host; names the host's child resources. */
     name: string;
     connection: Connection;
@@ -92,13 +93,13 @@ export interface ReleaseHost {
     hostId?: pulumi.Input<string>;
 }
 
-export interface ReleaseArgs {
+export interface RollingDeployArgs {
     /** App hosts in roll order. */
-    hosts: ReleaseHost[];
+    hosts: DeployHost[];
     lbPrivateIp: pulumi.Input<string>;
     /** The LB config push; no host is cut over before the LB knows the peers and serves the admin API. */
     lbReady: pulumi.Resource;
-    bundle: { path: string; sha256: string };
+    bundle: Bundle;
     /** The rendered env file (components/env.ts buildAppEnv); secret when any input is. */
     envFile: pulumi.Output<string>;
     appPort: number;
@@ -116,7 +117,11 @@ export interface ReleaseArgs {
     restartTriggers?: pulumi.Input<string>[];
 }
 
-export class Release extends pulumi.ComponentResource {
+/**
+ * A bundle and env file rolled onto the app hosts (see the top of this file). Its type token is still
+ * `meteor-do:deploy:Release`, the class's former name, so stacks deployed before keep their URNs.
+ */
+export class RollingDeploy extends pulumi.ComponentResource {
     readonly uploads: remote.CopyToRemote[];
     readonly stages: remote.Command[];
     readonly cutovers: remote.Command[];
@@ -126,9 +131,9 @@ export class Release extends pulumi.ComponentResource {
      */
     readonly triggers: pulumi.Output<string>[];
     /** The bundle sha256, known once every host has cut over. */
-    readonly releaseId: pulumi.Output<string>;
+    readonly deployedSha256: pulumi.Output<string>;
 
-    constructor(name: string, args: ReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(name: string, args: RollingDeployArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:deploy:Release", name, {}, opts);
         checkArgs(args);
         const sha = args.bundle.sha256;
@@ -201,16 +206,17 @@ export class Release extends pulumi.ComponentResource {
             previous = cutover;
         }
 
-        this.releaseId = pulumi.all(this.cutovers.map((c) => c.id)).apply(() => sha);
-        this.registerOutputs({ releaseId: this.releaseId });
+        this.deployedSha256 = pulumi.all(this.cutovers.map((c) => c.id)).apply(() => sha);
+        this.registerOutputs({ deployedSha256: this.deployedSha256 });
     }
 }
 
-function checkArgs(args: ReleaseArgs): void {
-    if (args.hosts.length === 0) throw new Error("Release needs at least one host");
+function checkArgs(args: RollingDeployArgs): void {
+    if (args.hosts.length === 0) throw new Error("RollingDeploy needs at least one host");
     const names = args.hosts.map((h) => h.name);
     const dup = names.find((n, i) => names.indexOf(n) !== i);
-    if (dup !== undefined) throw new Error(`Release host names must be unique; ${JSON.stringify(dup)} appears twice`);
+    if (dup !== undefined)
+        throw new Error(`RollingDeploy host names must be unique; ${JSON.stringify(dup)} appears twice`);
     if (!path.isAbsolute(args.bundle.path))
         throw new Error(`bundle.path must be absolute, got ${JSON.stringify(args.bundle.path)}`);
     checkSha(args.bundle.sha256);

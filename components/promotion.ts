@@ -1,60 +1,52 @@
 /**
- * Promotion: a stack (prod) deploys exactly the release another stack (staging) runs.
+ * Promotion: a stack (prod) deploys exactly the bundle another stack (staging) runs.
  *
- * A release is a bundle tarball identified by its sha256. The stack that is promoted FROM exports
+ * A bundle (components/config.ts `Bundle`) is a tarball identified by its sha256, the release id. The
+ * stack that is promoted FROM exports it as the stack output `release`:
  *
- *     export const release = releaseOutput(cfg.bundle);   // { sha256: "<hex>", bundle: "<file name>" }
+ *     release: bundleOutput(bundle)   // { sha256: "<hex>", bundle: "<file name>" }
  *
  * and the stack that promotes sets `meteor-do:promoteFrom` to "<org>/<project>/<stack>" and points
  * `meteor-do:bundle` at the same artifact (CI downloads the one file built on merge). Then, in index.ts:
  *
- *     const release = await resolveRelease({
- *         promoteFrom: cfg.promoteFrom, bundlePath: cfg.bundle.path, bundleSha256: cfg.bundle.sha256 });
- *     // release.sha256 / release.path: what the deploy components get
+ *     const bundle = await resolveBundle({ promoteFrom: cfg.promoteFrom, bundle: cfg.bundle });
  *
  * API (everything else in this file is private):
- * - `resolveRelease(args, opts?) -> Promise<Release>`: without `promoteFrom` it returns the local bundle.
+ * - `resolveBundle(args, opts?) -> Promise<Bundle>`: without `promoteFrom` it returns the local bundle.
  *   With it, it reads the referenced stack's `release` output through a `pulumi.StackReference` and
  *   resolves only when the local file's sha256 equals it; otherwise it rejects with a `PromotionError`
  *   naming `promoteFrom`, the stack and what is missing or different.
- * - `checkPromotion(promoteFrom, output, local) -> Release`: the pure check behind it (no I/O).
- * - `releaseOutput(bundle) -> StackRelease`: the shape to export as `release`, so producer and consumer
+ * - `checkPromotion(promoteFrom, output, local) -> Bundle`: the pure check behind it (no I/O).
+ * - `bundleOutput(bundle) -> BundleOutput`: the shape to export as `release`, so producer and consumer
  *   cannot drift apart.
  *
- * Why a Promise and not an Output: the release id is part of every deploy Command's triggers, paths and
+ * Why a Promise and not an Output: the sha256 is part of every deploy Command's triggers, paths and
  * the env file, all built from plain strings; a StackReference is a read that the engine resolves in
  * `pulumi preview` as well as in `pulumi up`, so awaiting it (an async program body) gives plain values
- * and makes a missing or mismatched release fail the preview before any resource is registered.
+ * and makes a missing or mismatched bundle fail the preview before any resource is registered.
  */
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import type { Bundle } from "./config";
 import { sha256File } from "./hash";
 
-/** What a stack exports as its `release` output. */
-export interface StackRelease {
-    /** sha256 (lowercase hex) of the bundle tarball: the release id. */
+/** A bundle as a stack exports it (the output `release`): its id and, for people, its file name. */
+export interface BundleOutput {
+    /** sha256 (lowercase hex) of the tarball: the release id. */
     sha256: string;
     /** File name of the tarball (informational: the sha256 is what is compared). */
     bundle: string;
 }
 
-/** The release this stack deploys. */
-export interface Release {
-    sha256: string;
-    /** Absolute path of the local bundle file that the hosts are sent. */
-    path: string;
-    /** The stack whose release this is, when promoted. */
-    promotedFrom?: string;
-}
-
-export interface ResolveReleaseArgs {
-    /** "<org>/<project>/<stack>" to take the release from; unset or "" deploys the local bundle as is. */
+export interface ResolveBundleArgs {
+    /** "<org>/<project>/<stack>" to take the bundle from; unset or "" deploys the local bundle as is. */
     promoteFrom?: string;
-    /** Local bundle tarball (the artifact CI downloaded). */
-    bundlePath?: string;
-    /** sha256 of bundlePath when the caller already has it (config.ts does); hashed here otherwise. */
-    bundleSha256?: string;
+    /**
+     * The local bundle (the artifact CI downloaded). Its sha256 when the caller already has it (config.ts
+     * does); hashed here otherwise. Path and sha256 empty or unset: no bundle configured.
+     */
+    bundle?: { path: string; sha256?: string };
 }
 
 export class PromotionError extends Error {
@@ -64,42 +56,38 @@ export class PromotionError extends Error {
     }
 }
 
-/** The name of the stack output that carries the release. */
-export const releaseOutputName = "release";
+/** The stack output that carries the bundle; promoting stacks, CI and docs read it under this name. */
+export const bundleOutputName = "release";
 
 const sha256Pattern = /^[0-9a-f]{64}$/;
 
 /** The value to export as `release` from index.ts. */
-export function releaseOutput(bundle: { path: string; sha256: string }): StackRelease {
+export function bundleOutput(bundle: Bundle): BundleOutput {
     return { sha256: bundle.sha256, bundle: path.basename(bundle.path) };
 }
 
 /**
  * Pure check: `output` is the referenced stack's `release` output as read (undefined when absent),
- * `local` the bundle this run has. Returns the release to deploy or throws a PromotionError.
+ * `local` the bundle this run has. Returns the bundle to deploy or throws a PromotionError.
  */
-export function checkPromotion(
-    promoteFrom: string,
-    output: unknown,
-    local: { path?: string; sha256?: string },
-): Release {
+export function checkPromotion(promoteFrom: string, output: unknown, local: Partial<Bundle>): Bundle {
     const from = `promoteFrom "${promoteFrom}"`;
     if (output === undefined || output === null) {
         throw new PromotionError(
-            `${from}: stack ${promoteFrom} has no output "${releaseOutputName}" ({ sha256, bundle }). ` +
+            `${from}: stack ${promoteFrom} has no output "${bundleOutputName}" ({ sha256, bundle }). ` +
                 `Deploy that stack first (pulumi up on it exports its release), or unset meteor-do:promoteFrom to deploy meteor-do:bundle directly.`,
         );
     }
     if (typeof output !== "object" || Array.isArray(output)) {
         throw new PromotionError(
-            `${from}: output "${releaseOutputName}" of stack ${promoteFrom} must be an object { sha256, bundle }, got ${describe(output)}.`,
+            `${from}: output "${bundleOutputName}" of stack ${promoteFrom} must be an object { sha256, bundle }, got ${describe(output)}.`,
         );
     }
     const rel = output as Record<string, unknown>;
     const upstream = typeof rel.sha256 === "string" ? rel.sha256.toLowerCase() : undefined;
     if (upstream === undefined || !sha256Pattern.test(upstream)) {
         throw new PromotionError(
-            `${from}: output "${releaseOutputName}" of stack ${promoteFrom} has no valid "sha256" ` +
+            `${from}: output "${bundleOutputName}" of stack ${promoteFrom} has no valid "sha256" ` +
                 `(64 hex digits), got ${describe(rel.sha256)}.`,
         );
     }
@@ -118,15 +106,15 @@ export function checkPromotion(
                 `use the artifact it deployed, or deploy this bundle to ${promoteFrom} first.`,
         );
     }
-    return { sha256: upstream, path: local.path, promotedFrom: promoteFrom };
+    return { path: local.path, sha256: upstream };
 }
 
 /**
- * The release this stack must deploy. See the top of this file. `opts` go to the StackReference
+ * The bundle this stack must deploy. See the top of this file. `opts` go to the StackReference
  * (e.g. `{ parent }`); its resource name is `promoteFrom`, so the preview shows
  * `read pulumi:pulumi:StackReference <org>/<project>/<stack>`.
  */
-export async function resolveRelease(args: ResolveReleaseArgs, opts?: pulumi.CustomResourceOptions): Promise<Release> {
+export async function resolveBundle(args: ResolveBundleArgs, opts?: pulumi.CustomResourceOptions): Promise<Bundle> {
     const promoteFrom = args.promoteFrom?.trim();
     const local = localBundle(args);
     if (!promoteFrom) {
@@ -135,7 +123,7 @@ export async function resolveRelease(args: ResolveReleaseArgs, opts?: pulumi.Cus
                 "Missing required configuration for meteor-do:bundle (or meteor-do:promoteFrom): no bundle to deploy.",
             );
         }
-        return { sha256: local.sha256.toLowerCase(), path: local.path };
+        return { path: local.path, sha256: local.sha256.toLowerCase() };
     }
     if (!/^[^/\s]+\/[^/\s]+\/[^/\s]+$/.test(promoteFrom)) {
         throw new PromotionError(
@@ -150,16 +138,16 @@ export async function resolveRelease(args: ResolveReleaseArgs, opts?: pulumi.Cus
     }
     const ref = new pulumi.StackReference(promoteFrom, { name: promoteFrom }, opts);
     // A stack that cannot be read at all fails in the engine itself, with the stack's name.
-    const details = await ref.getOutputDetails(releaseOutputName);
-    // The release is not a secret, but a stack may have made it one; its value is a hash either way.
+    const details = await ref.getOutputDetails(bundleOutputName);
+    // The output is not a secret, but a stack may have made it one; its value is a hash either way.
     const value = details.value !== undefined ? details.value : details.secretValue;
     return checkPromotion(promoteFrom, value, local);
 }
 
-function localBundle(args: ResolveReleaseArgs): { path?: string; sha256?: string } {
-    if (!args.bundlePath) return {};
-    const file = path.resolve(args.bundlePath);
-    if (args.bundleSha256) return { path: file, sha256: args.bundleSha256 };
+function localBundle(args: ResolveBundleArgs): Partial<Bundle> {
+    if (!args.bundle?.path) return {};
+    const file = path.resolve(args.bundle.path);
+    if (args.bundle.sha256) return { path: file, sha256: args.bundle.sha256 };
     if (!fs.existsSync(file)) throw new PromotionError(`meteor-do:bundle: no such file ${file}`);
     return { path: file, sha256: sha256File(file) };
 }

@@ -11,8 +11,8 @@ import {
     deployScripts,
     deployScriptsHash,
     incomingPath,
-    Release,
-    ReleaseArgs,
+    RollingDeploy,
+    RollingDeployArgs,
     stageCommand,
 } from "../../components/deploy";
 import { inStack, isSecretInput, named, promiseOf, props, recorded, useMocks } from "./mocks";
@@ -32,17 +32,17 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 interface Run {
-    release: Release;
+    release: RollingDeploy;
     options: Map<string, pulumi.CustomResourceOptions>;
 }
 
-/** Registers N fake hosts' tools Commands, an LB push and a Release inside a mocked stack. */
+/** Registers N fake hosts' tools Commands, an LB push and a RollingDeploy inside a mocked stack. */
 async function deploy(
-    over: Partial<ReleaseArgs> & { hostCount?: number; env?: pulumi.Output<string>; hostIds?: string[] } = {},
+    over: Partial<RollingDeployArgs> & { hostCount?: number; env?: pulumi.Output<string>; hostIds?: string[] } = {},
 ): Promise<Run> {
     await useMocks();
     const options = new Map<string, pulumi.CustomResourceOptions>();
-    let release!: Release;
+    let release!: RollingDeploy;
     await inStack(async () => {
         const n = over.hostCount ?? 3;
         const lbConnection = { host: "198.51.100.10", user: "deploy", privateKey: pulumi.secret("KEY") };
@@ -58,7 +58,7 @@ async function deploy(
             return { name: `app-${i}`, connection, privateIp: pulumi.output(`10.116.0.${i + 2}`), ready, ...hostId };
         });
         const lbPush = new remote.Command("lb-config-push", { connection: lbConnection, create: "true" });
-        release = new Release(
+        release = new RollingDeploy(
             "release",
             {
                 hosts,
@@ -84,7 +84,7 @@ async function deploy(
                 ],
             },
         );
-        return { releaseId: release.releaseId };
+        return { deployedSha256: release.deployedSha256 };
     });
     return { release, options };
 }
@@ -141,7 +141,7 @@ describe("command builders", () => {
     });
 });
 
-describe("Release", () => {
+describe("RollingDeploy", () => {
     test("registers per host one upload, one stage and one cutover, children of the component", async () => {
         await deploy();
         // Registration order follows dependencies resolving, so compare by name.
@@ -313,9 +313,9 @@ describe("Release", () => {
         expect(await isSecretInput(props.get("release-app-0-cutover")!.stdin)).toBe(false);
     });
 
-    test("releaseId is the bundle sha256, resolved after the last cutover", async () => {
+    test("deployedSha256 is the bundle sha256, resolved after the last cutover", async () => {
         const { release } = await deploy({ hostCount: 2 });
-        expect(await promiseOf(release.releaseId)).toBe(bundleSha);
+        expect(await promiseOf(release.deployedSha256)).toBe(bundleSha);
         expect(release.cutovers).toHaveLength(2);
     });
 
@@ -323,7 +323,7 @@ describe("Release", () => {
         await useMocks();
         const lbReady = new remote.Command("lb", { connection: { host: "h" }, create: "true" });
         const host = { name: "a", connection: { host: "h" }, privateIp: "10.0.0.2", ready: lbReady };
-        const ok: ReleaseArgs = {
+        const ok: RollingDeployArgs = {
             hosts: [host],
             lbPrivateIp: "10.0.0.1",
             lbReady,
@@ -334,9 +334,9 @@ describe("Release", () => {
             keepReleases: 3,
             stopGraceSeconds: 20,
         };
-        const bad = (over: Partial<ReleaseArgs>) => () => new Release("r", { ...ok, ...over });
-        expect(bad({ hosts: [] })).toThrow("Release needs at least one host");
-        expect(bad({ hosts: [host, host] })).toThrow('Release host names must be unique; "a" appears twice');
+        const bad = (over: Partial<RollingDeployArgs>) => () => new RollingDeploy("r", { ...ok, ...over });
+        expect(bad({ hosts: [] })).toThrow("RollingDeploy needs at least one host");
+        expect(bad({ hosts: [host, host] })).toThrow('RollingDeploy host names must be unique; "a" appears twice');
         expect(bad({ bundle: { path: "bundle.tgz", sha256: bundleSha } })).toThrow(
             'bundle.path must be absolute, got "bundle.tgz"',
         );

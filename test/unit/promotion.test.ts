@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { checkPromotion, PromotionError, releaseOutput, resolveRelease } from "../../components/promotion";
+import { bundleOutput, checkPromotion, PromotionError, resolveBundle } from "../../components/promotion";
 
 // Every newResource call, and the outputs the mocked StackReference returns (set per test).
 let resources: pulumi.runtime.MockResourceArgs[] = [];
@@ -34,7 +34,7 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 // Both modes: the check must hold in `pulumi preview` (dry run) as in `pulumi up`.
-describe.each([true, false])("resolveRelease (preview=%s)", (preview) => {
+describe.each([true, false])("resolveBundle (preview=%s)", (preview) => {
     beforeEach(async () => {
         resources = [];
         stagingOutputs = {};
@@ -43,8 +43,8 @@ describe.each([true, false])("resolveRelease (preview=%s)", (preview) => {
 
     test("deploys exactly the sha256 staging runs, read through one StackReference", async () => {
         stagingOutputs = { release: { sha256: bundleSha, bundle: "bundle.tgz" }, lbIp: "203.0.113.7" };
-        const release = await resolveRelease({ promoteFrom: staging, bundlePath: bundle });
-        expect(release).toEqual({ sha256: bundleSha, path: bundle, promotedFrom: staging });
+        const resolved = await resolveBundle({ promoteFrom: staging, bundle: { path: bundle } });
+        expect(resolved).toEqual({ path: bundle, sha256: bundleSha });
         expect(resources).toEqual([
             expect.objectContaining({ type: "pulumi:pulumi:StackReference", name: staging, id: staging, custom: true }),
         ]);
@@ -54,8 +54,8 @@ describe.each([true, false])("resolveRelease (preview=%s)", (preview) => {
     test("takes the caller's sha256 instead of hashing again, and compares case-insensitively", async () => {
         const given = "AB".repeat(32);
         stagingOutputs = { release: { sha256: given.toLowerCase(), bundle: "app.tgz" } };
-        const release = await resolveRelease({ promoteFrom: staging, bundlePath: bundle, bundleSha256: given });
-        expect(release.sha256).toBe("ab".repeat(32));
+        const resolved = await resolveBundle({ promoteFrom: staging, bundle: { path: bundle, sha256: given } });
+        expect(resolved.sha256).toBe("ab".repeat(32));
     });
 
     test("a secret release output is read as well", async () => {
@@ -73,13 +73,13 @@ describe.each([true, false])("resolveRelease (preview=%s)", (preview) => {
             call: mocks.call,
         };
         await pulumi.runtime.setMocks(m, "meteor-do", "prod", preview, "acme");
-        const release = await resolveRelease({ promoteFrom: staging, bundlePath: bundle });
-        expect(release.sha256).toBe(bundleSha);
+        const resolved = await resolveBundle({ promoteFrom: staging, bundle: { path: bundle } });
+        expect(resolved.sha256).toBe(bundleSha);
     });
 
     test("a missing release output fails, naming promoteFrom, the stack and the output", async () => {
         stagingOutputs = { lbIp: "203.0.113.7" };
-        const err = await resolveRelease({ promoteFrom: staging, bundlePath: bundle }).catch((e) => e);
+        const err = await resolveBundle({ promoteFrom: staging, bundle: { path: bundle } }).catch((e) => e);
         expect(err).toBeInstanceOf(PromotionError);
         expect(err.message).toBe(
             `promoteFrom "${staging}": stack ${staging} has no output "release" ({ sha256, bundle }). ` +
@@ -89,7 +89,7 @@ describe.each([true, false])("resolveRelease (preview=%s)", (preview) => {
 
     test("a release without sha256 fails, naming the missing field", async () => {
         stagingOutputs = { release: { bundle: "bundle.tgz" } };
-        await expect(resolveRelease({ promoteFrom: staging, bundlePath: bundle })).rejects.toThrow(
+        await expect(resolveBundle({ promoteFrom: staging, bundle: { path: bundle } })).rejects.toThrow(
             `promoteFrom "${staging}": output "release" of stack ${staging} has no valid "sha256" (64 hex digits), got nothing.`,
         );
     });
@@ -97,7 +97,7 @@ describe.each([true, false])("resolveRelease (preview=%s)", (preview) => {
     test("a local bundle that is not staging's release fails with both hashes", async () => {
         const other = "0".repeat(64);
         stagingOutputs = { release: { sha256: other, bundle: "bundle-41.tgz" } };
-        await expect(resolveRelease({ promoteFrom: staging, bundlePath: bundle })).rejects.toThrow(
+        await expect(resolveBundle({ promoteFrom: staging, bundle: { path: bundle } })).rejects.toThrow(
             `promoteFrom "${staging}": the local bundle ${bundle} has sha256 ${bundleSha}, but stack ${staging} runs ` +
                 `bundle-41.tgz with sha256 ${other}. A promotion deploys only what ${staging} runs: ` +
                 `use the artifact it deployed, or deploy this bundle to ${staging} first.`,
@@ -105,22 +105,22 @@ describe.each([true, false])("resolveRelease (preview=%s)", (preview) => {
     });
 
     test("promoting from this very stack is refused before any read", async () => {
-        await expect(resolveRelease({ promoteFrom: "acme/meteor-do/prod", bundlePath: bundle })).rejects.toThrow(
+        await expect(resolveBundle({ promoteFrom: "acme/meteor-do/prod", bundle: { path: bundle } })).rejects.toThrow(
             'promoteFrom "acme/meteor-do/prod" names this stack itself',
         );
         expect(resources).toEqual([]);
     });
 
     test("a name that is not <org>/<project>/<stack> is refused before any read", async () => {
-        await expect(resolveRelease({ promoteFrom: "staging", bundlePath: bundle })).rejects.toThrow(
+        await expect(resolveBundle({ promoteFrom: "staging", bundle: { path: bundle } })).rejects.toThrow(
             'promoteFrom "staging" must be a fully qualified stack name <org>/<project>/<stack>.',
         );
         expect(resources).toEqual([]);
     });
 
     test("without promoteFrom (or with it empty) the local bundle is the release and nothing is read", async () => {
-        expect(await resolveRelease({ bundlePath: bundle })).toEqual({ sha256: bundleSha, path: bundle });
-        expect(await resolveRelease({ promoteFrom: "", bundlePath: bundle })).toEqual({
+        expect(await resolveBundle({ bundle: { path: bundle } })).toEqual({ sha256: bundleSha, path: bundle });
+        expect(await resolveBundle({ promoteFrom: "", bundle: { path: bundle } })).toEqual({
             sha256: bundleSha,
             path: bundle,
         });
@@ -128,8 +128,8 @@ describe.each([true, false])("resolveRelease (preview=%s)", (preview) => {
     });
 
     test("no bundle at all fails plainly", async () => {
-        await expect(resolveRelease({})).rejects.toThrow("Missing required configuration for meteor-do:bundle");
-        await expect(resolveRelease({ bundlePath: path.join(dir, "nope.tgz") })).rejects.toThrow(
+        await expect(resolveBundle({})).rejects.toThrow("Missing required configuration for meteor-do:bundle");
+        await expect(resolveBundle({ bundle: { path: path.join(dir, "nope.tgz") } })).rejects.toThrow(
             `meteor-do:bundle: no such file ${path.join(dir, "nope.tgz")}`,
         );
     });
@@ -152,12 +152,11 @@ describe("checkPromotion (pure)", () => {
         );
     });
     test("the producer's shape is what the consumer accepts", () => {
-        const out = releaseOutput({ path: "/srv/ci/dist/bundle.tgz", sha256: sha });
+        const out = bundleOutput({ path: "/srv/ci/dist/bundle.tgz", sha256: sha });
         expect(out).toEqual({ sha256: sha, bundle: "bundle.tgz" });
         expect(checkPromotion(staging, out, { path: "/tmp/x/bundle.tgz", sha256: sha })).toEqual({
-            sha256: sha,
             path: "/tmp/x/bundle.tgz",
-            promotedFrom: staging,
+            sha256: sha,
         });
     });
 });
