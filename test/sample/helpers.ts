@@ -11,7 +11,10 @@ export const repoRoot = path.resolve(__dirname, "..", "..");
 // sample-app/build.js is plain Node; load it as CommonJS.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const builder = require(path.join(repoRoot, "sample-app", "build.js")) as {
-    build(opts: { out: string; release: string; broken: string | null }): { path: string; sha256: string };
+    build(opts: { out: string; release: string; broken: string | null; nodeVersion?: string | null }): {
+        path: string;
+        sha256: string;
+    };
 };
 
 export interface Bundle {
@@ -19,9 +22,14 @@ export interface Bundle {
     sha256: string;
 }
 
-/** Builds the sample bundle (deterministic tarball) into `out`. */
-export function buildBundle(out: string, release: string, broken: "exit" | "unhealthy" | null = null): Bundle {
-    return builder.build({ out, release, broken });
+/** Builds the sample bundle (deterministic tarball) into `out`; nodeVersion overrides its star.json's. */
+export function buildBundle(
+    out: string,
+    release: string,
+    broken: "exit" | "unhealthy" | null = null,
+    nodeVersion: string | null = null,
+): Bundle {
+    return builder.build({ out, release, broken, nodeVersion });
 }
 
 /** Unpacks a bundle tarball into dir (dir/bundle/main.js). */
