@@ -39,10 +39,10 @@ interface Job {
 }
 interface Workflow {
     name: string;
-    on: Record<string, any>;
+    on: Record<string, Record<string, unknown>>;
     permissions?: unknown;
     env?: Record<string, unknown>;
-    defaults?: any;
+    defaults?: unknown;
     jobs: Record<string, Job>;
 }
 
@@ -79,6 +79,23 @@ const upStack = (job: Job): string | undefined => {
 const configMap = (s: Step) => YAML.parse(String(s.with?.["config-map"]));
 const runIndex = (job: Job, re: RegExp) => job.steps.findIndex((s) => typeof s.run === "string" && re.test(s.run));
 const usesIndex = (job: Job, prefix: string) => job.steps.findIndex((s) => s.uses?.startsWith(prefix));
+/** The contexts a bundle-source condition reads; unset values are GitHub's null. */
+interface Ctx {
+    inputs: Record<string, string | undefined>;
+    vars: Record<string, string | undefined>;
+}
+/**
+ * Evaluates a workflow expression made of inputs.*, vars.*, '' and ! && || ( ), which behave in GitHub's
+ * expression language as in JavaScript (&& and || return an operand; '' and null are falsy).
+ */
+function evaluate(expr: string, ctx: Ctx): unknown {
+    const body = expr.replace(/^\$\{\{\s*|\s*\}\}$/g, "");
+    if (!/^(?:\s|!|&&|\|\||\(|\)|''|(?:inputs|vars)\.\w+)*$/.test(body)) throw new Error(`not evaluated here: ${expr}`);
+    return new Function("inputs", "vars", `return (${body.replace(/\b(inputs|vars)\.(\w+)/g, "($1.$2 ?? null)")});`)(
+        ctx.inputs,
+        ctx.vars,
+    );
+}
 const envName = (job: Job) => (typeof job.environment === "string" ? job.environment : job.environment?.name);
 
 // Loaded by file path: the package's exported entry also pulls in an ESM-only pretty-printer we don't use.
@@ -181,9 +198,25 @@ describe("pull request", () => {
             diff: true,
             "comment-on-pr": true,
         });
-        // It previews the bundle this change builds; prod's promotion is switched off for the preview.
-        expect(runIndex(job, /^npm run sample:bundle -- --out dist\/bundle\.tgz$/)).toBeGreaterThanOrEqual(0);
-        expect(runIndex(job, /sample:bundle/)).toBeLessThan(job.steps.indexOf(s));
+        // It previews the app's pinned bundle, else the sample's; prod's promotion is switched off for the preview.
+        const sample = runIndex(job, /^npm run sample:bundle -- --out dist\/bundle\.tgz$/);
+        const fetch = runIndex(
+            job,
+            /^bash scripts\/fetch-bundle\.sh "\$BUNDLE_URL" "\$BUNDLE_SHA256" dist\/bundle\.tgz$/,
+        );
+        expect(Math.max(sample, fetch)).toBeLessThan(job.steps.indexOf(s));
+        for (const vars of [{}, { BUNDLE_URL: "https://example.com/app.tgz" }]) {
+            const ctx: Ctx = { inputs: {}, vars };
+            expect([!!evaluate(job.steps[sample].if!, ctx), !!evaluate(job.steps[fetch].if!, ctx)]).toEqual([
+                !vars.BUNDLE_URL,
+                !!vars.BUNDLE_URL,
+            ]);
+        }
+        expect(job.steps[fetch].env).toEqual({
+            BUNDLE_URL: "${{ vars.BUNDLE_URL }}",
+            BUNDLE_SHA256: "${{ vars.BUNDLE_SHA256 }}",
+            BUNDLE_TOKEN: "${{ secrets.BUNDLE_TOKEN }}",
+        });
         expect(configMap(s)).toEqual({
             bundle: { value: "${{ github.workspace }}/dist/bundle.tgz", secret: false },
             promoteFrom: { value: "", secret: false },
@@ -196,13 +229,57 @@ describe("pull request", () => {
 });
 
 describe("deliver", () => {
-    test("triggers on pushes to main, and by hand with an optional earlier run to redeploy", () => {
+    test("triggers on pushes to main, and by hand with an optional earlier run or app bundle to deploy", () => {
         expect(Object.keys(deliver.on).sort()).toEqual(["push", "workflow_dispatch"]);
         expect(deliver.on.push).toEqual({ branches: ["main"] });
+        const optional = expect.objectContaining({ required: false, type: "string" });
         expect(deliver.on.workflow_dispatch.inputs).toEqual({
-            release_run_id: expect.objectContaining({ required: false, type: "string" }),
+            release_run_id: optional,
+            bundle_url: optional,
+            bundle_sha256: optional,
         });
     });
+
+    // Each run takes its bundle from exactly one place: an earlier run, the app bundle given to this run,
+    // the app bundle pinned in repository variables, or the sample app built here.
+    const url = "https://example.com/app.tgz";
+    const pinned = "https://example.com/pinned.tgz";
+    test.each([
+        ["a push, nothing pinned", {}, {}, "sample", undefined],
+        ["a push, an app bundle pinned", {}, { BUNDLE_URL: pinned, BUNDLE_SHA256: "p" }, "fetch", [pinned, "p"]],
+        ["an app bundle given", { bundle_url: url, bundle_sha256: "a" }, {}, "fetch", [url, "a"]],
+        [
+            "an app bundle given, another pinned",
+            { bundle_url: url, bundle_sha256: "a" },
+            { BUNDLE_URL: pinned, BUNDLE_SHA256: "p" },
+            "fetch",
+            [url, "a"],
+        ],
+        // Never the pinned sha256 for another URL: the script then refuses the empty one.
+        ["an app bundle given without its sha256", { bundle_url: url }, { BUNDLE_SHA256: "p" }, "fetch", [url, ""]],
+        ["an earlier run", { release_run_id: "42", bundle_url: url }, { BUNDLE_URL: pinned }, "earlier run", undefined],
+    ] as [string, Ctx["inputs"], Ctx["vars"], string, string[] | undefined][])(
+        "bundle source: %s",
+        (_what, inputs, vars, source, fetched) => {
+            const job = deliver.jobs.bundle;
+            const ctx: Ctx = { inputs, vars };
+            const sources: Record<string, Step> = {
+                "earlier run": job.steps.find((s) => s.uses?.startsWith("actions/download-artifact@"))!,
+                fetch: job.steps.find((s) => s.run?.includes("scripts/fetch-bundle.sh"))!,
+                sample: job.steps.find((s) => s.run?.includes("sample:bundle"))!,
+            };
+            const running = Object.keys(sources).filter((k) => evaluate(sources[k].if!, ctx));
+            expect(running).toEqual([source]);
+            const fetchEnv = sources.fetch.env!;
+            if (fetched)
+                expect([
+                    evaluate(String(fetchEnv.BUNDLE_URL), ctx),
+                    evaluate(String(fetchEnv.BUNDLE_SHA256), ctx),
+                ]).toEqual(fetched);
+            // npm ci only where the sample is built.
+            expect(!!evaluate(job.steps[runIndex(job, /^npm ci$/)].if!, ctx)).toBe(source === "sample");
+        },
+    );
 
     test("the bundle is built once, in one job, and uploaded as one artifact", () => {
         const builders = allJobs.filter(
@@ -328,7 +405,13 @@ describe("permissions", () => {
 });
 
 describe("secrets", () => {
-    const allowed = ["DIGITALOCEAN_TOKEN", "PULUMI_ACCESS_TOKEN", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"];
+    const allowed = [
+        "BUNDLE_TOKEN",
+        "DIGITALOCEAN_TOKEN",
+        "PULUMI_ACCESS_TOKEN",
+        "PULUMI_BACKEND_URL",
+        "PULUMI_CONFIG_PASSPHRASE",
+    ];
 
     // Every string in a workflow with the path that leads to it.
     function leaves(v: unknown, at: string[] = []): Array<[string[], string]> {
@@ -338,7 +421,7 @@ describe("secrets", () => {
         return [];
     }
 
-    test("secrets are handed only to the pulumi/actions steps, each under its own name", () => {
+    test("secrets are handed only to the pulumi/actions steps (and the bundle's token to its fetch), each under its own name", () => {
         const seen = new Set<string>();
         for (const file of files) {
             for (const [at, value] of leaves(workflows[file])) {
@@ -351,7 +434,11 @@ describe("secrets", () => {
                 // jobs.<id>.steps.<i>.(env.<NAME> | with.cloud-url)
                 expect(at.slice(0, 1).concat(at.slice(2, 3))).toEqual(["jobs", "steps"]);
                 const step = workflows[file].jobs[at[1]].steps[Number(at[3])];
-                expect(isPulumi(step)).toBe(true);
+                const fetch = step.run?.startsWith("bash scripts/fetch-bundle.sh ") === true;
+                expect([name, fetch ? "fetch" : isPulumi(step) ? "pulumi" : "other"]).toEqual([
+                    name,
+                    name === "BUNDLE_TOKEN" ? "fetch" : "pulumi",
+                ]);
                 if (at[4] === "env") expect(at[5]).toBe(name);
                 else expect([at[4], at[5], name]).toEqual(["with", "cloud-url", "PULUMI_BACKEND_URL"]);
             }
