@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Builds the sample server into a tarball laid out like `meteor build --server-only` output:
 //   node sample-app/build.js [--out FILE.tgz] [--release LABEL] [--broken[=exit|unhealthy]] [--node-version X.Y.Z]
+//                            [--require-mongo-url]
+// --require-mongo-url: the server stops at start without MONGO_URL, with Meteor's own message.
 // bundle/star.json says which Node.js the bundle needs (`nodeVersion`, as `meteor build` records it); the
 // program installs that version on the hosts. --node-version writes another one (the e2e's mirror serves
 // this machine's Node).
@@ -23,6 +25,7 @@ function parseArgs(argv) {
         release: "sample",
         broken: null,
         nodeVersion: null,
+        requireMongoUrl: false,
     };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
@@ -31,6 +34,7 @@ function parseArgs(argv) {
         else if (a === "--broken") opts.broken = "exit";
         else if (a.startsWith("--broken=")) opts.broken = a.slice("--broken=".length);
         else if (a === "--node-version") opts.nodeVersion = need(argv, ++i, a);
+        else if (a === "--require-mongo-url") opts.requireMongoUrl = true;
         else throw new Error(`unknown argument ${a}`);
     }
     if (opts.broken !== null && !["exit", "unhealthy"].includes(opts.broken)) {
@@ -60,6 +64,7 @@ function build(opts) {
         const server = path.join(bundle, "programs", "server");
         const info = { label: opts.release };
         if (opts.broken) info.broken = opts.broken;
+        if (opts.requireMongoUrl) info.requireMongoUrl = true;
         fs.writeFileSync(path.join(server, "release.json"), JSON.stringify(info) + "\n");
         execFileSync(
             "npm",

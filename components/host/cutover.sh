@@ -6,7 +6,8 @@
 # (SIGTERM, the app closes its DDP connections over its grace period) -> wait until healthy locally ->
 # undrain -> wait until the LB's checker reports the peer up -> keep the newest releases, remove older ones.
 # On failure at any step: switch back to the previous release and env, restart, wait healthy, undrain,
-# say why on stderr and exit 1, so that Pulumi stops before the next host.
+# say why on stderr, ending with the new release's last journal lines (env values masked), and exit 1, so
+# that Pulumi stops before the next host and its error shows the app's own message.
 set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=deploy-lib.sh
@@ -88,9 +89,13 @@ done_step() {
 
 drained=0
 switched=0
+restart_since=""
 fail() {
   trap - ERR
   warn "FAILED while $step: $1"
+  # Read before the rollback restarts the unit: what the new release said.
+  local app_log=""
+  if [[ -n $restart_since ]]; then app_log=$(app_log_tail "$restart_since" 40 "$ENV_DIR/$ENV_HASH.env"); fi
   if ((switched)); then
     if [[ -n $prev_release ]]; then
       warn "rolling back to ${prev_release#releases/}"
@@ -107,6 +112,10 @@ fail() {
   fi
   if ((drained)); then
     retry_for "$lb_retry" lb_post undrain || warn "could not undrain $peer on the LB; POST $lb_url/undrain by hand"
+  fi
+  if [[ -n $app_log ]]; then
+    warn "the app's log since its restart (last 40 lines, env values masked):"
+    printf '%s\n' "$app_log" >&2
   fi
   exit 1
 }
@@ -129,6 +138,7 @@ switch_link "$new_env" "$env_link"
 done_step
 
 begin restart
+restart_since=$(date +%s)
 restart || fail "'$RESTART_CMD' failed or took over ${restart_timeout}s"
 done_step
 

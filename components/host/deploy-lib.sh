@@ -65,3 +65,39 @@ stage_env() {
   fi
   ENV_HASH=$hash
 }
+
+# The app's own log for an error message: the last $2 lines of its journal since $1 (unix seconds), with the
+# values of env file $3 masked (a failed start often prints a URL or a setting).
+app_log_tail() {
+  local since=$1 lines=$2 envfile=$3 text
+  local -a cmd
+  read -ra cmd <<<"${METEOR_DO_JOURNAL_CMD:-journalctl --unit meteor-app --no-pager --output cat}"
+  text=$("${cmd[@]}" --since "@$since" --lines "$lines" 2>&1) || true
+  mask_env_values "$envfile" <<<"$text"
+}
+
+# Copies stdin to stdout with the values of env file $1 (systemd EnvironmentFile, KEY="value") replaced by
+# [masked], longest first: each value, the password of a URL with credentials, and each string in
+# METEOR_SETTINGS. Left readable: values the program sets from public config, and values under 6 characters
+# (3000, true), which would mask half the log and guard nothing.
+mask_env_values() {
+  local envfile=$1 text line name value s
+  local -a values=()
+  text=$(cat)
+  while IFS= read -r line; do
+    [[ $line =~ ^([A-Za-z_][A-Za-z0-9_]*)=\"(.*)\"$ ]] || continue
+    name=${BASH_REMATCH[1]}
+    # shellcheck disable=SC2001  # a backreference: \X -> X undoes components/env.ts's escaping
+    value=$(sed 's/\\\(.\)/\1/g' <<<"${BASH_REMATCH[2]}")
+    case $name in NODE_ENV | PORT | ROOT_URL | HTTP_FORWARDED_COUNT | METEOR_OPLOG_TOO_FAR_BEHIND | STOP_GRACE_SECONDS) continue ;; esac
+    values+=("$value")
+    if [[ $value =~ ://[^/:@]+:([^/@]+)@ ]]; then values+=("${BASH_REMATCH[1]}"); fi
+    if [[ $name == METEOR_SETTINGS ]]; then
+      while IFS= read -r s; do values+=("$s"); done < <(grep -oE '"([^"\\]|\\.)*"' <<<"$value" | sed 's/^"//; s/"$//')
+    fi
+  done <"$envfile"
+  while IFS= read -r s; do
+    text=${text//"$s"/[masked]}
+  done < <(for s in "${values[@]}"; do if ((${#s} >= 6)); then printf '%d %s\n' "${#s}" "$s"; fi; done | sort -rn | cut -d' ' -f2-)
+  printf '%s\n' "$text"
+}

@@ -36,6 +36,7 @@ export function hostEnv(o: HostEnvOptions): NodeJS.ProcessEnv {
         METEOR_DO_ENV_ROOT: o.envRoot,
         METEOR_DO_NPM: execFileSync("bash", ["-c", "command -v npm"], { encoding: "utf8" }).trim(),
         METEOR_DO_RESTART_CMD: `${FAKE_SERVICE} restart`,
+        METEOR_DO_JOURNAL_CMD: `${FAKE_SERVICE} journal`,
         METEOR_DO_LB_PORT: String(o.lbPort),
         ...(o.healthHost ? { METEOR_DO_HEALTH_HOST: o.healthHost } : {}),
         FAKE_SVC_PIDFILE: path.join(o.stateDir, "app.pid"),

@@ -11,7 +11,13 @@ export const repoRoot = path.resolve(__dirname, "..", "..");
 // sample-app/build.js is plain Node; load it as CommonJS.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const builder = require(path.join(repoRoot, "sample-app", "build.js")) as {
-    build(opts: { out: string; release: string; broken: string | null; nodeVersion?: string | null }): {
+    build(opts: {
+        out: string;
+        release: string;
+        broken: string | null;
+        nodeVersion?: string | null;
+        requireMongoUrl?: boolean;
+    }): {
         path: string;
         sha256: string;
     };
@@ -22,14 +28,23 @@ export interface Bundle {
     sha256: string;
 }
 
-/** Builds the sample bundle (deterministic tarball) into `out`; nodeVersion overrides its star.json's. */
+/**
+ * Builds the sample bundle (deterministic tarball) into `out`. nodeVersion overrides its star.json's;
+ * requireMongoUrl makes the server stop at start without MONGO_URL, as Meteor does.
+ */
 export function buildBundle(
     out: string,
     release: string,
     broken: "exit" | "unhealthy" | null = null,
-    nodeVersion: string | null = null,
+    opts: { nodeVersion?: string; requireMongoUrl?: boolean } = {},
 ): Bundle {
-    return builder.build({ out, release, broken, nodeVersion });
+    return builder.build({
+        out,
+        release,
+        broken,
+        nodeVersion: opts.nodeVersion ?? null,
+        requireMongoUrl: opts.requireMongoUrl,
+    });
 }
 
 /** Unpacks a bundle tarball into dir (dir/bundle/main.js). */

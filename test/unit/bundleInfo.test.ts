@@ -141,7 +141,7 @@ describe("readBundleInfo", () => {
     test("the sample bundle: its star.json's version, another with --node-version; the build stays deterministic", () => {
         const a = buildBundle(path.join(tmp, "sample-a.tgz"), "a");
         const again = buildBundle(path.join(tmp, "sample-a2.tgz"), "a");
-        const old = buildBundle(path.join(tmp, "sample-14.tgz"), "a", null, "14.21.4");
+        const old = buildBundle(path.join(tmp, "sample-14.tgz"), "a", null, { nodeVersion: "14.21.4" });
         expect(again.sha256).toBe(a.sha256);
         expect(old.sha256).not.toBe(a.sha256);
         const source = JSON.parse(fs.readFileSync(path.join(__dirname, "../../sample-app/bundle/star.json"), "utf8"));

@@ -14,7 +14,7 @@ const sockjs = require("sockjs");
 const DDP_VERSIONS = ["1", "pre2", "pre1"];
 
 function readBuildInfo() {
-  // Written by sample-app/build.js: { label, broken }.
+  // Written by sample-app/build.js: { label, broken, requireMongoUrl }.
   try {
     return JSON.parse(fs.readFileSync(path.join(__dirname, "release.json"), "utf8"));
   } catch {
@@ -55,6 +55,11 @@ const port = Number(process.env.PORT || 3000);
 const bindIp = process.env.BIND_IP || undefined;
 const rootUrl = process.env.ROOT_URL || `http://localhost:${port}`;
 const graceMs = Math.max(0, Number(process.env.STOP_GRACE_SECONDS || 5) * 1000);
+
+if (build.requireMongoUrl && !process.env.MONGO_URL) {
+  // What a real Meteor server does at start without a database (its mongo package), uncaught.
+  throw new Error("MONGO_URL must be set in environment");
+}
 
 if (build.broken === "exit") {
   // A deliberately bad release: the tests and the e2e scenario deploy it to prove rollback.
