@@ -8,7 +8,7 @@ import { DeployKey } from "./components/deployKey";
 import { SiteDns } from "./components/dns";
 import { buildAppEnv } from "./components/env";
 import { LbConfig } from "./components/lbConfig";
-import { LetsEncrypt } from "./components/letsencrypt";
+import { LetsEncrypt, LetsEncryptIssuance } from "./components/letsencrypt";
 import { lbAdminPort, LoadBalancerHost, lbTlsPaths } from "./components/loadBalancer";
 import { Network } from "./components/network";
 import { StackProject } from "./components/project";
@@ -49,6 +49,15 @@ export = async () => {
         size: cfg.lbSize,
         tags: [network.lbTag.name],
         dropletName: `${prefix}-lb`,
+        // letsencrypt: nginx serves a self-signed pair until certbot has issued, so it always starts.
+        certificate: (publicIp) =>
+            new SiteCertificate("site", {
+                mode: cfg.tlsMode === "letsencrypt" ? "self-signed" : cfg.tlsMode,
+                domain: cfg.domain,
+                ipAddress: publicIp,
+                certificatePem: cfg.tlsCertificate,
+                privateKeyPem: cfg.tlsPrivateKey,
+            }),
     });
     const apps = new AppServers("app", {
         ...common,
@@ -64,25 +73,14 @@ export = async () => {
     });
 
     const serverName = cfg.domain ?? lb.publicIp;
-    // letsencrypt: nginx serves a self-signed pair until certbot has issued, so it always starts.
-    const cert = new SiteCertificate("site", {
-        mode: cfg.tlsMode === "letsencrypt" ? "self-signed" : cfg.tlsMode,
-        domain: cfg.domain,
-        ipAddress: lb.publicIp,
-        certificatePem: cfg.tlsCertificate,
-        privateKeyPem: cfg.tlsPrivateKey,
-    });
-    const certInstalled = lb.installCertificate("lb-tls", cert.certificatePem, cert.privateKeyPem);
     const svc = cfg.services;
     const letsencrypt =
         cfg.tlsMode === "letsencrypt"
             ? new LetsEncrypt("lb-letsencrypt", {
                   connection: lb.connection,
                   domain: cfg.domain!,
-                  email: cfg.letsencryptEmail!,
-                  server: svc.letsencryptServer,
                   hostId: lb.droplet.id,
-                  selfSignedInstalled: certInstalled,
+                  selfSignedInstalled: lb.certificateInstalled,
               })
             : undefined;
     const dns = svc.manageDns
@@ -104,12 +102,23 @@ export = async () => {
         // Let's Encrypt certificates carry no OCSP responder and the first start is self-signed: no stapling.
         tls: letsencrypt
             ? { ...letsencrypt.tlsPaths, selfSigned: true }
-            : { ...lbTlsPaths, selfSigned: cert.selfSigned },
-        dependsOn: [lb.ready.tools, certInstalled, ...(letsencrypt ? [letsencrypt.prepare] : [])],
+            : { ...lbTlsPaths, selfSigned: cfg.tlsMode === "self-signed" },
+        dependsOn: [lb.ready.tools, lb.certificateInstalled, ...(letsencrypt ? [letsencrypt.prepare] : [])],
         hostId: lb.ready.hostId,
     });
-    // HTTP-01 needs nginx's port-80 webroot and the name resolving to the reserved IP.
-    letsencrypt?.issue([lbConfig.push, ...(dns ? [dns.record] : [])]);
+    if (letsencrypt) {
+        new LetsEncryptIssuance("lb-certbot", {
+            connection: lb.connection,
+            domain: cfg.domain!,
+            email: cfg.letsencryptEmail!,
+            server: svc.letsencryptServer,
+            hostId: lb.droplet.id,
+            // HTTP-01 needs nginx's port-80 webroot and the name resolving to the reserved IP.
+            after: [letsencrypt.prepare, lbConfig.push, ...(dns ? [dns.record] : [])],
+            // Before it had a component of its own, the certbot Command was LetsEncrypt's child.
+            commandAliases: [{ name: "lb-letsencrypt-issue", parent: letsencrypt }],
+        });
+    }
 
     const db =
         svc.database === "managed"

@@ -1,4 +1,3 @@
-import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as remote from "@pulumi/command/remote";
@@ -16,15 +15,16 @@ export const letsencryptTlsPaths = {
     privateKey: "/etc/meteor-do/tls/live/privkey.pem",
 };
 
-export interface LetsEncryptArgs {
+/** The load balancer both steps run on, and the name on the certificate. */
+interface LetsEncryptHost {
     /** The load balancer's connection. */
     connection: Connection;
     domain: string;
-    email: string;
-    /** ACME directory URL. */
-    server: string;
     /** The LB droplet's id: a new droplet has no certificate yet, so both steps run again. */
     hostId: pulumi.Input<string>;
+}
+
+export interface LetsEncryptArgs extends LetsEncryptHost {
     /** write-tls.sh has installed the self-signed pair (it runs after the host scripts are installed). */
     selfSignedInstalled: pulumi.Resource;
 }
@@ -32,22 +32,16 @@ export interface LetsEncryptArgs {
 const scriptHash = (): string => sha256File(path.join(hostScriptsDir, "letsencrypt.sh"));
 
 /**
- * tlsMode letsencrypt on the load balancer, in two Commands around the nginx push:
- * `prepare` (before it) points nginx's certificate paths at an issued certificate if the host has one,
- * else at the self-signed pair, so nginx always starts; `issue` (after it, and after DNS points at the
- * LB) runs certbot with HTTP-01 through the webroot nginx serves on port 80, installs the deploy hook
- * that reloads nginx after issuance and every renewal, and enables Debian's certbot.timer.
+ * tlsMode letsencrypt on the load balancer, before the nginx push: points nginx's certificate paths at
+ * an issued certificate if the host has one, else at the self-signed pair, so nginx always starts.
+ * LetsEncryptIssuance runs certbot after the push.
  */
 export class LetsEncrypt extends pulumi.ComponentResource {
     readonly prepare: remote.Command;
     readonly tlsPaths = letsencryptTlsPaths;
-    private readonly args: LetsEncryptArgs;
-    private readonly baseName: string;
 
     constructor(name: string, args: LetsEncryptArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:tls:LetsEncrypt", name, {}, opts);
-        this.args = args;
-        this.baseName = name;
         this.prepare = new remote.Command(
             `${name}-prepare`,
             {
@@ -64,25 +58,46 @@ export class LetsEncrypt extends pulumi.ComponentResource {
         );
         this.registerOutputs({});
     }
+}
 
-    /** The certbot run; `after`: the nginx push (port 80 serves the webroot) and the DNS record. */
-    issue(after: pulumi.Resource[]): remote.Command {
-        const a = this.args;
-        return new remote.Command(
-            `${this.baseName}-issue`,
+export interface LetsEncryptIssuanceArgs extends LetsEncryptHost {
+    email: string;
+    /** ACME directory URL. */
+    server: string;
+    /** LetsEncrypt's prepare, the nginx push (port 80 serves the webroot) and the DNS record, if managed. */
+    after: pulumi.Resource[];
+    /**
+     * Where the certbot Command was before it had a component of its own (a child of LetsEncrypt named
+     * `<LetsEncrypt's name>-issue`): stacks deployed then keep it instead of running certbot again.
+     */
+    commandAliases?: pulumi.Input<pulumi.URN | pulumi.Alias>[];
+}
+
+/**
+ * The certbot run: HTTP-01 through the webroot nginx serves on port 80, the deploy hook that reloads
+ * nginx after issuance and every renewal, and Debian's certbot.timer enabled.
+ */
+export class LetsEncryptIssuance extends pulumi.ComponentResource {
+    readonly issue: remote.Command;
+
+    constructor(name: string, args: LetsEncryptIssuanceArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("meteor-do:tls:LetsEncryptIssuance", name, {}, opts);
+        this.issue = new remote.Command(
+            `${name}-issue`,
             {
-                connection: a.connection,
-                create: runTool("letsencrypt.sh", "issue", a.domain, a.email, a.server),
+                connection: args.connection,
+                create: runTool("letsencrypt.sh", "issue", args.domain, args.email, args.server),
                 triggers: [
-                    trigger("droplet", a.hostId),
-                    trigger("domain", a.domain),
-                    trigger("email", a.email),
-                    trigger("server", a.server),
+                    trigger("droplet", args.hostId),
+                    trigger("domain", args.domain),
+                    trigger("email", args.email),
+                    trigger("server", args.server),
                     trigger("scripts", scriptHash()),
                 ],
                 addPreviousOutputInEnv: false,
             },
-            { parent: this, dependsOn: [this.prepare, ...after] },
+            { parent: this, dependsOn: args.after, aliases: args.commandAliases },
         );
+        this.registerOutputs({});
     }
 }

@@ -7,8 +7,19 @@ import { sha256 } from "./hash";
 import { Connection, connectionTo, runTool, trigger } from "./commands";
 import { HostReady } from "./hostTools";
 
+/** A certificate chain and its (secret) private key, as PEM. */
+export interface CertificatePair {
+    certificatePem: pulumi.Input<string>;
+    privateKeyPem: pulumi.Input<string>;
+}
+
 export interface LoadBalancerHostArgs extends DropletBaseArgs {
     dropletName: string;
+    /**
+     * The certificate nginx serves, made from the reserved IP (a self-signed certificate names the IP
+     * when there is no domain): called once, when the IP exists. `<name>-tls` installs what it returns.
+     */
+    certificate: (publicIp: pulumi.Output<string>) => CertificatePair;
 }
 
 /** The nginx admin API (drain/undrain/state) port: loopback on the LB, and app hosts for themselves. */
@@ -22,8 +33,8 @@ export const lbTlsPaths = {
 
 /**
  * The load-balancer droplet and its public face: a reserved IP (kept when the droplet is replaced), the
- * SSH connection every LB Command uses (and app Commands use as their bastion), and the two first
- * Commands (cloud-init gate, host scripts). The nginx configuration is pushed by LbConfig.
+ * SSH connection every LB Command uses (and app Commands use as their bastion), the two first Commands
+ * (cloud-init gate, host scripts) and the certificate's install. The nginx configuration is pushed by LbConfig.
  */
 export class LoadBalancerHost extends pulumi.ComponentResource {
     readonly droplet: digitalocean.Droplet;
@@ -32,6 +43,8 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
     readonly privateIp: pulumi.Output<string>;
     readonly connection: Connection;
     readonly ready: HostReady;
+    /** write-tls.sh: the certificate and key are where nginx reads them. */
+    readonly certificateInstalled: remote.Command;
 
     constructor(name: string, args: LoadBalancerHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:lb:LoadBalancerHost", name, {}, opts);
@@ -59,20 +72,13 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
             parent,
         );
 
-        this.registerOutputs({ publicIp: this.publicIp, privateIp: this.privateIp });
-    }
-
-    /** Installs the certificate chain and key (secret, on stdin) where nginx expects them. */
-    installCertificate(
-        name: string,
-        certificatePem: pulumi.Input<string>,
-        privateKeyPem: pulumi.Input<string>,
-    ): remote.Command {
-        return new remote.Command(
-            name,
+        const { certificatePem, privateKeyPem } = args.certificate(this.publicIp);
+        this.certificateInstalled = new remote.Command(
+            `${name}-tls`,
             {
                 connection: this.connection,
                 create: runTool("write-tls.sh"),
+                // The key is secret on stdin only; the triggers carry hashes.
                 stdin: pulumi.secret(pulumi.interpolate`${privateKeyPem}\n${certificatePem}\n`),
                 triggers: [
                     trigger("droplet", this.ready.hostId),
@@ -83,5 +89,7 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [this.ready.tools] },
         );
+
+        this.registerOutputs({ publicIp: this.publicIp, privateIp: this.privateIp });
     }
 }

@@ -176,9 +176,9 @@ describe("tlsMode letsencrypt", () => {
     });
 
     test("certbot runs after the nginx push and the DNS record, against Let's Encrypt production by default", () => {
-        const issue = named("lb-letsencrypt-issue");
+        const issue = named("lb-certbot-issue");
         expect(issue.inputs.create).toBe(tool(`letsencrypt.sh issue app.example.com ops@example.com ${LE_PROD}`));
-        expect(dependsOn("lb-letsencrypt-issue")).toEqual(["lb-letsencrypt-prepare", "lb-config-push", "dns-a"]);
+        expect(dependsOn("lb-certbot-issue")).toEqual(["lb-letsencrypt-prepare", "lb-config-push", "dns-a"]);
         expect(issue.inputs.triggers.slice(1, 4)).toEqual([
             "domain=app.example.com",
             "email=ops@example.com",
@@ -188,16 +188,16 @@ describe("tlsMode letsencrypt", () => {
 
     test("letsencryptServer staging (or a URL) reaches certbot", async () => {
         await run({ ...le, letsencryptServer: "staging" });
-        expect(named("lb-letsencrypt-issue").inputs.create).toBe(
+        expect(named("lb-certbot-issue").inputs.create).toBe(
             tool(
                 "letsencrypt.sh issue app.example.com ops@example.com https://acme-staging-v02.api.letsencrypt.org/directory",
             ),
         );
         await run({ ...le, manageDns: "false", letsencryptServer: "https://acme.example.net/dir" });
-        expect(named("lb-letsencrypt-issue").inputs.create).toBe(
+        expect(named("lb-certbot-issue").inputs.create).toBe(
             tool("letsencrypt.sh issue app.example.com ops@example.com https://acme.example.net/dir"),
         );
-        expect(dependsOn("lb-letsencrypt-issue")).toEqual(["lb-letsencrypt-prepare", "lb-config-push"]);
+        expect(dependsOn("lb-certbot-issue")).toEqual(["lb-letsencrypt-prepare", "lb-config-push"]);
     });
 
     test("other modes keep write-tls.sh's paths and add no Let's Encrypt Command", async () => {
@@ -451,6 +451,6 @@ test("preview with every service on registers them all (unknown ids and URIs inc
         1, 1, 1, 1, 1, 9, 1,
     ]);
     expect(
-        ["lb-letsencrypt-prepare", "lb-letsencrypt-issue", "db-ca-app-1", "db-ca-app-2"].map((n) => named(n).type),
+        ["lb-letsencrypt-prepare", "lb-certbot-issue", "db-ca-app-1", "db-ca-app-2"].map((n) => named(n).type),
     ).toEqual(Array(4).fill("command:remote:Command"));
 });
