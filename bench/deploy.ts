@@ -2,7 +2,7 @@
 //
 // A rolling deploy on this machine with the real pieces: the production nginx + Lua LB (nginx/render.ts,
 // run by Debian's nginx on loopback), N sample-app "hosts" (each its own temp root, 127.0.0.7x address and
-// test/host/fake-service.sh in place of systemd), and components/host/stage.sh + cutover.sh.
+// test/support/fake-service.sh in place of systemd), and components/host/stage.sh + cutover.sh.
 //   1. baseline per host: restart (stop + start) until the app answers locally, plus rise x interval of the
 //      LB's checker, i.e. the least a cutover can take;
 //   2. under steady load (keep-alive HTTPS clients from many 127.0.0.x addresses through the LB, plus DDP
@@ -11,14 +11,18 @@
 //      DDP closes and failed reconnects. Repeated `rounds` times (alternating two releases).
 // Targets (issue 4): 0 failed requests; cutover <= 1.5 x (restart + rise x interval).
 // The last line of output is one JSON object. The full run on booted Debian hosts is the e2e scenario's.
-import { ChildProcess, execFileSync } from "child_process";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import { renderEnvFile } from "../components/env";
-import { FAKE_SERVICE, hostEnv, makeHostRoot } from "../test/host/fakeHost";
-import { loopbackView, startLb, stopAll, tempDir, waitFor } from "../test/nginx/harness";
-import { buildBundle, Bundle, run } from "../test/sample/helpers";
+import { FAKE_SERVICE, hostEnv, makeHostRoot } from "../test/support/fakeHost";
+import { tempDir } from "../test/support/files";
+import { request } from "../test/support/http";
+import { loopbackView, startLb, stopAll } from "../test/support/nginx";
+import { run } from "../test/support/processes";
+import { buildBundle, Bundle } from "../test/support/sampleApp";
+import { waitFor } from "../test/support/wait";
 import WebSocket from "ws";
 
 const arg = (name: string, def: number) => {
@@ -175,19 +179,7 @@ function ddpClients(n: number) {
 
 const appUp = async (h: Host) => {
     try {
-        const r = await new Promise<number>((resolve, reject) => {
-            const req = require("http").get(
-                `http://${h.ip}:${APP_PORT}/`,
-                { timeout: 500, agent: false },
-                (res: { statusCode: number; resume: () => void }) => {
-                    res.resume();
-                    resolve(res.statusCode);
-                },
-            );
-            req.on("error", reject);
-            req.on("timeout", () => req.destroy(new Error("timeout")));
-        });
-        return r === 200;
+        return (await request({ url: `http://${h.ip}:${APP_PORT}/`, timeoutMs: 500 })).status === 200;
     } catch {
         return false;
     }

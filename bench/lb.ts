@@ -16,19 +16,12 @@ import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
 import { renderNginx } from "../nginx/render";
-import {
-    Backend,
-    loopbackView,
-    portOpen,
-    request,
-    sleep,
-    startBackend,
-    startNginxConf,
-    stop,
-    stopAll,
-    tempDir,
-    waitFor,
-} from "../test/nginx/harness";
+import { tempDir } from "../test/support/files";
+import { request } from "../test/support/http";
+import { Backend, loopbackView, PeerState, startBackend, startNginxConf, stopAll } from "../test/support/nginx";
+import { portOpen } from "../test/support/ports";
+import { stop } from "../test/support/processes";
+import { sleep, waitFor } from "../test/support/wait";
 
 const arg = (name: string, def: number) => {
     const i = process.argv.indexOf(`--${name}`);
@@ -176,7 +169,7 @@ function wrk(port: number): { rps: number; p50: number; p99: number; errors: num
 
 async function isDown(kind: Kind, b: Backend): Promise<boolean> {
     if (kind === "ours") {
-        const r = await request({ url: `http://127.0.0.1:${OURS_ADMIN}/lb/peers/${b.name}` });
+        const r = await request<PeerState>({ url: `http://127.0.0.1:${OURS_ADMIN}/lb/peers/${b.name}` });
         return r.json.status === "down";
     }
     const r = await request({ url: `http://127.0.0.1:${HAPROXY_STATS}/stats;csv` });

@@ -6,13 +6,16 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { renderEnvFile } from "../../components/env";
-import { buildBundle, Bundle, freePort, killPid, repoRoot, run, RunResult } from "../sample/helpers";
+import { hostEnv, makeHostRoot } from "../support/fakeHost";
+import { ROOT } from "../support/files";
+import { freePort } from "../support/ports";
+import { killPid, run, RunResult } from "../support/processes";
+import { buildBundle, Bundle } from "../support/sampleApp";
 import { FakeLb, startFakeLb } from "./fakeLb";
-import { hostEnv, makeHostRoot } from "./fakeHost";
 
 jest.setTimeout(120_000);
 
-const hostDir = path.join(repoRoot, "components", "host");
+const hostDir = path.join(ROOT, "components", "host");
 const mailPassword = "mail-Pa$$word`x";
 const apiKey = "sk_live_0123456789";
 

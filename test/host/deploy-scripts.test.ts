@@ -7,24 +7,17 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { renderEnvFile } from "../../components/env";
-import {
-    alive,
-    buildBundle,
-    Bundle,
-    freePort,
-    httpRequest,
-    killPid,
-    repoRoot,
-    run,
-    RunResult,
-    unpack,
-} from "../sample/helpers";
+import { hostEnv } from "../support/fakeHost";
+import { ROOT } from "../support/files";
+import { request } from "../support/http";
+import { freePort } from "../support/ports";
+import { alive, killPid, run, RunResult } from "../support/processes";
+import { buildBundle, Bundle, unpack } from "../support/sampleApp";
 import { FakeLb, startFakeLb } from "./fakeLb";
-import { hostEnv } from "./fakeHost";
 
 jest.setTimeout(120_000);
 
-const hostDir = path.join(repoRoot, "components", "host");
+const hostDir = path.join(ROOT, "components", "host");
 const SECRET = 'pa$$w"or`d\\x';
 
 let tmp: string;
@@ -86,7 +79,7 @@ function cutover(b: Bundle, env: string, flags: string[] = []): Promise<RunResul
 
 const link = (p: string) => fs.readlinkSync(p);
 const appPid = () => Number(fs.readFileSync(pidFile, "utf8"));
-const info = async () => JSON.parse((await httpRequest(`http://127.0.0.1:${appPort}/info.json`)).body);
+const info = async () => JSON.parse((await request({ url: `http://127.0.0.1:${appPort}/info.json` })).body);
 const sha256 = (data: string | Buffer) => crypto.createHash("sha256").update(data).digest("hex");
 const posts = () => lb.calls.filter((c) => c.method === "POST").map((c) => c.path);
 const starts = () =>

@@ -2,7 +2,7 @@
 // "up" the way the LB's checker would, by probing the peer's health path (here on 127.0.0.1).
 import * as http from "http";
 import * as net from "net";
-import { httpRequest } from "../sample/helpers";
+import { request } from "../support/http";
 
 export interface LbCall {
     method: string;
@@ -40,7 +40,7 @@ export async function startFakeLb(healthPath = "/"): Promise<FakeLb> {
         if (lb.checker === "probe") {
             const port = peer.slice(peer.lastIndexOf(":") + 1);
             try {
-                const r = await httpRequest(`http://127.0.0.1:${port}${healthPath}`, { timeoutMs: 1000 });
+                const r = await request({ url: `http://127.0.0.1:${port}${healthPath}`, timeoutMs: 1000 });
                 if (r.status >= 200 && r.status < 400) status = "up";
             } catch {
                 status = "down";

@@ -6,13 +6,15 @@ import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import { renderEnvFile } from "../../components/env";
-import { FAKE_SERVICE, hostEnv, makeHostRoot } from "./fakeHost";
-import { loopbackView, peerStatus, startLb, stopAll, tempDir } from "../nginx/harness";
-import { buildBundle, Bundle, freePort, run, RunResult, waitFor } from "../sample/helpers";
+import { FAKE_SERVICE, hostEnv, makeHostRoot } from "../support/fakeHost";
+import { ROOT, tempDir } from "../support/files";
+import { loopbackView, peerStatus, startLb, stopAll } from "../support/nginx";
+import { freePort } from "../support/ports";
+import { run, RunResult } from "../support/processes";
+import { buildBundle, Bundle } from "../support/sampleApp";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(120_000);
-
-const ROOT = path.resolve(__dirname, "..", "..");
 
 interface Host {
     ip: string;
@@ -186,7 +188,7 @@ test("a roll through the real LB: each host drains and comes back up, no request
     for (const h of hosts)
         expect(await peerStatus(ports.admin, h.peer)).toEqual({ name: h.peer, status: "up", draining: false });
     const traffic = load(6);
-    await waitFor(async () => traffic.served.size > 0, 5000, "traffic");
+    await waitFor("traffic", async () => traffic.served.size > 0, 5000);
     await Promise.all(hosts.map((h) => stage(h, v2)));
     for (const h of hosts) {
         const { result, states } = await watchPeer(h.peer, () => cutover(h, v2));
@@ -208,7 +210,7 @@ test("a roll through the real LB: each host drains and comes back up, no request
 test("a bad release on the first host is rolled back and undrained, the LB keeps serving, no request fails", async () => {
     await stage(hosts[0], broken);
     const traffic = load(6);
-    await waitFor(async () => traffic.served.size > 0, 5000, "traffic");
+    await waitFor("traffic", async () => traffic.served.size > 0, 5000);
     const { result, states } = await watchPeer(hosts[0].peer, () =>
         cutover(hosts[0], broken, ["--health-timeout", "3"]),
     );

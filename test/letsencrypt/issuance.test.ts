@@ -7,19 +7,11 @@ import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import * as tls from "tls";
-import {
-    Backend,
-    Lb,
-    loopbackView,
-    ROOT,
-    startBackend,
-    startLb,
-    stop,
-    stopAll,
-    tempDir,
-    waitFor,
-} from "../nginx/harness";
-import { freePort } from "../sample/helpers";
+import { ROOT, tempDir } from "../support/files";
+import { Backend, Lb, loopbackView, startBackend, startLb, stopAll } from "../support/nginx";
+import { freePort } from "../support/ports";
+import { stop } from "../support/processes";
+import { waitFor } from "../support/wait";
 import { Pebble, startPebble } from "./pebble";
 
 jest.setTimeout(120_000);

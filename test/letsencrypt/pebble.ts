@@ -1,12 +1,12 @@
 // Debian's pebble (an RFC 8555 test ACME server) and pebble-challtestsrv (its mock DNS, answering every
 // A query with 127.0.0.1) on loopback, for the Let's Encrypt suite. Processes are stopped by PID.
-import { ChildProcess, execFileSync, spawn } from "child_process";
+import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
-import * as net from "net";
 import * as path from "path";
-import { waitFor } from "../nginx/harness";
-import { freePort } from "../sample/helpers";
+import { caSignedCert } from "../support/certs";
+import { freePort } from "../support/ports";
+import { waitFor } from "../support/wait";
 
 export interface Pebble {
     /** ACME directory URL certbot uses (--server). */
@@ -26,62 +26,8 @@ export async function startPebble(dir: string, httpPort: number): Promise<Pebble
         await freePort(),
         await freePort(),
     ];
-    // pebble's listener needs a certificate: a throwaway CA and a leaf for 127.0.0.1.
-    const ca = path.join(dir, "api-ca.pem");
-    const caKey = path.join(dir, "api-ca.key");
-    const cert = path.join(dir, "api-cert.pem");
-    const key = path.join(dir, "api-key.pem");
-    const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        caKey,
-        "-out",
-        ca,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=meteor-do test ACME API CA",
-    );
-    openssl(
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        key,
-        "-out",
-        path.join(dir, "api.csr"),
-        "-subj",
-        "/CN=127.0.0.1",
-    );
-    fs.writeFileSync(path.join(dir, "api.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        path.join(dir, "api.csr"),
-        "-CA",
-        ca,
-        "-CAkey",
-        caKey,
-        "-CAcreateserial",
-        "-out",
-        cert,
-        "-days",
-        "1",
-        "-extfile",
-        path.join(dir, "api.ext"),
-    );
+    // pebble's listener needs a certificate: a throwaway CA (certbot trusts it) and a leaf for 127.0.0.1.
+    const api = caSignedCert(path.join(dir, "pebble-api"), "meteor-do test ACME API CA");
 
     const config = path.join(dir, "pebble.json");
     fs.writeFileSync(
@@ -90,8 +36,8 @@ export async function startPebble(dir: string, httpPort: number): Promise<Pebble
             pebble: {
                 listenAddress: `127.0.0.1:${acmePort}`,
                 managementListenAddress: `127.0.0.1:${mgmtPort}`,
-                certificate: cert,
-                privateKey: key,
+                certificate: api.certificate,
+                privateKey: api.privateKey,
                 httpPort,
                 tlsPort: await freePort(),
                 ocspResponderURL: "",
@@ -128,7 +74,7 @@ export async function startPebble(dir: string, httpPort: number): Promise<Pebble
         env: { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
     });
     procs.push(pebble);
-    const apiCa = fs.readFileSync(ca);
+    const apiCa = fs.readFileSync(api.ca);
     const get = (url: string) =>
         new Promise<{ status: number; body: string }>((resolve, reject) => {
             https
@@ -151,7 +97,7 @@ export async function startPebble(dir: string, httpPort: number): Promise<Pebble
     );
     return {
         directory,
-        apiCaBundle: ca,
+        apiCaBundle: api.ca,
         issuingRoot: async () => (await get(`https://127.0.0.1:${mgmtPort}/roots/0`)).body,
         procs,
     };

@@ -1,20 +1,20 @@
 // Sticky consistent-hash balancing and active health checks, in real nginx against real backends.
+import { tempDir } from "../support/files";
+import { request } from "../support/http";
 import {
     Backend,
-    Lb,
+    BackendEcho,
     clientAddrs,
     loopbackView,
     mapClients,
     peerStatus,
-    request,
-    sleep,
     startBackend,
     startLb,
-    stop,
+    StatusPage,
     stopAll,
-    tempDir,
-    waitFor,
-} from "./harness";
+} from "../support/nginx";
+import { stop } from "../support/processes";
+import { sleep, waitFor } from "../support/wait";
 
 jest.setTimeout(60000);
 
@@ -23,7 +23,6 @@ const CLIENTS = clientAddrs(40, 100);
 
 let dir: string;
 let backends: Backend[];
-let lb: Lb;
 
 beforeAll(async () => {
     dir = tempDir("balancing");
@@ -32,7 +31,7 @@ beforeAll(async () => {
         startBackend("127.0.0.12", 19112),
         startBackend("127.0.0.13", 19113),
     ]);
-    lb = await startLb(
+    await startLb(
         loopbackView(
             dir,
             backends.map((b) => ({ ip: b.ip, port: b.port })),
@@ -108,7 +107,6 @@ test("a killed backend stops getting traffic within about interval x fall, no cl
     await sleep(500);
     running = false;
     await Promise.all(loops);
-    // eslint-disable-next-line no-console
     console.log(
         `killed backend marked down (no more traffic) after ${detectedMs} ms; ${ok} requests ok, ${failures.length} failed`,
     );
@@ -122,9 +120,9 @@ test("a killed backend stops getting traffic within about interval x fall, no cl
     const s = await waitFor(
         "victim up",
         async () => {
-            const r = await request({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json` });
-            const row = r.json.servers.server.find((x: any) => x.name === victim.name);
-            return row.status === "up" ? row : undefined;
+            const r = await request<StatusPage>({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json` });
+            const row = r.json.servers.server.find((x) => x.name === victim.name);
+            return row?.status === "up" ? row : undefined;
         },
         5000,
         10,
@@ -140,7 +138,9 @@ test("every peer down: the balancer still tries (fails open) and answers when a 
     await waitFor(
         "all down",
         async () => {
-            const r = await request({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json&status=down` });
+            const r = await request<StatusPage>({
+                url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json&status=down`,
+            });
             return r.json.servers.total === 3;
         },
         5000,
@@ -148,7 +148,7 @@ test("every peer down: the balancer still tries (fails open) and answers when a 
     expect((await request({ url: `https://127.0.0.1:${PORTS.https}/x` })).status).toBe(502);
     // A peer that is back but not yet marked up is reached at once because every peer is tried.
     await restart(0);
-    const r = await request({ url: `https://127.0.0.1:${PORTS.https}/x` });
+    const r = await request<BackendEcho>({ url: `https://127.0.0.1:${PORTS.https}/x` });
     expect(r.status).toBe(200);
     expect(r.json.backend).toBe(all[0]);
     await restart(1);

@@ -4,7 +4,9 @@ import * as tls from "tls";
 import * as fs from "fs";
 import * as crypto from "crypto";
 import WebSocket from "ws";
-import { Backend, Lb, clientAddrs, loopbackView, request, startBackend, startLb, stopAll, tempDir } from "./harness";
+import { tempDir } from "../support/files";
+import { request } from "../support/http";
+import { Backend, BackendEcho, clientAddrs, Lb, loopbackView, startBackend, startLb, stopAll } from "../support/nginx";
 
 jest.setTimeout(60000);
 
@@ -90,7 +92,7 @@ test("the configured certificate is served over TLS 1.2+ with h2 offered", async
 });
 
 test("the app gets X-Forwarded-For (the client, a spoofed one dropped), X-Forwarded-Proto https and the Host", async () => {
-    const r = await request({
+    const r = await request<BackendEcho>({
         url: `https://127.0.0.1:${PORTS.https}/headers?q=1`,
         localAddress: "127.0.0.77",
         headers: { Host: "lb.test", "X-Forwarded-For": "6.6.6.6" },
@@ -109,7 +111,7 @@ test("a WebSocket is proxied and stays on one backend", async () => {
         rejectUnauthorized: false,
         localAddress: "127.0.0.78",
     });
-    const messages: any[] = [];
+    const messages: { backend: string; echo?: string }[] = [];
     await new Promise<void>((resolve, reject) => {
         ws.on("message", (m) => {
             messages.push(JSON.parse(m.toString()));
@@ -119,7 +121,10 @@ test("a WebSocket is proxied and stays on one backend", async () => {
         ws.on("error", reject);
     });
     ws.close();
-    const http = await request({ url: `https://127.0.0.1:${PORTS.https}/who`, localAddress: "127.0.0.78" });
+    const http = await request<BackendEcho>({
+        url: `https://127.0.0.1:${PORTS.https}/who`,
+        localAddress: "127.0.0.78",
+    });
     expect(messages[1]).toEqual({ backend: messages[0].backend, echo: "ping-1" });
     expect(messages[0].backend).toBe(http.json.backend);
 });
@@ -141,13 +146,16 @@ describe("stickiness=cookie", () => {
     });
 
     test("a new client gets a cookie, and each cookie sticks to one backend whatever the client address", async () => {
-        const first = await request({ url: `https://127.0.0.1:${CPORTS.https}/who`, localAddress: "127.0.0.90" });
+        const first = await request<BackendEcho>({
+            url: `https://127.0.0.1:${CPORTS.https}/who`,
+            localAddress: "127.0.0.90",
+        });
         const setCookie = first.headers["set-cookie"]!;
         expect(setCookie).toHaveLength(1);
         expect(setCookie[0]).toMatch(/^mdo_sticky=[0-9a-f]{32}; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
         const cookie = setCookie[0].split(";")[0];
         for (const addr of clientAddrs(10, 90)) {
-            const r = await request({
+            const r = await request<BackendEcho>({
                 url: `https://127.0.0.1:${CPORTS.https}/who`,
                 localAddress: addr,
                 headers: { Cookie: cookie },
@@ -158,7 +166,7 @@ describe("stickiness=cookie", () => {
         // Different cookies spread over both backends.
         const seen = new Set<string>();
         for (let i = 0; i < 30; i++) {
-            const r = await request({
+            const r = await request<BackendEcho>({
                 url: `https://127.0.0.1:${CPORTS.https}/who`,
                 headers: { Cookie: `mdo_sticky=client${i}` },
             });
@@ -189,12 +197,12 @@ describe("trustedProxyCount=1", () => {
         for (let i = 0; i < 20; i++) {
             const client = `203.0.113.${i + 1}`;
             // Two requests per client, arriving through two different proxy addresses.
-            const a = await request({
+            const a = await request<BackendEcho>({
                 url: `https://127.0.0.1:${TPORTS.https}/who`,
                 localAddress: "127.0.0.31",
                 headers: { "X-Forwarded-For": `9.9.9.9, ${client}` },
             });
-            const b = await request({
+            const b = await request<BackendEcho>({
                 url: `https://127.0.0.1:${TPORTS.https}/who`,
                 localAddress: "127.0.0.32",
                 headers: { "X-Forwarded-For": client },

@@ -5,18 +5,20 @@ import * as fs from "fs";
 import * as path from "path";
 import { tarGzBase64 } from "../../components/archive";
 import { renderNginx, LbView } from "../../nginx/render";
+import { ROOT, tempDir } from "../support/files";
+import { request } from "../support/http";
 import {
     Backend,
-    NGINX,
-    ROOT,
     loopbackView,
+    NGINX,
+    PeerList,
+    PeerState,
     peerStatus,
-    request,
     startBackend,
+    StatusPage,
     stopAll,
-    tempDir,
-    waitFor,
-} from "./harness";
+} from "../support/nginx";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(60000);
 
@@ -112,7 +114,7 @@ test("first push installs the tree, points nginx.conf at it once, and starts ngi
 });
 
 test("a changed tree is swapped in and reloaded; drain state survives the reload", async () => {
-    const drained = await request({
+    const drained = await request<PeerState>({
         url: `http://127.0.0.1:${PORTS.admin}/lb/peers/${backends[0].name}/drain`,
         method: "POST",
     });
@@ -125,13 +127,14 @@ test("a changed tree is swapped in and reloaded; drain state survives the reload
     const peers = await waitFor(
         "three peers",
         async () => {
-            const p = (await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers` })).json.peers;
+            const p = (await request<PeerList>({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers` })).json.peers;
             return p.length === 3 ? p : undefined;
         },
         10000,
     );
     expect(peers[0]).toEqual({ name: backends[0].name, status: "up", draining: true });
-    const s = (await request({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json` })).json.servers;
+    const s = (await request<StatusPage>({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json` })).json
+        .servers;
     expect(s.generation).toBe(2);
     await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers/${backends[0].name}/undrain`, method: "POST" });
     expect((await peerStatus(PORTS.admin, backends[0].name)).draining).toBe(false);
@@ -158,7 +161,7 @@ test("invalid Lua passes nginx -t but fails the trial start: refused, old config
     expect(releases()).toEqual(kept);
     const ok = await request({ url: `https://127.0.0.1:${PORTS.https}/who` });
     expect(ok.status).toBe(200);
-    expect((await request({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers` })).json.peers).toHaveLength(3);
+    expect((await request<PeerList>({ url: `http://127.0.0.1:${PORTS.admin}/lb/peers` })).json.peers).toHaveLength(3);
 });
 
 test("an invalid nginx directive is refused with nginx's own error", async () => {

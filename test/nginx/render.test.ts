@@ -5,7 +5,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { productionView } from "../../nginx/views";
 import { renderNginx } from "../../nginx/render";
-import { NGINX, makeCert, stopAll, tempDir, writeTree } from "./harness";
+import { selfSignedCert } from "../support/certs";
+import { tempDir, writeTree } from "../support/files";
+import { NGINX, stopAll } from "../support/nginx";
 
 afterAll(stopAll);
 
@@ -28,7 +30,7 @@ const resolved = {
 
 test("the production tree passes nginx -t once moved (prefix and certificate paths are the only host-specific parts)", () => {
     const dir = tempDir("render");
-    const cert = makeCert(dir);
+    const cert = selfSignedCert(dir);
     const files = renderNginx(productionView(resolved));
     const moved: Record<string, string> = {};
     for (const [rel, text] of Object.entries(files)) {

@@ -1,21 +1,20 @@
 // /check-status formats and filters, who may read it, and the admin API (drain/undrain, self-only rule).
 import WebSocket from "ws";
+import { tempDir } from "../support/files";
+import { request } from "../support/http";
 import {
     Backend,
-    Lb,
     clientAddrs,
     loopbackView,
     mapClients,
     peerStatus,
-    request,
-    sleep,
     startBackend,
     startLb,
-    stop,
+    StatusPage,
     stopAll,
-    tempDir,
-    waitFor,
-} from "./harness";
+} from "../support/nginx";
+import { stop } from "../support/processes";
+import { sleep, waitFor } from "../support/wait";
 
 jest.setTimeout(60000);
 
@@ -24,7 +23,6 @@ const STATUS = `https://127.0.0.1:${PORTS.https}/check-status`;
 const ADMIN = `http://127.0.0.1:${PORTS.admin}`;
 let dir: string;
 let backends: Backend[];
-let lb: Lb;
 
 beforeAll(async () => {
     dir = tempDir("status");
@@ -33,7 +31,7 @@ beforeAll(async () => {
         startBackend("127.0.0.42", 19312),
         startBackend("127.0.0.43", 19313),
     ]);
-    lb = await startLb(
+    await startLb(
         loopbackView(
             dir,
             backends.map((b) => ({ ip: b.ip, port: b.port })),
@@ -46,8 +44,8 @@ beforeAll(async () => {
     await waitFor(
         "others counted",
         async () => {
-            const r = await request({ url: `${STATUS}?format=json` });
-            return r.json.servers.server.every((s: any) => s.rise >= 2 || s.fall >= 2);
+            const r = await request<StatusPage>({ url: `${STATUS}?format=json` });
+            return r.json.servers.server.every((s) => s.rise >= 2 || s.fall >= 2);
         },
         5000,
     );
@@ -57,7 +55,7 @@ afterAll(stopAll);
 
 describe("/check-status", () => {
     test("json has the check module's shape", async () => {
-        const r = await request({ url: `${STATUS}?format=json` });
+        const r = await request<StatusPage>({ url: `${STATUS}?format=json` });
         expect(r.status).toBe(200);
         expect(r.headers["content-type"]).toBe("application/json");
         const s = r.json.servers;
@@ -65,7 +63,7 @@ describe("/check-status", () => {
         expect(Object.keys(s).sort()).toEqual(["generation", "server", "total"]);
         expect(s.total).toBe(3);
         expect(s.generation).toBe(1);
-        expect(s.server.map((x: any) => [x.index, x.upstream, x.name, x.status, x.type, x.port])).toEqual([
+        expect(s.server.map((x) => [x.index, x.upstream, x.name, x.status, x.type, x.port])).toEqual([
             [0, "meteor_app", "127.0.0.41:19311", "up", "http", 0],
             [1, "meteor_app", "127.0.0.42:19312", "up", "http", 0],
             [2, "meteor_app", "127.0.0.43:19313", "down", "http", 0],
@@ -87,12 +85,12 @@ describe("/check-status", () => {
     });
 
     test("status filters", async () => {
-        const up = (await request({ url: `${STATUS}?format=json&status=up` })).json.servers;
-        const down = (await request({ url: `${STATUS}?format=json&status=down` })).json.servers;
+        const up = (await request<StatusPage>({ url: `${STATUS}?format=json&status=up` })).json.servers;
+        const down = (await request<StatusPage>({ url: `${STATUS}?format=json&status=down` })).json.servers;
         expect(up.total).toBe(2);
-        expect(up.server.map((x: any) => x.name)).toEqual(["127.0.0.41:19311", "127.0.0.42:19312"]);
+        expect(up.server.map((x) => x.name)).toEqual(["127.0.0.41:19311", "127.0.0.42:19312"]);
         expect(down.total).toBe(1);
-        expect(down.server.map((x: any) => x.name)).toEqual(["127.0.0.43:19313"]);
+        expect(down.server.map((x) => x.name)).toEqual(["127.0.0.43:19313"]);
         const csvDown = await request({ url: `${STATUS}?format=csv&status=down` });
         expect(csvDown.body.trim().split("\n")).toHaveLength(1);
         expect((await request({ url: `${STATUS}?status=sideways` })).status).toBe(400);
@@ -202,7 +200,7 @@ describe("admin API", () => {
             rejectUnauthorized: false,
             localAddress: onA[0],
         });
-        const msgs: any[] = [];
+        const msgs: { backend: string; echo?: string }[] = [];
         ws.on("message", (m) => msgs.push(JSON.parse(m.toString())));
         await waitFor("ws hello", async () => msgs.length === 1, 3000);
         expect(msgs[0].backend).toBe(A);
@@ -220,8 +218,8 @@ describe("admin API", () => {
         expect(msgs[1]).toEqual({ backend: A, echo: "still-there" });
         expect(ws.readyState).toBe(WebSocket.OPEN);
         // The status page still reports the drained peer as up.
-        const s = (await request({ url: `${STATUS}?format=json&status=up` })).json.servers;
-        expect(s.server.map((x: any) => x.name)).toContain(A);
+        const s = (await request<StatusPage>({ url: `${STATUS}?format=json&status=up` })).json.servers;
+        expect(s.server.map((x) => x.name)).toContain(A);
 
         const u = await request({ url: `${ADMIN}/lb/peers/${A}/undrain`, method: "POST" });
         expect(u.json).toEqual({ name: A, status: "up", draining: false });

@@ -4,24 +4,14 @@ import { ChildProcess, execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import SimpleDDP from "simpleddp";
+import SockJS from "sockjs-client";
 import WebSocket from "ws";
-import {
-    buildBundle,
-    Bundle,
-    exitOf,
-    freePort,
-    httpRequest,
-    killPid,
-    outputOf,
-    startApp,
-    unpack,
-    waitFor,
-} from "./helpers";
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const SimpleDDP = require("simpleddp");
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const SockJS = require("sockjs-client");
+import { request } from "../support/http";
+import { freePort } from "../support/ports";
+import { exitOf, killPid } from "../support/processes";
+import { buildBundle, Bundle, outputOf, startApp, unpack } from "../support/sampleApp";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(60_000);
 
@@ -41,12 +31,12 @@ async function launch(dir: string, env: Record<string, string>): Promise<{ child
 
 async function ready(p: number, child: ChildProcess): Promise<void> {
     await waitFor(
+        "the sample app to answer",
         async () => {
             if (child.exitCode !== null) throw new Error(`app exited: ${outputOf(child)}`);
-            return (await httpRequest(`http://127.0.0.1:${p}/`, { timeoutMs: 500 })).status === 200;
+            return (await request({ url: `http://127.0.0.1:${p}/`, timeoutMs: 500 })).status === 200;
         },
         10_000,
-        "the sample app to answer",
     );
 }
 
@@ -101,7 +91,8 @@ describe("bundle", () => {
 
 describe("HTTP", () => {
     test("/ shows host, release, label from METEOR_SETTINGS and the client address per HTTP_FORWARDED_COUNT", async () => {
-        const r = await httpRequest(`http://127.0.0.1:${port}/`, {
+        const r = await request({
+            url: `http://127.0.0.1:${port}/`,
             headers: { "X-Forwarded-For": "203.0.113.9, 198.51.100.7, 10.0.0.2" },
         });
         expect(r.status).toBe(200);
@@ -112,11 +103,12 @@ describe("HTTP", () => {
         // Count 2: the second address from the right (the one the trusted proxy saw).
         expect(r.body).toContain('<dd id="client-ip">198.51.100.7</dd>');
         expect(r.body).not.toContain("s3cret");
-        const short = await httpRequest(`http://127.0.0.1:${port}/info.json`, {
+        const short = await request({
+            url: `http://127.0.0.1:${port}/info.json`,
             headers: { "X-Forwarded-For": "203.0.113.9" },
         });
         expect(JSON.parse(short.body)).toMatchObject({ release: "T1", label: "from-settings", clientIp: null });
-        expect((await httpRequest(`http://127.0.0.1:${port}/nope`)).status).toBe(404);
+        expect((await request({ url: `http://127.0.0.1:${port}/nope` })).status).toBe(404);
     });
 });
 
@@ -132,9 +124,9 @@ describe("DDP", () => {
             const sub = ddp.subscribe("sample.items");
             await sub.ready();
             const items = ddp
-                .collection("items")
+                .collection<{ id: string; n: number; title: string }>("items")
                 .fetch()
-                .map((d: { id: string; n: number; title: string }) => [d.id, d.n, d.title]);
+                .map((d) => [d.id, d.n, d.title]);
             expect(items.sort()).toEqual([
                 ["a", 1, "first"],
                 ["b", 2, "second"],
@@ -159,7 +151,7 @@ describe("DDP", () => {
             expect(sock.transport).toBe("xhr-polling");
             sock.onmessage = (e: { data: string }) => got.push(JSON.parse(e.data));
             const until = (pred: (m: Record<string, unknown>) => boolean, what: string) =>
-                waitFor(async () => got.find(pred), 10_000, what);
+                waitFor(what, async () => got.find(pred), 10_000);
             sock.send(JSON.stringify({ msg: "connect", version: "1", support: ["1"] }));
             expect(await until((m) => m.msg === "connected", "connected")).toMatchObject({
                 session: expect.any(String),
@@ -208,13 +200,13 @@ describe("lifecycle", () => {
         const t0 = Date.now();
         child.kill("SIGTERM");
         await waitFor(
+            "refused",
             async () =>
-                httpRequest(`http://127.0.0.1:${p}/`, { timeoutMs: 300 }).then(
+                request({ url: `http://127.0.0.1:${p}/`, timeoutMs: 300 }).then(
                     () => false,
                     () => true,
                 ),
             1000,
-            "refused",
         );
         const exit = await exitOf(child, graceMs + 3000);
         expect(exit).toEqual({ code: 0, signal: null });

@@ -4,7 +4,7 @@ import * as path from "path";
 import * as zlib from "zlib";
 import * as tar from "tar-stream";
 import { readBundleInfo } from "../../components/bundleInfo";
-import { buildBundle } from "../sample/helpers";
+import { buildBundle } from "../support/sampleApp";
 
 // components/bundleInfo.ts on small tarballs made here, and on the sample app's real bundle.
 

@@ -15,7 +15,7 @@ import {
     RollingDeployArgs,
     stageCommand,
 } from "../../components/deploy";
-import { inStack, isSecretInput, named, promiseOf, props, recorded, useMocks } from "./mocks";
+import { inStack, isSecretInput, named, promiseOf, props, recorded, useMocks } from "../support/mocks";
 
 const sha256 = (s: string | Buffer) => crypto.createHash("sha256").update(s).digest("hex");
 const ENV_TEXT = 'NODE_ENV="production"\nMONGO_URL="mongodb://u:s3cret@db/app"\n';

@@ -73,8 +73,26 @@ describe("cloud-init user-data", () => {
         expect(lb).toContain("packages:\n  - nginx\n  - libnginx-mod-http-lua\n  - lua-resty-core\n  - lua-cjson\n");
     });
 
-    test("user-data is stable: the same inputs render the same text (no droplet replaced for nothing)", () => {
-        expect(appUserData({ deployPublicKey: key })).toBe(app);
+    test("user-data depends on its inputs only (no droplet replaced for nothing): a fresh module renders the same text, another key changes just the key", async () => {
+        // A second module instance: module-level state (a timestamp, a random token) would show up here.
+        let fresh = { appUserData, lbUserData };
+        await jest.isolateModulesAsync(async () => {
+            fresh = await import("../../components/cloudInit");
+        });
+        expect(fresh.appUserData).not.toBe(appUserData);
+        expect([fresh.appUserData({ deployPublicKey: key }), fresh.lbUserData({ deployPublicKey: key })]).toEqual([
+            app,
+            lb,
+        ]);
+        const other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO7h2b1Xz3pQeJ0yV8mK4cW9sLr6tUa5dN2fG1hH3jK0 other";
+        for (const [render, text] of [
+            [appUserData, app],
+            [lbUserData, lb],
+        ] as const) {
+            const changed = render({ deployPublicKey: other });
+            expect(changed).not.toBe(text);
+            expect(changed.split(other).join(key)).toBe(text);
+        }
     });
 });
 

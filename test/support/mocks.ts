@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import * as settings from "@pulumi/pulumi/runtime/settings";
 
 /**
  * Shared Pulumi mocks for the unit suite: every registered resource is recorded with its inputs (as the
@@ -10,10 +11,36 @@ import * as pulumi from "@pulumi/pulumi";
  * not mocked, so a program that starts calling the provider fails loudly.
  */
 
+/** A pulumi-command connection as the engine receives it. */
+export interface Connection {
+    host: string;
+    port?: number;
+    user?: string;
+    privateKey?: string;
+    proxy?: Connection;
+    dialErrorLimit?: number;
+    perDialTimeout?: number;
+}
+
+/**
+ * A resource's inputs as the engine received them, secrets unwrapped. The fields the tests read across
+ * resource types are typed as the Commands and firewalls have them; on a type without one it is undefined.
+ */
+export interface Inputs extends Record<string, unknown> {
+    create: string;
+    update?: string;
+    stdin: string;
+    triggers: string[];
+    connection: Connection;
+    environment?: Record<string, string>;
+    inboundRules: Record<string, unknown>[];
+    outboundRules: Record<string, unknown>[];
+}
+
 export interface Recorded {
     type: string;
     name: string;
-    inputs: any;
+    inputs: Inputs;
     /** Names of the resources in opts.dependsOn. */
     dependsOn: string[];
     parent?: string;
@@ -28,10 +55,10 @@ const names = new Map<pulumi.Resource, string>();
 export const objects = new Map<string, pulumi.Resource>();
 const options = new Map<string, { dependsOn: pulumi.Resource[]; parent?: pulumi.Resource }>();
 /** The inputs as the program passed them (Outputs keep their secretness here; mock inputs are plain). */
-export const props = new Map<string, Record<string, any>>();
+export const props = new Map<string, pulumi.Inputs>();
 
 /** Canned outputs per type token, as DigitalOcean and the providers would fill them in. */
-function state(type: string, name: string, inputs: any, index: number): Record<string, unknown> {
+function state(type: string, name: string, inputs: Record<string, unknown>, index: number): Record<string, unknown> {
     switch (type) {
         case "digitalocean:index/vpc:Vpc":
             return { ...inputs, ipRange: inputs.ipRange ?? "10.116.0.0/20", urn: `do:vpc:${name}` };
@@ -80,11 +107,12 @@ function state(type: string, name: string, inputs: any, index: number): Record<s
 
 const secretSig = "1b47061264138c4ac30d75fd1eb44270";
 /** Mock inputs keep nested secrets in their wire form ({sig, value}); tests want the values. */
-function plain(value: any): any {
+function plain(value: unknown): unknown {
     if (Array.isArray(value)) return value.map(plain);
     if (value && typeof value === "object") {
-        if (value["4dabf18193072939515e22adb298388d"] === secretSig) return plain(value.value);
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+        const o = value as Record<string, unknown>;
+        if (o["4dabf18193072939515e22adb298388d"] === secretSig) return plain(o.value);
+        return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, plain(v)]));
     }
     return value;
 }
@@ -98,7 +126,7 @@ export const mocks: pulumi.runtime.Mocks = {
         recorded.push({
             type: args.type,
             name: args.name,
-            inputs: plain(args.inputs),
+            inputs: plain(args.inputs) as Inputs,
             dependsOn: o.dependsOn.map((r) => names.get(r) ?? "?"),
             parent: o.parent ? names.get(o.parent) : undefined,
             custom: args.custom ?? true,
@@ -158,11 +186,16 @@ export async function inStack(init: () => Promise<Record<string, unknown> | void
 /** Evaluates index.ts afresh (a new module instance) under the mocks with this stack config. */
 export async function runProgram(config: Record<string, string>, preview = false): Promise<Record<string, unknown>> {
     await useMocks(config, preview);
+    return inStack(freshProgram());
+}
+
+/** index.ts's program function from a new module instance (module state as in a fresh `pulumi up`). */
+export function freshProgram(): () => Promise<Record<string, unknown>> {
     let program: () => Promise<Record<string, unknown>> = async () => ({});
     jest.isolateModules(() => {
-        program = require("../../index");
+        program = jest.requireActual<typeof import("../../index")>("../../index");
     });
-    return inStack(program);
+    return program;
 }
 
 /** A throwaway bundle file for config's `bundle` (only its bytes and sha256 matter to the program). */
@@ -178,8 +211,6 @@ export function tempBundle(prefix: string): { dir: string; bundle: string; remov
  * and no new resource appears for a while (bounded). A later setMocks must not meet this run's RPCs.
  */
 export async function settle(maxMs = 5000): Promise<void> {
-    // waitForRPCs is the SDK's own drain (what disconnect() awaits); internal, hence the require.
-    const { waitForRPCs } = require("@pulumi/pulumi/runtime/settings");
     await waitForRPCs();
     const start = Date.now();
     let last = -1;
@@ -191,6 +222,9 @@ export async function settle(maxMs = 5000): Promise<void> {
     }
     await waitForRPCs();
 }
+
+/** The SDK's own drain of its RPC queue (what disconnect() awaits); internal, so not in its typings. */
+const waitForRPCs = (): Promise<void> => (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
 
 /** Whether an input as the program passed it (a plain value or an Output) is secret. */
 export async function isSecretInput(value: unknown): Promise<boolean> {

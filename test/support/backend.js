@@ -1,17 +1,18 @@
 // A stand-in app host for the nginx suite and bench/lb.ts: answers every request with who it is and
 // what it received, /healthz with 200, and echoes WebSocket messages tagged with its name.
 // Usage: node backend.js <ip> <port> [name]; HEALTH_DELAY_MS=n delays /healthz, GET /probe-stats tells
-// how many health checks arrived and the most that were in flight at once.
+// how many health checks arrived, when (ms since the epoch, the last 50) and the most in flight at once.
 "use strict";
 const http = require("http");
 const { WebSocketServer } = require("ws");
 
 const [ip, port, name = `${process.argv[2]}:${process.argv[3]}`] = process.argv.slice(2);
 const healthDelay = Number(process.env.HEALTH_DELAY_MS || 0);
-const probes = { count: 0, inFlight: 0, maxInFlight: 0 };
+const probes = { count: 0, inFlight: 0, maxInFlight: 0, arrivals: [] };
 const server = http.createServer((req, res) => {
     if (req.url === "/healthz") {
         probes.count++;
+        probes.arrivals = [...probes.arrivals, Date.now()].slice(-50);
         probes.host = req.headers.host;
         probes.userAgent = req.headers["user-agent"];
         probes.inFlight++;
