@@ -8,7 +8,7 @@
 // to its children, renamed when the child's name starts with the parent's.
 import * as pulumi from "@pulumi/pulumi";
 import deployed from "./fixtures/deployed-urns.json";
-import { inStack, promiseOf, tempBundle, useMocks } from "./mocks";
+import { inStack, promiseOf, tempBundle, useMocks } from "../support/mocks";
 
 jest.setTimeout(60_000);
 
