@@ -83,16 +83,15 @@ function claims(nodes: Map<pulumi.Resource, Node>): Map<Node, string[]> {
         }
         return urn.get(n)!;
     };
-    // An alias's parent: unset, this resource's parent; a URN as is; a resource of the program, its URN;
-    // the root stack (pulumi.rootStackResource), none.
+    // An alias's parent: no `parent` key, this resource's parent; pulumi.rootStackResource (undefined), none;
+    // a URN as is; a resource of the program, its URN.
     const collapse = (n: Node, a: string | pulumi.Alias): string => {
         if (typeof a === "string") return a;
-        const parent =
-            a.parent === undefined
-                ? parentOf(n.parent)
-                : typeof a.parent === "string"
-                  ? a.parent
-                  : parentOf(a.parent as pulumi.Resource);
+        const parent = !("parent" in a)
+            ? parentOf(n.parent)
+            : typeof a.parent === "string"
+              ? a.parent
+              : parentOf(a.parent as pulumi.Resource | undefined);
         const parentUrn = typeof parent === "string" ? parent : parent && urnOf(parent);
         return childUrn(parentUrn, (a.type as string) ?? n.type, (a.name as string) ?? n.name);
     };
