@@ -8,7 +8,7 @@
 // to its children, renamed when the child's name starts with the parent's.
 import * as pulumi from "@pulumi/pulumi";
 import deployed from "./fixtures/deployed-urns.json";
-import { inStack, promiseOf, tempBundle, useMocks } from "../support/mocks";
+import { freshProgram, inStack, promiseOf, tempBundle, useMocks } from "../support/mocks";
 
 jest.setTimeout(60_000);
 
@@ -42,10 +42,7 @@ interface Node {
 async function register(config: Record<string, string>): Promise<Map<pulumi.Resource, Node>> {
     const fixture = tempBundle("urns-");
     await useMocks({ bundle: fixture.bundle, ...config });
-    let program: () => Promise<Record<string, unknown>> = async () => ({});
-    await jest.isolateModulesAsync(async () => {
-        program = (await import("../../index")).default;
-    });
+    const program = freshProgram();
     const nodes = new Map<pulumi.Resource, Node>();
     const pending: Promise<void>[] = [];
     await inStack(async () => {
