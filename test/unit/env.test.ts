@@ -4,7 +4,16 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { AppEnvConfig, appEnv, buildAppEnv, envFileHash, minifySettings, renderEnvFile } from "../../components/env";
+import {
+    AppEnvConfig,
+    appEnv,
+    appEnvProblems,
+    buildAppEnv,
+    envFileHash,
+    minifySettings,
+    renderEnvFile,
+    unsafeEnvName,
+} from "../../components/env";
 
 pulumi.runtime.setMocks(
     {
@@ -73,11 +82,11 @@ describe("appEnv", () => {
         expect(env.STOP_GRACE_SECONDS).toBe("5");
         for (const key of ["PORT", "ROOT_URL", "MONGO_URL", "METEOR_SETTINGS", "HTTP_FORWARDED_COUNT", "NODE_ENV"]) {
             expect(() => appEnv({ ...base, appEnv: { [key]: "x" } }, "https://x")).toThrow(
-                `appEnv may not set ${key}; the program sets it from stack config`,
+                `appEnv sets ${key}, which the program sets itself`,
             );
         }
         expect(() => appEnv({ ...base, appEnv: { "BAD-NAME": "x" } }, "https://x")).toThrow(
-            'appEnv key "BAD-NAME" is not a valid variable name',
+            'appEnv has the name "BAD-NAME": names must match [A-Za-z_][A-Za-z0-9_]*',
         );
         expect(() => appEnv({ ...base, trustedProxyCount: -1 }, "https://x")).toThrow(
             "trustedProxyCount must be an integer >= 0, got -1",
@@ -150,13 +159,19 @@ describe("renderEnvFile", () => {
 });
 
 describe("buildAppEnv", () => {
-    test("is secret whenever any input is secret, and only then", async () => {
-        expect(await isSecret(buildAppEnv(base, "https://x"))).toBe(false);
+    test("is always secret: any value may be one, whether or not it was set with --secret", async () => {
+        expect(await isSecret(buildAppEnv(base, "https://x"))).toBe(true);
+        expect(await isSecret(buildAppEnv({ ...base, appEnv: { MAIL_FROM: "a@b.c" } }, "https://x"))).toBe(true);
         expect(await isSecret(buildAppEnv({ ...base, mongoUrl: pulumi.secret("mongodb://db/app") }, "https://x"))).toBe(
             true,
         );
-        expect(await isSecret(buildAppEnv({ ...base, meteorSettings: pulumi.secret("{}") }, "https://x"))).toBe(true);
-        expect(await isSecret(buildAppEnv(base, pulumi.secret("https://x")))).toBe(true);
+    });
+
+    test("an appEnv given as a (secret) Output: its values reach the file", async () => {
+        const extra = pulumi.secret({ MAIL_URL: "smtp://u:pw@mail:587" });
+        expect(await promiseOf(buildAppEnv({ ...base, appEnv: extra }, "https://x"))).toContain(
+            'MAIL_URL="smtp://u:pw@mail:587"',
+        );
     });
 
     test("renders the env file the hosts get, and its hash names the file", async () => {
@@ -167,5 +182,58 @@ describe("buildAppEnv", () => {
             '# Written by meteor-do (components/env.ts). systemd EnvironmentFile syntax.\nNODE_ENV="production"\nPORT="3000"\nROOT_URL="https://x"\nMONGO_URL="mongodb://db/app"\nHTTP_FORWARDED_COUNT="1"\n',
         );
         expect(envFileHash(text)).toBe(execFileSync("sha256sum", { input: text, encoding: "utf8" }).split(" ")[0]);
+    });
+});
+
+describe("appEnvProblems: the names and values config refuses at preview (values never shown)", () => {
+    const key = "meteor-do:appEnv";
+    test.each([
+        ["NODE_OPTIONS", "--require ./hook.js"],
+        ["LD_PRELOAD", "/tmp/x.so"],
+        ["LD_LIBRARY_PATH", "/tmp"],
+        ["NODE_TLS_REJECT_UNAUTHORIZED", "0"],
+        ["NODE_EXTRA_CA_CERTS", "/tmp/ca.pem"],
+        ["PATH", "/tmp/bin:/usr/bin"],
+        ["NODE_PATH", "/tmp/modules"],
+        ["OPENSSL_CONF", "/tmp/engine.cnf"],
+        ["SSL_CERT_FILE", "/tmp/ca.pem"],
+        ["BASH_ENV", "/tmp/rc"],
+    ])("%s is refused unless listed in appEnvAllowUnsafe", (name, value) => {
+        expect(appEnvProblems({ [name]: value }, [], key)).toEqual([
+            `${key} sets ${name}, which changes how Node.js, TLS or the loader runs (PATH, NODE_OPTIONS, NODE_PATH, LD_*, NODE_TLS_*, NODE_EXTRA_CA_CERTS, OPENSSL_CONF, SSL_CERT_*, ...); if you mean it, list it in ${key}AllowUnsafe`,
+        ]);
+        expect(appEnvProblems({ [name]: value }, [name], key)).toEqual([]);
+        expect(unsafeEnvName(name)).toBe(true);
+    });
+
+    test.each(["MAIL_URL", "NODE_ENVIRONMENT_LABEL", "TZ", "UV_THREADPOOL_SIZE", "PATHS", "MY_PATH", "KADIRA_APP_ID"])(
+        "%s is an ordinary app variable",
+        (name) => {
+            expect(unsafeEnvName(name)).toBe(false);
+            expect(appEnvProblems({ [name]: "v" }, [], key)).toEqual([]);
+        },
+    );
+
+    test.each([
+        ["a number", { N: 5 }, `${key}.N must be a string (its value is not shown)`],
+        ["a newline", { N: "a\nS3cr3t" }, `${key}.N contains a newline, CR or NUL (its value is not shown)`],
+        [
+            "a value of 128 KiB",
+            { BIG: "S3cr3t".repeat(22000) },
+            `${key}.BIG is 132000 bytes: one variable must stay under 131072 bytes (128 KiB), or the app cannot start`,
+        ],
+    ])("%s: a problem that names the key and not the value", (_what, env, message) => {
+        const problems = appEnvProblems(env, [], key);
+        expect(problems).toEqual([message]);
+        expect(problems.join()).not.toContain("S3cr3t");
+    });
+
+    test("the size limit is the kernel's: one string NAME=value plus its NUL under 128 KiB", () => {
+        const limit = 128 * 1024 - "BIG=".length - 1;
+        expect(appEnvProblems({ BIG: "x".repeat(limit - 1) }, [], key)).toEqual([]);
+        expect(appEnvProblems({ BIG: "x".repeat(limit + 1) }, [], key)).toHaveLength(1);
+        expect(() => minifySettings(JSON.stringify({ k: "x".repeat(128 * 1024) }))).toThrow(
+            /^meteorSettings is \d+ bytes minified: the limit is 128 KiB$/,
+        );
     });
 });
