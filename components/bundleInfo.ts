@@ -4,6 +4,7 @@
 import * as fs from "fs";
 import * as zlib from "zlib";
 import * as tar from "tar-stream";
+import { ConfigError, projectName } from "./config";
 
 export interface BundleInfo {
     /** Exact X.Y.Z, without the "v"; undefined when the bundle records none. */
@@ -46,6 +47,29 @@ export async function readBundleInfo(file: string): Promise<BundleInfo> {
         info.nodeVersionFrom = nodeVersionTxt;
     }
     return info;
+}
+
+/**
+ * The exact Node.js version the app hosts get: the configured nodeVersion, or with `auto` the one the bundle
+ * records. Read before anything is registered, so a bundle that says none fails the preview.
+ */
+export async function resolveNodeVersion(setting: string, bundlePath: string): Promise<string> {
+    if (setting !== "auto") return setting;
+    const key = `${projectName}:nodeVersion`;
+    let info: BundleInfo;
+    try {
+        info = await readBundleInfo(bundlePath);
+    } catch (e) {
+        throw new ConfigError([
+            `${key} is "auto", but the bundle's Node.js version cannot be read: ${(e as Error).message}`,
+        ]);
+    }
+    if (info.nodeVersion === undefined) {
+        throw new ConfigError([
+            `${key} is "auto", but the bundle ${bundlePath} records no Node.js version (no nodeVersion in ${starJson}, no ${nodeVersionTxt}; \`meteor build\` writes them): set ${key} to the exact version X.Y.Z the app needs`,
+        ]);
+    }
+    return info.nodeVersion;
 }
 
 function version(v: unknown, what: string): string {

@@ -3,7 +3,7 @@ import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as tar from "tar-stream";
-import { readBundleInfo } from "../../components/bundleInfo";
+import { readBundleInfo, resolveNodeVersion } from "../../components/bundleInfo";
 import { buildBundle } from "../support/sampleApp";
 
 // components/bundleInfo.ts on small tarballs made here, and on the sample app's real bundle.
@@ -155,4 +155,35 @@ describe("readBundleInfo", () => {
             expect(oi.nodeVersion).toBe("14.21.4");
         });
     }, 60_000);
+});
+
+describe("resolveNodeVersion", () => {
+    test("auto: the bundle's version; an explicit one wins", async () => {
+        const file = await tarball([["bundle/star.json", star({ nodeVersion: "14.21.4" })]]);
+        expect(await resolveNodeVersion("auto", file)).toBe("14.21.4");
+        expect(await resolveNodeVersion("20.18.1", file)).toBe("20.18.1");
+    });
+
+    test.each([
+        [
+            "a bundle that records no version",
+            () => tarball([["bundle/main.js", "x"]]),
+            (f: string) =>
+                `meteor-do:nodeVersion is "auto", but the bundle ${f} records no Node.js version (no nodeVersion in bundle/star.json, no bundle/.node_version.txt; \`meteor build\` writes them): set meteor-do:nodeVersion to the exact version X.Y.Z the app needs`,
+        ],
+        [
+            "a bundle whose star.json is broken",
+            () => tarball([["bundle/star.json", "{"]]),
+            (f: string) =>
+                `meteor-do:nodeVersion is "auto", but the bundle's Node.js version cannot be read: ${f}: bundle/star.json is not valid JSON`,
+        ],
+    ] as [string, () => Promise<string>, (f: string) => string][])(
+        "auto with %s fails as a config error naming nodeVersion",
+        async (_what, make, message) => {
+            const file = await make();
+            await expect(resolveNodeVersion("auto", file)).rejects.toThrow(
+                `invalid stack configuration:\n  - ${message(file)}`,
+            );
+        },
+    );
 });
