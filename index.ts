@@ -9,109 +9,110 @@ import { SiteDns } from "./components/dns";
 import { buildAppEnv } from "./components/env";
 import { LbConfig } from "./components/lbConfig";
 import { LetsEncrypt, LetsEncryptIssuance } from "./components/letsencrypt";
-import { lbAdminPort, LoadBalancerHost, lbTlsPaths } from "./components/loadBalancer";
+import { LoadBalancerHost } from "./components/loadBalancer";
 import { Network } from "./components/network";
 import { StackProject } from "./components/project";
 import { bundleOutput, resolveBundle } from "./components/promotion";
 import { SiteCertificate } from "./components/tls";
+import { lbAdminPort, lbTlsPaths } from "./lib/layout";
 
 // config -> components -> outputs. The body is async only to read the promoted-from stack's bundle
 // before anything is registered, so a missing or different bundle fails the preview.
 export = async () => {
     const cfg = loadConfig();
     for (const warning of configWarnings(cfg)) pulumi.log.warn(warning);
-    const bundle = await resolveBundle({ promoteFrom: cfg.promoteFrom, bundle: cfg.bundle });
+    const bundle = await resolveBundle({ promoteFrom: cfg.app.promoteFrom, bundle: cfg.app.bundle });
 
     // Names in the DigitalOcean account (unique per account) carry the stack.
     const prefix = `${cfg.project}-${cfg.stack}`.toLowerCase().replace(/[^a-z0-9-]+/g, "-");
 
     const network = new Network("net", {
-        region: cfg.region,
-        ipRange: cfg.vpcIpRange,
+        region: cfg.placement.region,
+        ipRange: cfg.placement.vpcIpRange,
         namePrefix: prefix,
-        appPort: cfg.appPort,
+        appPort: cfg.app.port,
         lbAdminPort,
-        adminCidrs: cfg.adminCidrs,
+        adminCidrs: cfg.placement.adminCidrs,
     });
     const key = new DeployKey("deploy", { keyName: `${prefix}-deploy` });
     const common = {
-        region: cfg.region,
+        region: cfg.placement.region,
         vpcId: network.vpc.id,
         sshKeyFingerprints: [key.fingerprint],
         deployPublicKey: key.publicKeyOpenssh,
         deployPrivateKey: key.privateKeyOpenssh,
-        backups: cfg.backups,
-        monitoring: cfg.monitoring,
+        backups: cfg.placement.backups,
+        monitoring: cfg.placement.monitoring,
     };
 
     const lb = new LoadBalancerHost("lb", {
         ...common,
-        size: cfg.lbSize,
+        size: cfg.lb.size,
         tags: [network.lbTag.name],
         dropletName: `${prefix}-lb`,
         // letsencrypt: nginx serves a self-signed pair until certbot has issued, so it always starts.
         certificate: (publicIp) =>
             new SiteCertificate("site", {
-                mode: cfg.tlsMode === "letsencrypt" ? "self-signed" : cfg.tlsMode,
-                domain: cfg.domain,
+                mode: cfg.tls.mode === "letsencrypt" ? "self-signed" : cfg.tls.mode,
+                domain: cfg.tls.domain,
                 ipAddress: publicIp,
-                certificatePem: cfg.tlsCertificate,
-                privateKeyPem: cfg.tlsPrivateKey,
+                certificatePem: cfg.tls.certificate,
+                privateKeyPem: cfg.tls.privateKey,
             }),
     });
     const apps = new AppServers("app", {
         ...common,
-        count: cfg.appCount,
-        size: cfg.appSize,
+        count: cfg.app.count,
+        size: cfg.app.size,
         tags: [network.appTag.name],
         dropletNamePrefix: `${prefix}-app`,
-        nodeVersion: cfg.nodeVersion,
-        nodeDistUrl: cfg.nodeDistUrl,
-        stopGraceSeconds: cfg.stopGraceSeconds,
+        nodeVersion: cfg.app.nodeVersion,
+        nodeDistUrl: cfg.app.nodeDistUrl,
+        stopGraceSeconds: cfg.app.stopGraceSeconds,
         bastion: lb.connection,
         bastionReady: lb.ready.cloudInit,
     });
 
-    const serverName = cfg.domain ?? lb.publicIp;
+    const serverName = cfg.tls.domain ?? lb.publicIp;
     const svc = cfg.services;
     const letsencrypt =
-        cfg.tlsMode === "letsencrypt"
+        cfg.tls.mode === "letsencrypt"
             ? new LetsEncrypt("lb-letsencrypt", {
                   connection: lb.connection,
-                  domain: cfg.domain!,
+                  domain: cfg.tls.domain!,
                   hostId: lb.droplet.id,
                   selfSignedInstalled: lb.certificateInstalled,
               })
             : undefined;
     const dns = svc.manageDns
-        ? new SiteDns("dns", { domain: cfg.domain!, zone: svc.dnsZone, ipAddress: lb.publicIp })
+        ? new SiteDns("dns", { domain: cfg.tls.domain!, zone: svc.dnsZone, ipAddress: lb.publicIp })
         : undefined;
 
     const lbConfig = new LbConfig("lb-config", {
         connection: lb.connection,
         peers: apps.hosts.map((h) => h.privateIp),
-        appPort: cfg.appPort,
+        appPort: cfg.app.port,
         lbPrivateIp: lb.privateIp,
         vpcCidr: network.vpc.ipRange,
         serverName,
-        healthCheck: cfg.healthCheck,
-        stickiness: cfg.stickiness,
-        trustedProxyCount: cfg.trustedProxyCount,
-        realIpFrom: cfg.trustedProxyCidrs.length > 0 ? cfg.trustedProxyCidrs : undefined,
-        adminCidrs: cfg.adminCidrs,
+        healthCheck: cfg.lb.healthCheck,
+        stickiness: cfg.lb.stickiness,
+        trustedProxyCount: cfg.lb.trustedProxyCount,
+        realIpFrom: cfg.lb.trustedProxyCidrs.length > 0 ? cfg.lb.trustedProxyCidrs : undefined,
+        adminCidrs: cfg.placement.adminCidrs,
         // Let's Encrypt certificates carry no OCSP responder and the first start is self-signed: no stapling.
         tls: letsencrypt
             ? { ...letsencrypt.tlsPaths, selfSigned: true }
-            : { ...lbTlsPaths, selfSigned: cfg.tlsMode === "self-signed" },
+            : { ...lbTlsPaths, selfSigned: cfg.tls.mode === "self-signed" },
         dependsOn: [lb.ready.tools, lb.certificateInstalled, ...(letsencrypt ? [letsencrypt.prepare] : [])],
         hostId: lb.ready.hostId,
     });
     if (letsencrypt) {
         new LetsEncryptIssuance("lb-certbot", {
             connection: lb.connection,
-            domain: cfg.domain!,
-            email: cfg.letsencryptEmail!,
-            server: svc.letsencryptServer,
+            domain: cfg.tls.domain!,
+            email: cfg.tls.letsencryptEmail!,
+            server: cfg.tls.letsencryptServer,
             hostId: lb.droplet.id,
             // HTTP-01 needs nginx's port-80 webroot and the name resolving to the reserved IP.
             after: [letsencrypt.prepare, lbConfig.push, ...(dns ? [dns.record] : [])],
@@ -124,7 +125,7 @@ export = async () => {
         svc.database === "managed"
             ? new ManagedDatabase("db", {
                   clusterName: `${prefix}-mongodb`,
-                  region: cfg.region,
+                  region: cfg.placement.region,
                   vpcId: network.vpc.id,
                   appTag: network.appTag.name,
                   size: svc.databaseSize,
@@ -153,13 +154,24 @@ export = async () => {
         lbPrivateIp: lb.privateIp,
         lbReady: lbConfig.push,
         bundle,
-        envFile: buildAppEnv({ ...cfg, ...mongoUrls(cfg, db) }, siteUrl),
-        appPort: cfg.appPort,
-        healthCheckPath: cfg.healthCheck.path,
-        keepReleases: cfg.keepReleases,
-        stopGraceSeconds: cfg.stopGraceSeconds,
-        healthTimeoutSeconds: cfg.cutoverTimeoutSeconds,
-        lbTimeoutSeconds: cfg.cutoverTimeoutSeconds,
+        envFile: buildAppEnv(
+            {
+                appPort: cfg.app.port,
+                appEnv: cfg.app.env,
+                meteorSettings: cfg.app.meteorSettings,
+                oplogTooFarBehind: cfg.app.oplogTooFarBehind,
+                stopGraceSeconds: cfg.app.stopGraceSeconds,
+                trustedProxyCount: cfg.lb.trustedProxyCount,
+                ...mongoUrls(cfg, db),
+            },
+            siteUrl,
+        ),
+        appPort: cfg.app.port,
+        healthCheckPath: cfg.lb.healthCheck.path,
+        keepReleases: cfg.app.keepReleases,
+        stopGraceSeconds: cfg.app.stopGraceSeconds,
+        healthTimeoutSeconds: cfg.app.cutoverTimeoutSeconds,
+        lbTimeoutSeconds: cfg.app.cutoverTimeoutSeconds,
         // Every app host has the same runtime: a new Node.js version or stop timeout rolls like a release.
         restartTriggers: apps.hosts[0].runtimeTriggers,
     });

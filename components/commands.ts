@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
+import { deployUser, toolsDir } from "../lib/layout";
 
 /** SSH connection settings of a remote.Command (and of its bastion). */
 export type Connection = command.types.input.remote.ConnectionArgs;
@@ -9,9 +10,6 @@ export type ProxyConnection = command.types.input.remote.ProxyConnectionArgs;
  * Pure builders of what runs on the hosts: each returns a command string and runs nothing, so tests
  * compare them by exact equality. Data and secrets travel on stdin, never on the command line.
  */
-
-/** Where the tools Command installs components/host/*.sh on every host. */
-export const toolsDir = "/usr/local/lib/meteor-do";
 
 /** Runs a host script from the tools dir as root. Arguments are shell-quoted. */
 export function runTool(script: string, ...args: string[]): string {
@@ -63,5 +61,5 @@ export function connectionTo(
     privateKey: pulumi.Input<string>,
     proxy?: ProxyConnection,
 ): Connection {
-    return { host, user: "deploy", privateKey, ...dial, ...(proxy ? { proxy } : {}) };
+    return { host, user: deployUser, privateKey, ...dial, ...(proxy ? { proxy } : {}) };
 }

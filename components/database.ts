@@ -2,8 +2,11 @@ import * as pulumi from "@pulumi/pulumi";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as remote from "@pulumi/command/remote";
 import { Connection, trigger } from "./commands";
+import { mongoCaDir, mongoCaPath } from "../lib/layout";
 import { StackConfig } from "./config";
 import { sha256 } from "./hash";
+
+export { mongoCaPath };
 
 /** What the app's env gets: MONGO_URL and MONGO_OPLOG_URL, secret (either may be unset in external mode). */
 export interface MongoUrls {
@@ -12,15 +15,12 @@ export interface MongoUrls {
 }
 
 /**
- * Where the app hosts keep the managed cluster's CA certificate. DigitalOcean's database certificates
- * chain to a per-account CA that no system store trusts, so the driver needs it (tlsCAFile); outside
- * /etc/meteor (0700 root) because the app runs as `meteor`.
+ * Writes the CA certificate on stdin to mongoCaPath (public data, 0644). DigitalOcean's database
+ * certificates chain to a per-account CA that no system store trusts, so the driver needs it (tlsCAFile);
+ * outside the env dir (0700 root) because the app runs unprivileged. Pure; runs nothing.
  */
-export const mongoCaPath = "/etc/ssl/meteor-do/mongodb-ca.pem";
-
-/** Writes the CA certificate on stdin to mongoCaPath (public data, 0644). Pure; runs nothing. */
 export function installMongoCa(): string {
-    return `sudo install -d -m 0755 /etc/ssl/meteor-do && sudo install -m 0644 /dev/stdin ${mongoCaPath}`;
+    return `sudo install -d -m 0755 ${mongoCaDir} && sudo install -m 0644 /dev/stdin ${mongoCaPath}`;
 }
 
 /**
@@ -140,7 +140,10 @@ export class ManagedDatabase extends pulumi.ComponentResource {
  * the configured mongoUrl/mongoOplogUrl (external).
  */
 export function mongoUrls(
-    cfg: Pick<StackConfig, "mongoUrl" | "mongoOplogUrl" | "services">,
+    cfg: {
+        app: Pick<StackConfig["app"], "mongoUrl" | "mongoOplogUrl">;
+        services: Pick<StackConfig["services"], "database">;
+    },
     managed?: ManagedDatabase,
 ): MongoUrls {
     if (cfg.services.database === "managed") {
@@ -148,5 +151,5 @@ export function mongoUrls(
         return managed.urls;
     }
     const secret = (v?: pulumi.Output<string>) => (v === undefined ? undefined : pulumi.secret(v));
-    return { mongoUrl: secret(cfg.mongoUrl), mongoOplogUrl: secret(cfg.mongoOplogUrl) };
+    return { mongoUrl: secret(cfg.app.mongoUrl), mongoOplogUrl: secret(cfg.app.mongoOplogUrl) };
 }

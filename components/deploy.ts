@@ -7,13 +7,12 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as remote from "@pulumi/command/remote";
+import { appPaths } from "../lib/layout";
+import { assertRule, rules } from "../lib/validate";
 import { Connection, runTool, trigger } from "./commands";
 import type { Bundle } from "./config";
 import { envFileHash } from "./env";
 import { filesHash } from "./hash";
-
-/** Where CopyToRemote puts bundles on the app hosts (cloud-init makes it, owned by the deploy user). */
-export const incomingDir = "/srv/meteor/incoming";
 
 /** The host scripts a deploy runs; their hash is part of every stage/cutover trigger. */
 export const deployScripts = ["cutover.sh", "deploy-lib.sh", "stage.sh"];
@@ -28,7 +27,7 @@ export function deployScriptsHash(dir: string = path.join(__dirname, "host")): s
 /** The remote path of an uploaded bundle. */
 export function incomingPath(sha256: string): string {
     checkSha(sha256);
-    return `${incomingDir}/${sha256}.tgz`;
+    return `${appPaths.incoming}/${sha256}.tgz`;
 }
 
 /** Stages a release (the env file comes on stdin). */
@@ -75,8 +74,7 @@ export function cutoverCommand(o: CutoverOptions): string {
 }
 
 function checkSha(sha256: string): void {
-    if (!/^[0-9a-f]{64}$/.test(sha256))
-        throw new Error(`bundle sha256 must be 64 lowercase hex digits, got ${JSON.stringify(sha256)}`);
+    assertRule(rules.sha256, sha256, "bundle sha256");
 }
 
 export interface DeployHost {
@@ -220,14 +218,11 @@ function checkArgs(args: RollingDeployArgs): void {
     if (!path.isAbsolute(args.bundle.path))
         throw new Error(`bundle.path must be absolute, got ${JSON.stringify(args.bundle.path)}`);
     checkSha(args.bundle.sha256);
-    if (!Number.isInteger(args.appPort) || args.appPort < 1 || args.appPort > 65535)
-        throw new Error(`appPort must be a port, got ${args.appPort}`);
-    if (!/^\/[\x21-\x7e]*$/.test(args.healthCheckPath))
-        throw new Error(
-            `healthCheckPath must start with / and be printable ASCII, got ${JSON.stringify(args.healthCheckPath)}`,
-        );
-    if (!Number.isInteger(args.keepReleases) || args.keepReleases < 2)
-        throw new Error(`keepReleases must be an integer >= 2, got ${args.keepReleases}`);
-    if (!Number.isInteger(args.stopGraceSeconds) || args.stopGraceSeconds < 0)
-        throw new Error(`stopGraceSeconds must be an integer >= 0, got ${args.stopGraceSeconds}`);
+    assertRule(rules.appPort, args.appPort, "appPort");
+    assertRule(rules.healthCheckPath, args.healthCheckPath, "healthCheckPath");
+    assertRule(rules.keepReleases, args.keepReleases, "keepReleases");
+    assertRule(rules.stopGraceSeconds, args.stopGraceSeconds, "stopGraceSeconds");
+    for (const key of ["healthTimeoutSeconds", "lbTimeoutSeconds"] as const) {
+        if (args[key] !== undefined) assertRule(rules.cutoverTimeoutSeconds, args[key], key);
+    }
 }

@@ -1,8 +1,9 @@
 // The Meteor app's environment, built from typed stack config and rendered as a systemd EnvironmentFile
-// (/etc/meteor/app.env on the app hosts). The rendered file is always a secret: a value set with
+// (envPaths.appEnv of lib/layout.ts on the app hosts). The rendered file is always a secret: a value set with
 // `pulumi config set --secret --path appEnv.NAME` must stay one, and so must the Mongo URLs and settings.
 // The name rules here are the ones config validation applies at preview (components/config*).
 import * as pulumi from "@pulumi/pulumi";
+import { assertRule, rules } from "../lib/validate";
 import { sha256 } from "./hash";
 
 /** The part of the stack config that the app's env comes from. */
@@ -66,8 +67,7 @@ export const maxEnvStringBytes = 128 * 1024;
 export const envStringTooLarge = (name: string, value: string) =>
     Buffer.byteLength(`${name}=${value}`) + 1 > maxEnvStringBytes;
 
-const KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
-export const envNameRule = { ok: (n: string) => KEY.test(n), allowed: "names must match [A-Za-z_][A-Za-z0-9_]*" };
+export const envNameRule = rules.envName;
 
 /**
  * What is wrong with an appEnv map, one line per problem, each starting with `key` (how the user names
@@ -97,21 +97,12 @@ export function appEnvProblems(env: Record<string, unknown>, allowUnsafe: string
 }
 
 function checkConfig(cfg: AppEnvConfig): void {
-    if (!Number.isInteger(cfg.appPort) || cfg.appPort < 1 || cfg.appPort > 65535) {
-        throw new Error(`appPort must be an integer port, got ${cfg.appPort}`);
-    }
-    if (!Number.isInteger(cfg.trustedProxyCount) || cfg.trustedProxyCount < 0) {
-        throw new Error(`trustedProxyCount must be an integer >= 0, got ${cfg.trustedProxyCount}`);
-    }
-    if (
-        cfg.oplogTooFarBehind !== undefined &&
-        (!Number.isInteger(cfg.oplogTooFarBehind) || cfg.oplogTooFarBehind < 1)
-    ) {
-        throw new Error(`oplogTooFarBehind must be a positive integer, got ${cfg.oplogTooFarBehind}`);
-    }
-    if (cfg.stopGraceSeconds !== undefined && (!Number.isInteger(cfg.stopGraceSeconds) || cfg.stopGraceSeconds < 0)) {
-        throw new Error(`stopGraceSeconds must be an integer >= 0, got ${cfg.stopGraceSeconds}`);
-    }
+    assertRule(rules.appPort, cfg.appPort, "appPort");
+    assertRule(rules.trustedProxyCount, cfg.trustedProxyCount, "trustedProxyCount");
+    if (cfg.oplogTooFarBehind !== undefined)
+        assertRule(rules.oplogTooFarBehind, cfg.oplogTooFarBehind, "oplogTooFarBehind");
+    if (cfg.stopGraceSeconds !== undefined)
+        assertRule(rules.stopGraceSeconds, cfg.stopGraceSeconds, "stopGraceSeconds");
 }
 
 function checkAppEnv(env: Record<string, string>, allowUnsafe: string[]): void {
@@ -169,7 +160,7 @@ export function minifySettings(text: string): string {
 export function renderEnvFile(vars: Record<string, string>): string {
     const lines = ["# Written by meteor-do (components/env.ts). systemd EnvironmentFile syntax."];
     for (const [key, value] of Object.entries(vars)) {
-        if (!KEY.test(key)) throw new Error(`env key ${JSON.stringify(key)} is not a valid variable name`);
+        if (!rules.envName.ok(key)) throw new Error(`env key ${JSON.stringify(key)} is not a valid variable name`);
         if (/[\n\r\0]/.test(value)) throw new Error(`env value of ${key} contains a newline, CR or NUL`);
         lines.push(`${key}="${value.replace(/[\\"`$]/g, "\\$&")}"`);
     }
@@ -181,7 +172,7 @@ export function buildAppEnv(cfg: AppEnvConfig, rootUrl: pulumi.Input<string>): p
     return pulumi.secret(appEnv(cfg, rootUrl).apply(renderEnvFile));
 }
 
-/** sha256 hex of an env file's text; the host names the file /etc/meteor/env/<hash>.env. */
+/** sha256 hex of an env file's text; the host names the file <envPaths.dir>/<hash>.env. */
 export function envFileHash(content: string): string {
     return sha256(content);
 }

@@ -4,7 +4,8 @@ import * as remote from "@pulumi/command/remote";
 import { tarGzBase64 } from "./archive";
 import { runTool, trigger } from "./commands";
 import { filesHash } from "./hash";
-import { renderNginx } from "../nginx/render";
+import { assertRule, rules } from "../lib/validate";
+import { checkStackSettings, renderNginx } from "../nginx/render";
 import { productionView, ProductionSite } from "../nginx/views";
 
 /** The production view's values that are Pulumi Outputs here (addresses the engine fills in). */
@@ -37,17 +38,11 @@ export class LbConfig extends pulumi.ComponentResource {
 
     constructor(name: string, args: LbConfigArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:lb:LbConfig", name, {}, opts);
-        if (!Number.isInteger(args.appPort) || args.appPort < 1 || args.appPort > 65535) {
-            throw new Error(`appPort must be a TCP port, got ${args.appPort}`);
-        }
-        if (args.stickiness !== "ip" && args.stickiness !== "cookie") {
-            throw new Error(`stickiness must be "ip" or "cookie", got "${args.stickiness}"`);
-        }
-        if (args.trustedProxyCount > 1 && !(args.realIpFrom ?? []).length) {
-            throw new Error(
-                "trustedProxyCount > 1 needs realIpFrom (the CIDRs of the proxies in front of the load balancer)",
-            );
-        }
+        // The same rules renderNginx applies once the Outputs are known, checked now so a preview fails.
+        assertRule(rules.appPort, args.appPort, "appPort");
+        assertRule(rules.appPortFree, args.appPort, "appPort");
+        checkStackSettings(args);
+        for (const c of args.adminCidrs) assertRule(rules.cidr, c, "adminCidrs entry");
 
         const files = pulumi
             .all([args.peers, args.lbPrivateIp, args.vpcCidr, args.serverName])

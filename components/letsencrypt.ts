@@ -1,6 +1,7 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as remote from "@pulumi/command/remote";
+import { lbLiveTlsPaths } from "../lib/layout";
 import { Connection, runTool, trigger } from "./commands";
 import { sha256File } from "./hash";
 import { hostScriptsDir } from "./hostTools";
@@ -8,12 +9,9 @@ import { hostScriptsDir } from "./hostTools";
 /**
  * Where nginx reads the certificate in tlsMode letsencrypt: through the `live` symlink that
  * letsencrypt.sh points at write-tls.sh's self-signed pair until certbot has issued, then at certbot's
- * lineage. A later write-tls.sh run (it writes /etc/meteor-do/tls/*.pem) never replaces an issued cert.
+ * lineage. A later write-tls.sh run (it writes the pair beside the link) never replaces an issued cert.
  */
-export const letsencryptTlsPaths = {
-    certificate: "/etc/meteor-do/tls/live/fullchain.pem",
-    privateKey: "/etc/meteor-do/tls/live/privkey.pem",
-};
+export const letsencryptTlsPaths = lbLiveTlsPaths;
 
 /** The load balancer both steps run on, and the name on the certificate. */
 interface LetsEncryptHost {

@@ -22,15 +22,6 @@ export interface LoadBalancerHostArgs extends DropletBaseArgs {
     certificate: (publicIp: pulumi.Output<string>) => CertificatePair;
 }
 
-/** The nginx admin API (drain/undrain/state) port: loopback on the LB, and app hosts for themselves. */
-export const lbAdminPort = 8181;
-
-/** Where write-tls.sh puts the certificate on the load balancer. */
-export const lbTlsPaths = {
-    certificate: "/etc/meteor-do/tls/fullchain.pem",
-    privateKey: "/etc/meteor-do/tls/privkey.pem",
-};
-
 /**
  * The load-balancer droplet and its public face: a reserved IP (kept when the droplet is replaced), the
  * SSH connection every LB Command uses (and app Commands use as their bastion), the two first Commands

@@ -1,6 +1,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import Mustache from "mustache";
+import { HealthCheck, healthCheckTypes, Stickiness, stickinessModes } from "../lib/types";
+import { assertRule, isCidr, isIp, isIpv4, Rule, rules } from "../lib/validate";
 
 /** One app droplet as the balancer sees it (private IP, app port). */
 export interface LbPeer {
@@ -9,13 +11,7 @@ export interface LbPeer {
 }
 
 /** Active health check (the stack's healthCheck*); `host` is the Host header of http probes. */
-export interface LbHealthCheck {
-    path: string;
-    intervalMs: number;
-    rise: number;
-    fall: number;
-    timeoutMs: number;
-    type: "http" | "tcp";
+export interface LbHealthCheck extends HealthCheck {
     host: string;
 }
 
@@ -24,7 +20,7 @@ export interface LbView {
     /** App peers in host order (the status page's index). */
     peers: LbPeer[];
     healthCheck: LbHealthCheck;
-    stickiness: "ip" | "cookie";
+    stickiness: Stickiness;
     /** Proxies in front of the LB whose X-Forwarded-For is believed (0: none). */
     trustedProxyCount: number;
     /**
@@ -59,58 +55,78 @@ export interface LbView {
 export const STICKY_COOKIE = "mdo_sticky";
 
 const TEMPLATE_DIR = __dirname;
-const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
-const CIDR =
-    /^((25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?|[0-9a-fA-F:]*:[0-9a-fA-F:]*(\/(12[0-8]|1[01]\d|\d?\d))?)$/;
 // Values end up inside nginx directives and Lua strings: allow no quotes, spaces, ; { } or backslashes.
-const SAFE_PATH = /^\/[A-Za-z0-9._\/-]*$/;
-const URL_PATH = /^\/[A-Za-z0-9._~!$&()*+,=:@%\/?-]*$/;
-const HOST = /^[A-Za-z0-9.-]+(:\d+)?$/;
+const SAFE_PATH = /^\/[A-Za-z0-9._/-]*$/;
+/** Addresses the status page and real-IP module take: CIDRs as config takes them, or single addresses. */
+const addressRule: Rule<string> = {
+    ok: (v) => isCidr(v) || isIp(v),
+    allowed: "must be an IP address or a CIDR such as 203.0.113.0/24 or 2001:db8::/48",
+};
+/** The Host of checks and server_name: config's domain rule, an IPv4 address (the reserved IP), or localhost. */
+const hostRule: Rule<string> = {
+    ok: (v) => rules.serverName.ok(v) || v === "localhost",
+    allowed: "must be a domain name, an IPv4 address or localhost",
+};
 
 function check(ok: boolean, message: string): void {
     if (!ok) throw new Error(message);
 }
 
 function port(n: number, what: string): void {
-    check(Number.isInteger(n) && n > 0 && n < 65536, `${what} must be a TCP port, got ${n}`);
+    assertRule(rules.port, n, what);
 }
 
-function validate(v: LbView): void {
-    check(v.peers.length > 0, "peers must list at least one app host");
-    const seen = new Set<string>();
-    for (const p of v.peers) {
-        check(IPV4.test(p.ip), `peer ip must be an IPv4 address, got "${p.ip}"`);
-        port(p.port, "peer port");
-        const name = `${p.ip}:${p.port}`;
-        check(!seen.has(name), `peer ${name} is listed twice`);
-        seen.add(name);
-    }
+/** The parts of a view that come from stack config. */
+export type LbStackSettings = Pick<LbView, "stickiness" | "trustedProxyCount" | "realIpFrom"> & {
+    healthCheck: HealthCheck;
+};
+
+/**
+ * Checks the values that come from stack config with config's own rules (lib/validate.ts), so a value
+ * config accepts always renders; LbConfig calls it before any Output is known.
+ */
+export function checkStackSettings(v: LbStackSettings): void {
     const hc = v.healthCheck;
-    check(hc.type === "http" || hc.type === "tcp", `healthCheck.type must be "http" or "tcp", got "${hc.type}"`);
-    check(URL_PATH.test(hc.path), `healthCheck.path must be an absolute URL path, got "${hc.path}"`);
-    check(HOST.test(hc.host), `healthCheck.host must be a host name, got "${hc.host}"`);
-    for (const k of ["intervalMs", "timeoutMs", "rise", "fall"] as const) {
-        check(Number.isInteger(hc[k]) && hc[k] > 0, `healthCheck.${k} must be a positive integer, got ${hc[k]}`);
-    }
-    check(
-        v.stickiness === "ip" || v.stickiness === "cookie",
-        `stickiness must be "ip" or "cookie", got "${v.stickiness}"`,
+    assertRule(
+        { ok: (t) => healthCheckTypes.includes(t), allowed: "must be http or tcp" },
+        hc.type,
+        "healthCheck.type",
     );
-    check(
-        Number.isInteger(v.trustedProxyCount) && v.trustedProxyCount >= 0,
-        `trustedProxyCount must be a non-negative integer, got ${v.trustedProxyCount}`,
-    );
+    assertRule(rules.healthCheckPath, hc.path, "healthCheck.path");
+    assertRule(rules.healthCheckIntervalMs, hc.intervalMs, "healthCheck.intervalMs");
+    assertRule(rules.healthCheckTimeoutMs, hc.timeoutMs, "healthCheck.timeoutMs");
+    assertRule(rules.healthCheckRise, hc.rise, "healthCheck.rise");
+    assertRule(rules.healthCheckFall, hc.fall, "healthCheck.fall");
+    assertRule({ ok: (s) => stickinessModes.includes(s), allowed: "must be ip or cookie" }, v.stickiness, "stickiness");
+    assertRule(rules.trustedProxyCount, v.trustedProxyCount, "trustedProxyCount");
     if (v.trustedProxyCount > 1) {
         check(
             (v.realIpFrom ?? []).length > 0,
             "trustedProxyCount > 1 needs realIpFrom (the proxies' CIDRs): without them only one hop can be trusted safely",
         );
     }
-    for (const a of v.adminSelf ?? []) check(IPV4.test(a), `adminSelf entries must be IPv4 addresses, got "${a}"`);
-    for (const c of [...(v.realIpFrom ?? []), ...v.statusAllow]) {
-        check(CIDR.test(c), `"${c}" is not an IP address or CIDR`);
+    for (const c of v.realIpFrom ?? []) assertRule(addressRule, c, "realIpFrom entry");
+}
+
+function validate(v: LbView): void {
+    check(v.peers.length > 0, "peers must list at least one app host");
+    const seen = new Set<string>();
+    for (const p of v.peers) {
+        check(isIpv4(p.ip), `peer ip must be an IPv4 address, got "${p.ip}"`);
+        assertRule(rules.appPort, p.port, "peer port");
+        assertRule(rules.appPortFree, p.port, "peer port");
+        const name = `${p.ip}:${p.port}`;
+        check(!seen.has(name), `peer ${name} is listed twice`);
+        seen.add(name);
     }
-    check(HOST.test(v.serverName) || v.serverName === "_", `serverName must be a host name, got "${v.serverName}"`);
+    checkStackSettings(v);
+    assertRule(hostRule, v.healthCheck.host, "healthCheck.host");
+    for (const a of v.adminSelf ?? []) check(isIpv4(a), `adminSelf entries must be IPv4 addresses, got "${a}"`);
+    for (const c of v.statusAllow) assertRule(addressRule, c, "statusAllow entry");
+    check(
+        hostRule.ok(v.serverName) || v.serverName === "_",
+        `serverName is ${JSON.stringify(v.serverName)}: ${hostRule.allowed}`,
+    );
     for (const [k, p] of Object.entries({
         ...v.paths,
         certificate: v.tls.certificate,
@@ -121,7 +137,7 @@ function validate(v: LbView): void {
     }
     check(!v.paths.prefix.endsWith("/"), "paths.prefix must not end with /");
     if (v.listen.address !== undefined)
-        check(IPV4.test(v.listen.address), `listen.address must be IPv4, got "${v.listen.address}"`);
+        check(isIpv4(v.listen.address), `listen.address must be IPv4, got "${v.listen.address}"`);
     port(v.listen.http, "listen.http");
     port(v.listen.https, "listen.https");
     port(v.listen.admin, "listen.admin");

@@ -2,18 +2,8 @@
 // what LbConfig pushes) and this machine (localView: lb:local, the nginx suite, benchmarks). The templates
 // are the same; paths, ports and check timings differ.
 import * as path from "path";
+import { acmeWebroot, lbAdminPort, lbHostPaths, nginxUser } from "../lib/layout";
 import type { LbHealthCheck, LbPeer, LbView } from "./render";
-
-/** Where lb-push.sh installs the tree on the LB droplet, and Debian's runtime paths. */
-export const LB_HOST_PATHS = {
-    prefix: "/etc/meteor-do/nginx/current",
-    pid: "/run/nginx.pid",
-    errorLog: "/var/log/nginx/error.log",
-    accessLog: "/var/log/nginx/access.log",
-    temp: "/var/lib/nginx",
-} as const;
-export const LB_ACME_WEBROOT = "/var/www/acme";
-export const LB_ADMIN_PORT = 8181;
 
 /** What the production view is made of, once every Pulumi Input is known (components/lbConfig.ts). */
 export interface ProductionSite {
@@ -35,7 +25,7 @@ export interface ProductionSite {
     tls: LbView["tls"];
 }
 
-/** The production view: Debian's paths, public ports 80/443, admin 8181 on all interfaces. */
+/** The production view: Debian's paths (lib/layout.ts), public ports 80/443, the admin port on all interfaces. */
 export function productionView(s: ProductionSite): LbView {
     return {
         peers: s.peers.map((ip) => ({ ip, port: s.appPort })),
@@ -47,10 +37,10 @@ export function productionView(s: ProductionSite): LbView {
         tls: s.tls,
         statusAllow: ["127.0.0.0/8", "::1", s.vpcCidr, ...s.adminCidrs],
         adminSelf: [s.lbPrivateIp],
-        listen: { http: 80, https: 443, admin: LB_ADMIN_PORT },
-        paths: { ...LB_HOST_PATHS },
-        acmeWebroot: LB_ACME_WEBROOT,
-        user: "www-data",
+        listen: { http: 80, https: 443, admin: lbAdminPort },
+        paths: { ...lbHostPaths },
+        acmeWebroot,
+        user: nginxUser,
         workerProcesses: "auto",
         workerRlimitNofile: 65536,
     };

@@ -64,7 +64,7 @@ function snapshotProgram(): string {
     const dir = path.join(topo.DATA_DIR, "program");
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
-    for (const entry of ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json", "components", "nginx"]) {
+    for (const entry of ["index.ts", "Pulumi.yaml", "package.json", "tsconfig.json", "components", "lib", "nginx"]) {
         if (fs.existsSync(path.join(ROOT, entry)))
             fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
     }

@@ -1,7 +1,9 @@
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
 import { ConfigError, configSchema, configWarnings, loadConfig, StackConfig } from "../../components/config";
 
 let dir: string;
@@ -34,36 +36,38 @@ describe("defaults", () => {
         expect(cfg).toMatchObject({
             project: "meteor-do",
             stack: "staging",
-            region: "nyc3",
-            appCount: 2,
-            appSize: "s-1vcpu-2gb",
-            lbSize: "s-1vcpu-1gb",
-            appPort: 3000,
-            nodeVersion: "22.12.0",
-            nodeDistUrl: "https://nodejs.org/dist",
-            domain: undefined,
-            tlsMode: "self-signed",
-            healthCheck: { path: "/", type: "http", intervalMs: 750, timeoutMs: 1000, rise: 2, fall: 2 },
-            stickiness: "ip",
-            adminCidrs: [],
-            vpcIpRange: undefined,
-            appEnv: {},
-            trustedProxyCount: 0,
-            oplogTooFarBehind: undefined,
-            keepReleases: 3,
-            stopGraceSeconds: 20,
-            cutoverTimeoutSeconds: 60,
-            backups: false,
-            monitoring: true,
+            placement: { region: "nyc3", adminCidrs: [], vpcIpRange: undefined, backups: false, monitoring: true },
+            app: {
+                count: 2,
+                size: "s-1vcpu-2gb",
+                port: 3000,
+                nodeVersion: "22.12.0",
+                nodeDistUrl: "https://nodejs.org/dist",
+                env: {},
+                oplogTooFarBehind: undefined,
+                keepReleases: 3,
+                stopGraceSeconds: 20,
+                cutoverTimeoutSeconds: 60,
+            },
+            lb: {
+                size: "s-1vcpu-1gb",
+                healthCheck: { path: "/", type: "http", intervalMs: 750, timeoutMs: 1000, rise: 2, fall: 2 },
+                stickiness: "ip",
+                trustedProxyCount: 0,
+                trustedProxyCidrs: [],
+            },
+            tls: {
+                domain: undefined,
+                mode: "self-signed",
+                letsencryptServer: "https://acme-v02.api.letsencrypt.org/directory",
+            },
         });
-        expect(cfg.bundle.path).toBe(bundle);
+        expect(cfg.app.bundle.path).toBe(bundle);
     });
 
     test("the bundle's sha256 is the sha256 of the file", () => {
         // sha256("bundle bytes"), computed independently with sha256sum.
-        expect(load({}).bundle.sha256).toBe(
-            require("child_process").execFileSync("sha256sum", [bundle]).toString().split(" ")[0],
-        );
+        expect(load({}).app.bundle.sha256).toBe(execFileSync("sha256sum", [bundle]).toString().split(" ")[0]);
     });
 
     test("every key the program reads is declared in Pulumi.yaml with a description", () => {
@@ -146,21 +150,18 @@ describe("good values are taken as given", () => {
             monitoring: "false",
         });
         expect(cfg).toMatchObject({
-            region: "fra1",
-            appCount: 7,
-            domain: "app.example.com",
-            tlsMode: "provided",
-            stickiness: "cookie",
-            adminCidrs: ["203.0.113.0/24", "2001:db8::/48"],
-            vpcIpRange: "10.20.0.0/20",
-            appEnv: { MAIL_URL: "smtp://mail", FEATURE_X: "on" },
-            trustedProxyCount: 1,
-            oplogTooFarBehind: 5000,
-            backups: true,
-            monitoring: false,
+            placement: {
+                region: "fra1",
+                adminCidrs: ["203.0.113.0/24", "2001:db8::/48"],
+                vpcIpRange: "10.20.0.0/20",
+                backups: true,
+                monitoring: false,
+            },
+            app: { count: 7, env: { MAIL_URL: "smtp://mail", FEATURE_X: "on" }, oplogTooFarBehind: 5000 },
+            lb: { stickiness: "cookie", trustedProxyCount: 1, healthCheck: { type: "tcp" } },
+            tls: { domain: "app.example.com", mode: "provided" },
         });
-        expect(cfg.healthCheck.type).toBe("tcp");
-        for (const secret of [cfg.tlsPrivateKey!, cfg.mongoUrl!, cfg.meteorSettings!]) {
+        for (const secret of [cfg.tls.privateKey!, cfg.app.mongoUrl!, cfg.app.meteorSettings!]) {
             expect(await pulumi.isSecret(secret)).toBe(true);
         }
     });
@@ -265,7 +266,12 @@ const table: [string, Record<string, string>, string][] = [
     [
         "health path relative",
         { healthCheckPath: "health" },
-        'meteor-do:healthCheckPath is "health": must be an absolute URL path starting with / and without spaces',
+        'meteor-do:healthCheckPath is "health": must be an absolute URL path: / followed by letters, digits and -._~!$&()*+,=:@%/? only',
+    ],
+    [
+        "healthCheckPath with a quote (it would break the Lua string and the nginx directive)",
+        { healthCheckPath: '/a"b' },
+        'meteor-do:healthCheckPath is "/a\\"b": must be an absolute URL path: / followed by letters, digits and -._~!$&()*+,=:@%/? only',
     ],
     ["unknown check type", { healthCheckType: "udp" }, 'meteor-do:healthCheckType is "udp": must be one of http, tcp'],
     ["unknown stickiness", { stickiness: "ip_hash" }, 'meteor-do:stickiness is "ip_hash": must be one of ip, cookie'],
@@ -324,7 +330,7 @@ const table: [string, Record<string, string>, string][] = [
         { appEnv: '{"MY-VAR":"x"}' },
         'meteor-do:appEnv has the name "MY-VAR": names must match [A-Za-z_][A-Za-z0-9_]*',
     ],
-    ["appEnv non-string", { appEnv: '{"N":5}' }, "meteor-do:appEnv.N must be a string, got 5"],
+    ["appEnv non-string", { appEnv: '{"N":5}' }, "meteor-do:appEnv.N must be a string (its value is not shown)"],
     [
         "meteorSettings not JSON",
         { meteorSettings: "{oops" },
@@ -471,12 +477,24 @@ describe("bad values fail with the key, the value and what is allowed", () => {
         expect(problemsOf(values)).toEqual([expected]);
     });
 
-    test("every problem is reported at once, in one error", () => {
-        expect(problemsOf({ appCount: "0", stickiness: "sticky" })).toEqual([
+    test("every problem of every section is reported at once, in one error", () => {
+        expect(
+            problemsOf({
+                region: "mars1",
+                appCount: "0",
+                stickiness: "sticky",
+                tlsMode: "letsencrypt",
+                alertWindow: "2h",
+            }),
+        ).toEqual([
+            'meteor-do:region is "mars1": must be one of ams3, atl1, blr1, fra1, lon1, nyc1, nyc2, nyc3, sfo2, sfo3, sgp1, syd1, tor1',
             'meteor-do:appCount is "0": must be an integer from 1 to 100 (the number of app droplets)',
             'meteor-do:stickiness is "sticky": must be one of ip, cookie',
+            "meteor-do:domain is required when meteor-do:tlsMode is letsencrypt (HTTP-01 validates a domain name, not an IP address)",
+            "meteor-do:letsencryptEmail is required when meteor-do:tlsMode is letsencrypt (the ACME account's contact for expiry notices)",
+            'meteor-do:alertWindow is "2h": must be one of 5m, 10m, 30m, 1h',
         ]);
-        expect(() => load({ appCount: "0" })).toThrow(/^invalid stack configuration:\n  - meteor-do:appCount is "0"/);
+        expect(() => load({ appCount: "0" })).toThrow(/^invalid stack configuration:\n {2}- meteor-do:appCount is "0"/);
     });
 
     test("a secret's value never appears in an error", () => {
@@ -493,18 +511,35 @@ describe("bad values fail with the key, the value and what is allowed", () => {
 });
 
 describe("the committed stack files", () => {
-    test.each(["staging", "prod"])("Pulumi.%s.yaml loads without a problem and holds no secret in clear", (stack) => {
-        const YAML = require("yaml");
-        const file = path.resolve(__dirname, "../..", `Pulumi.${stack}.yaml`);
-        const values: Record<string, unknown> = YAML.parse(fs.readFileSync(file, "utf8")).config;
-        const raw: Record<string, string> = {};
-        for (const [k, v] of Object.entries(values)) {
-            expect(k).toMatch(/^meteor-do:/);
-            expect([k, typeof v]).toEqual([k, "string"]); // a `secure:` value would be an object
-            raw[k.slice("meteor-do:".length)] = v as string;
-        }
-        const cfg = load(raw);
-        expect(cfg.stack).toBe("staging");
-        expect(Object.keys(raw).every((k) => k in configSchema())).toBe(true);
-    });
+    // Where each key a stack file may set ends up in the typed config.
+    const reached: Record<string, (cfg: StackConfig) => unknown> = {
+        region: (c) => c.placement.region,
+        appCount: (c) => c.app.count,
+        appSize: (c) => c.app.size,
+        lbSize: (c) => c.lb.size,
+        tlsMode: (c) => c.tls.mode,
+        backups: (c) => c.placement.backups,
+        promoteFrom: (c) => c.app.promoteFrom,
+    };
+
+    test.each(["staging", "prod"])(
+        "Pulumi.%s.yaml loads under its own name, every value reaching the config",
+        (stack) => {
+            const file = path.resolve(__dirname, "../..", `Pulumi.${stack}.yaml`);
+            const values: Record<string, unknown> = YAML.parse(fs.readFileSync(file, "utf8")).config;
+            const raw: Record<string, string> = {};
+            for (const [k, v] of Object.entries(values)) {
+                expect(k).toMatch(/^meteor-do:/);
+                expect([k, typeof v]).toEqual([k, "string"]); // a `secure:` value would be an object
+                raw[k.slice("meteor-do:".length)] = v as string;
+            }
+            expect(Object.keys(raw).filter((k) => !(k in configSchema()))).toEqual([]);
+            const cfg = loadConfig((key) => ({ bundle, ...raw })[key], stack);
+            expect(cfg.stack).toBe(stack);
+            for (const [k, v] of Object.entries(raw)) {
+                expect([k, k in reached]).toEqual([k, true]);
+                expect([k, String(reached[k](cfg))]).toEqual([k, v]);
+            }
+        },
+    );
 });

@@ -116,9 +116,9 @@ describe("command builders", () => {
 
     test("refuse anything but a sha256 as the release id", () => {
         expect(() => stageCommand("abc; rm -rf /")).toThrow(
-            'bundle sha256 must be 64 lowercase hex digits, got "abc; rm -rf /"',
+            'bundle sha256 is "abc; rm -rf /": must be 64 lowercase hex digits (a sha256)',
         );
-        expect(() => incomingPath(bundleSha.toUpperCase())).toThrow("bundle sha256 must be 64 lowercase hex digits");
+        expect(() => incomingPath(bundleSha.toUpperCase())).toThrow("must be 64 lowercase hex digits");
     });
 
     test("the scripts hash covers exactly the deploy scripts", () => {
@@ -341,12 +341,12 @@ describe("RollingDeploy", () => {
             'bundle.path must be absolute, got "bundle.tgz"',
         );
         expect(bad({ bundle: { path: bundlePath, sha256: "xyz" } })).toThrow(
-            "bundle sha256 must be 64 lowercase hex digits",
+            'bundle sha256 is "xyz": must be 64 lowercase hex digits',
         );
-        expect(bad({ keepReleases: 1 })).toThrow("keepReleases must be an integer >= 2, got 1");
-        expect(bad({ healthCheckPath: "health" })).toThrow(
-            'healthCheckPath must start with / and be printable ASCII, got "health"',
-        );
-        expect(bad({ stopGraceSeconds: -1 })).toThrow("stopGraceSeconds must be an integer >= 0, got -1");
+        expect(bad({ keepReleases: 1 })).toThrow("keepReleases is 1: must be an integer from 2 to 50");
+        expect(bad({ healthCheckPath: "health" })).toThrow('healthCheckPath is "health": must be an absolute URL path');
+        expect(bad({ healthCheckPath: '/a"b' })).toThrow('healthCheckPath is "/a\\"b": must be an absolute URL path');
+        expect(bad({ stopGraceSeconds: -1 })).toThrow("stopGraceSeconds is -1: must be an integer number of seconds");
+        expect(bad({ appPort: 80 })).toThrow("appPort is 80: must be an unprivileged port");
     });
 });

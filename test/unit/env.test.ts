@@ -89,10 +89,10 @@ describe("appEnv", () => {
             'appEnv has the name "BAD-NAME": names must match [A-Za-z_][A-Za-z0-9_]*',
         );
         expect(() => appEnv({ ...base, trustedProxyCount: -1 }, "https://x")).toThrow(
-            "trustedProxyCount must be an integer >= 0, got -1",
+            "trustedProxyCount is -1: must be an integer from 0 to 10",
         );
         expect(() => appEnv({ ...base, appPort: 70000 }, "https://x")).toThrow(
-            "appPort must be an integer port, got 70000",
+            "appPort is 70000: must be an unprivileged port from 1024 to 65535",
         );
     });
 

@@ -232,7 +232,9 @@ test("with hostId (the droplet id) the trigger also moves when the droplet is re
 });
 
 test("argument errors are plain and early", () => {
-    expect(() => new LbConfig("x", args({ appPort: 0 }))).toThrow("appPort must be a TCP port, got 0");
+    expect(() => new LbConfig("x", args({ appPort: 0 }))).toThrow(
+        "appPort is 0: must be an unprivileged port from 1024 to 65535",
+    );
     expect(() => new LbConfig("y", args({ trustedProxyCount: 2 }))).toThrow("trustedProxyCount > 1 needs realIpFrom");
     expect(() =>
         renderNginx({

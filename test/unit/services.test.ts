@@ -279,8 +279,8 @@ describe("database managed", () => {
         const db = objects.get("db") as ManagedDatabase;
         expect(await pulumi.isSecret(db.urls.mongoUrl!)).toBe(true);
         expect(await pulumi.isSecret(db.urls.mongoOplogUrl!)).toBe(true);
-        expect(mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: managedOnly }, db)).toBe(db.urls);
-        expect(() => mongoUrls({ mongoUrl: undefined, mongoOplogUrl: undefined, services: managedOnly })).toThrow(
+        expect(mongoUrls({ app: {}, services: managedOnly }, db)).toBe(db.urls);
+        expect(() => mongoUrls({ app: {}, services: managedOnly })).toThrow(
             "mongoUrls: database is managed but no ManagedDatabase was given",
         );
     });

@@ -1,0 +1,42 @@
+import { HealthCheck, HealthCheckType, healthCheckTypes, Stickiness, stickinessModes } from "../../lib/types";
+import { rules } from "../../lib/validate";
+import { sizeSlug } from "./app";
+import { matches, Reader } from "./reader";
+
+/** The load-balancer droplet and how it balances and checks the app peers. */
+export interface LbSettings {
+    size: string;
+    healthCheck: HealthCheck;
+    stickiness: Stickiness;
+    /** Proxies in front of the LB whose X-Forwarded-For is believed (0: none). */
+    trustedProxyCount: number;
+    /** CIDRs of the proxies in front of the LB; empty: trust one hop from any address (count 1 only). */
+    trustedProxyCidrs: string[];
+}
+
+export function readLb(r: Reader): LbSettings {
+    const size = r.checked("lbSize", matches(sizeSlug, "must be a DigitalOcean size slug such as s-1vcpu-1gb"));
+    const healthCheck: HealthCheck = {
+        path: r.checked("healthCheckPath", rules.healthCheckPath),
+        type: r.oneOf<HealthCheckType>("healthCheckType", healthCheckTypes),
+        intervalMs: r.int("healthCheckIntervalMs", rules.healthCheckIntervalMs),
+        timeoutMs: r.int("healthCheckTimeoutMs", rules.healthCheckTimeoutMs),
+        rise: r.int("healthCheckRise", rules.healthCheckRise),
+        fall: r.int("healthCheckFall", rules.healthCheckFall),
+    };
+    const stickiness = r.oneOf("stickiness", stickinessModes);
+    const trustedProxyCount = r.int("trustedProxyCount", rules.trustedProxyCount);
+    const trustedProxyCidrs = r.list("trustedProxyCidrs", rules.cidr);
+    if (trustedProxyCount > 1 && trustedProxyCidrs.length === 0) {
+        // Beyond one hop, X-Forwarded-For can only be walked safely through known proxy addresses.
+        r.problem(
+            `${r.key("trustedProxyCidrs")} is required when ${r.key("trustedProxyCount")} is more than 1 (the CIDRs of the proxies in front of the load balancer)`,
+        );
+    }
+    if (trustedProxyCount === 0 && trustedProxyCidrs.length > 0) {
+        r.problem(
+            `${r.key("trustedProxyCidrs")} is set but ${r.key("trustedProxyCount")} is 0: set trustedProxyCount to the number of proxies in front of the load balancer`,
+        );
+    }
+    return { size, healthCheck, stickiness, trustedProxyCount, trustedProxyCidrs };
+}

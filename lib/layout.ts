@@ -1,0 +1,81 @@
+/**
+ * Where things are on the droplets: every host path, port, unit and user that both the program and the
+ * host side (components/host/*.sh, cloud-init, the nginx tree) use. The program imports this module;
+ * the host scripts source layout.sh, rendered from it (components/hostLayout.ts) and installed with them;
+ * cloud-init and nginx templates get the values through their views. Nothing here is typed twice.
+ */
+
+/** The nginx admin API (drain/undrain/state) port: loopback on the LB, and app hosts for themselves. */
+export const lbAdminPort = 8181;
+
+/** The SSH user every Command logs in as (sudo without password, key-only). */
+export const deployUser = "deploy";
+/** The unprivileged user the app runs as. */
+export const appUser = "meteor";
+/** The user nginx's workers run as (Debian's). */
+export const nginxUser = "www-data";
+
+/** Where the tools Command installs the host scripts on every host. */
+export const toolsDir = "/usr/local/lib/meteor-do";
+
+/** App hosts: releases, the live symlinks and the uploaded bundles. */
+export const appRoot = "/srv/meteor";
+export const appPaths = {
+    root: appRoot,
+    releases: `${appRoot}/releases`,
+    /** Where CopyToRemote puts bundles (owned by the deploy user). */
+    incoming: `${appRoot}/incoming`,
+    current: `${appRoot}/current`,
+    previous: `${appRoot}/previous`,
+} as const;
+
+/** App hosts: the app's env files (0700 root; the app runs as appUser). */
+export const envRoot = "/etc/meteor";
+export const envPaths = {
+    root: envRoot,
+    /** One file per env, named by its sha256. */
+    dir: `${envRoot}/env`,
+    /** The unit's EnvironmentFile: a symlink to the live env. */
+    appEnv: `${envRoot}/app.env`,
+    previous: `${envRoot}/previous.env`,
+} as const;
+
+/** The app's systemd unit and where app-unit.sh writes its drop-ins. */
+export const appUnit = "meteor-app";
+export const appUnitDropInDir = `/etc/systemd/system/${appUnit}.service.d`;
+
+/** Node.js: install-node.sh unpacks releases under nodePrefix and links node/npm/npx into nodeBinDir. */
+export const nodePrefix = "/opt/node";
+export const nodeBinDir = "/usr/local/bin";
+
+/** The managed database's CA certificate on the app hosts (tlsCAFile of the app's Mongo URLs). */
+export const mongoCaDir = "/etc/ssl/meteor-do";
+export const mongoCaPath = `${mongoCaDir}/mongodb-ca.pem`;
+
+/** LB host: the program's own directory. */
+export const lbRoot = "/etc/meteor-do";
+/** Where write-tls.sh puts the certificate, and letsencrypt.sh its `live` link. */
+export const tlsDir = `${lbRoot}/tls`;
+/** The certificate pair write-tls.sh installs (self-signed or provided). */
+export const lbTlsPaths = {
+    certificate: `${tlsDir}/fullchain.pem`,
+    privateKey: `${tlsDir}/privkey.pem`,
+} as const;
+/** tlsMode letsencrypt: nginx reads through the `live` link (self-signed pair or certbot's lineage). */
+export const lbLiveTlsPaths = {
+    certificate: `${tlsDir}/live/fullchain.pem`,
+    privateKey: `${tlsDir}/live/privkey.pem`,
+} as const;
+/** lb-push.sh: releases/<id>/ and current -> releases/<id>. */
+export const lbNginxRoot = `${lbRoot}/nginx`;
+
+/** Where lb-push.sh installs the tree on the LB droplet, and Debian's runtime paths. */
+export const lbHostPaths = {
+    prefix: `${lbNginxRoot}/current`,
+    pid: "/run/nginx.pid",
+    errorLog: "/var/log/nginx/error.log",
+    accessLog: "/var/log/nginx/access.log",
+    temp: "/var/lib/nginx",
+} as const;
+/** The HTTP-01 webroot nginx serves on port 80. */
+export const acmeWebroot = "/var/www/acme";
