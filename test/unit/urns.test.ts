@@ -1,7 +1,7 @@
 // Stacks deployed by earlier versions of the program must see no change: every resource their state holds
 // is claimed by exactly one resource of the program now, by its URN or by an alias. fixtures/deployed-urns.json
-// lists what the program registered before the certificate install and the certbot run had components of their
-// own (commit d7125ee), for the two configs below.
+// lists what the program registered before MeteorSite held everything and before the certificate install and the
+// certbot run had components of their own (commit d7125ee), for the two configs below.
 //
 // URNs and aliases are resolved here as the engine resolves them: the full parent type chain (the mocks' own
 // URNs keep only the last parent type), the root stack adds no type, and every alias of a parent carries over
@@ -26,9 +26,10 @@ const configs: Record<keyof typeof deployed, Record<string, string>> = {
     },
 };
 /** Resources that are new since the fixture: nothing in a deployed state is theirs. */
+const site = "meteor-do:index:MeteorSite::meteor-do";
 const added: Record<keyof typeof deployed, string[]> = {
-    default: [],
-    "every service": ["meteor-do:tls:LetsEncryptIssuance::lb-certbot"],
+    default: [site],
+    "every service": [site, "meteor-do:tls:LetsEncryptIssuance::lb-certbot"],
 };
 
 interface Node {

@@ -1,0 +1,222 @@
+import * as pulumi from "@pulumi/pulumi";
+import { lbAdminPort, lbTlsPaths } from "../lib/layout";
+import { AppServers } from "./appServers";
+import type { StackConfig } from "./config";
+import { mongoUrls } from "./database";
+import { RollingDeploy } from "./deploy";
+import { DeployKey } from "./deployKey";
+import { SiteDns } from "./dns";
+import { buildAppEnv } from "./env";
+import { LbConfig } from "./lbConfig";
+import { LetsEncrypt } from "./letsencrypt";
+import { LoadBalancerHost } from "./loadBalancer";
+import { Network } from "./network";
+import { accountServices, certbot, managedDatabase } from "./siteServices";
+import { SiteCertificate } from "./tls";
+
+/** The stack configuration's sections (components/config), as loadConfig returns them. */
+export interface MeteorSiteArgs extends Pick<StackConfig, "placement" | "app" | "lb" | "tls" | "services"> {
+    /**
+     * Start of every name in the DigitalOcean account (VPC, tags, firewalls, droplets, SSH key, database,
+     * project): unique per account, e.g. `<project>-<stack>`. Lowercase letters, digits and dashes.
+     */
+    namePrefix: string;
+}
+
+/**
+ * A Meteor site on DigitalOcean: the VPC and firewalls, the deploy key, the load-balancer droplet with its
+ * reserved IP, certificate and nginx configuration, the app droplets, the rolling deploy of `app.bundle`
+ * (resolve a promotion first: promotion.ts resolveBundle), and the services the config turns on (Let's
+ * Encrypt, DNS, a managed MongoDB, alerts, a DigitalOcean project).
+ *
+ * Its children keep the names index.ts gave them before this component existed (`lb`, `app`, `release`,
+ * ...), and an alias to the top of the stack, where they were; so a stack deployed before sees no change,
+ * and a program has one MeteorSite.
+ */
+export class MeteorSite extends pulumi.ComponentResource {
+    /** https://<domain or reserved IP>/ */
+    readonly url: pulumi.Output<string>;
+    readonly lbReservedIp: pulumi.Output<string>;
+    readonly appPrivateIps: pulumi.Output<string>[];
+    /** The public half of the key every Command logs in with (user `deploy`). */
+    readonly deployPublicKey: pulumi.Output<string>;
+    readonly vpcIpRange: pulumi.Output<string>;
+    /** The bundle's sha256, known once every app host has cut over to it. */
+    readonly deployedSha256: pulumi.Output<string>;
+
+    constructor(name: string, args: MeteorSiteArgs, opts?: pulumi.ComponentResourceOptions) {
+        checkArgs(args);
+        super("meteor-do:index:MeteorSite", name, {}, opts);
+        // Before MeteorSite, index.ts made these at the top of the stack: the alias keeps their URNs (and
+        // their children's, which inherit it).
+        const child = { parent: this, aliases: [{ parent: pulumi.rootStackResource }] };
+        const { placement, app, lb: lbSettings, tls, services: svc, namePrefix: prefix } = args;
+
+        const network = new Network(
+            "net",
+            {
+                region: placement.region,
+                ipRange: placement.vpcIpRange,
+                namePrefix: prefix,
+                appPort: app.port,
+                lbAdminPort,
+                adminCidrs: placement.adminCidrs,
+            },
+            child,
+        );
+        const key = new DeployKey("deploy", { keyName: `${prefix}-deploy` }, child);
+        const common = {
+            region: placement.region,
+            vpcId: network.vpc.id,
+            sshKeyFingerprints: [key.fingerprint],
+            deployPublicKey: key.publicKeyOpenssh,
+            deployPrivateKey: key.privateKeyOpenssh,
+            backups: placement.backups,
+            monitoring: placement.monitoring,
+        };
+
+        const lb = new LoadBalancerHost(
+            "lb",
+            {
+                ...common,
+                size: lbSettings.size,
+                tags: [network.lbTag.name],
+                dropletName: `${prefix}-lb`,
+                // letsencrypt: nginx serves a self-signed pair until certbot has issued, so it always starts.
+                certificate: (publicIp) =>
+                    new SiteCertificate(
+                        "site",
+                        {
+                            mode: tls.mode === "letsencrypt" ? "self-signed" : tls.mode,
+                            domain: tls.domain,
+                            ipAddress: publicIp,
+                            certificatePem: tls.certificate,
+                            privateKeyPem: tls.privateKey,
+                        },
+                        child,
+                    ),
+            },
+            child,
+        );
+        const apps = new AppServers(
+            "app",
+            {
+                ...common,
+                count: app.count,
+                size: app.size,
+                tags: [network.appTag.name],
+                dropletNamePrefix: `${prefix}-app`,
+                nodeVersion: app.nodeVersion,
+                nodeDistUrl: app.nodeDistUrl,
+                stopGraceSeconds: app.stopGraceSeconds,
+                bastion: lb.connection,
+                bastionReady: lb.ready.cloudInit,
+            },
+            child,
+        );
+
+        const serverName = tls.domain ?? lb.publicIp;
+        const onLb = { connection: lb.connection, domain: tls.domain!, hostId: lb.droplet.id };
+        const letsencrypt =
+            tls.mode === "letsencrypt"
+                ? new LetsEncrypt("lb-letsencrypt", { ...onLb, selfSignedInstalled: lb.certificateInstalled }, child)
+                : undefined;
+        const dns = svc.manageDns
+            ? new SiteDns("dns", { domain: tls.domain!, zone: svc.dnsZone, ipAddress: lb.publicIp }, child)
+            : undefined;
+
+        const lbConfig = new LbConfig(
+            "lb-config",
+            {
+                connection: lb.connection,
+                peers: apps.hosts.map((h) => h.privateIp),
+                appPort: app.port,
+                lbPrivateIp: lb.privateIp,
+                vpcCidr: network.vpc.ipRange,
+                serverName,
+                healthCheck: lbSettings.healthCheck,
+                stickiness: lbSettings.stickiness,
+                trustedProxyCount: lbSettings.trustedProxyCount,
+                realIpFrom: lbSettings.trustedProxyCidrs.length > 0 ? lbSettings.trustedProxyCidrs : undefined,
+                adminCidrs: placement.adminCidrs,
+                // Let's Encrypt certificates carry no OCSP responder and the first start is self-signed: no stapling.
+                tls: letsencrypt
+                    ? { ...letsencrypt.tlsPaths, selfSigned: true }
+                    : { ...lbTlsPaths, selfSigned: tls.mode === "self-signed" },
+                dependsOn: [lb.ready.tools, lb.certificateInstalled, ...(letsencrypt ? [letsencrypt.prepare] : [])],
+                hostId: lb.ready.hostId,
+            },
+            child,
+        );
+        // HTTP-01 needs nginx's port-80 webroot and the name resolving to the reserved IP.
+        if (letsencrypt) certbot(tls, onLb, [letsencrypt.prepare, lbConfig.push, ...(dns ? [dns.record] : [])], child);
+
+        const db = svc.database === "managed" ? managedDatabase(args, network, apps, child) : undefined;
+
+        this.url = pulumi.interpolate`https://${serverName}`;
+        const deploy = new RollingDeploy(
+            "release",
+            {
+                hosts: apps.hosts.map((h) => ({
+                    name: h.name,
+                    connection: h.connection,
+                    privateIp: h.privateIp,
+                    ready: h.runtime,
+                    hostId: h.ready.hostId,
+                })),
+                lbPrivateIp: lb.privateIp,
+                lbReady: lbConfig.push,
+                bundle: app.bundle,
+                envFile: buildAppEnv(
+                    {
+                        appPort: app.port,
+                        appEnv: app.env,
+                        meteorSettings: app.meteorSettings,
+                        oplogTooFarBehind: app.oplogTooFarBehind,
+                        stopGraceSeconds: app.stopGraceSeconds,
+                        trustedProxyCount: lbSettings.trustedProxyCount,
+                        ...mongoUrls(args, db),
+                    },
+                    this.url,
+                ),
+                appPort: app.port,
+                healthCheckPath: lbSettings.healthCheck.path,
+                keepReleases: app.keepReleases,
+                stopGraceSeconds: app.stopGraceSeconds,
+                healthTimeoutSeconds: app.cutoverTimeoutSeconds,
+                lbTimeoutSeconds: app.cutoverTimeoutSeconds,
+                // Every app host has the same runtime: a new Node.js version or stop timeout rolls like a release.
+                restartTriggers: apps.hosts[0].runtimeTriggers,
+            },
+            child,
+        );
+
+        accountServices(args, network, lb, apps, dns, db, child);
+
+        this.lbReservedIp = lb.publicIp;
+        this.appPrivateIps = apps.hosts.map((h) => h.privateIp);
+        this.deployPublicKey = key.publicKeyOpenssh;
+        this.vpcIpRange = network.vpc.ipRange;
+        this.deployedSha256 = deploy.deployedSha256;
+        this.registerOutputs({
+            url: this.url,
+            lbReservedIp: this.lbReservedIp,
+            appPrivateIps: this.appPrivateIps,
+            deployPublicKey: this.deployPublicKey,
+            vpcIpRange: this.vpcIpRange,
+            deployedSha256: this.deployedSha256,
+        });
+    }
+}
+
+/** What the sections cannot say about each other once they are built by hand instead of by loadConfig. */
+function checkArgs(args: MeteorSiteArgs): void {
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(args.namePrefix))
+        throw new Error(
+            `MeteorSite namePrefix must be lowercase letters, digits and dashes, got ${JSON.stringify(args.namePrefix)}`,
+        );
+    if ((args.tls.mode === "letsencrypt" || args.services.manageDns) && !args.tls.domain)
+        throw new Error("MeteorSite tls.domain is required with tls.mode letsencrypt or services.manageDns");
+    if (args.tls.mode === "letsencrypt" && !args.tls.letsencryptEmail)
+        throw new Error("MeteorSite tls.letsencryptEmail is required with tls.mode letsencrypt");
+}
