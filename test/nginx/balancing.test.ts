@@ -80,7 +80,7 @@ test("losing 1 of 3 backends moves only its clients, and they return when it com
     expect(await mapClients(PORTS.https, CLIENTS)).toEqual(before);
 });
 
-test("a killed backend stops getting traffic within about interval x fall, no client request fails, and it returns after rise checks", async () => {
+test("a killed backend under traffic is marked down by its first failed try, no client request fails, and it returns after rise checks", async () => {
     const victim = backends[2];
     let ok = 0;
     const failures: string[] = [];
@@ -104,14 +104,14 @@ test("a killed backend stops getting traffic within about interval x fall, no cl
     await stop(victim.proc, "SIGKILL");
     await waitFor("victim down", async () => (await peerStatus(PORTS.admin, victim.name)).status === "down", 5000, 10);
     const detectedMs = Date.now() - killedAt;
-    await sleep(500);
+    // Traffic goes on after detection until over 100 requests went through (a busy machine is slower).
+    await waitFor("more traffic", async () => ok > 100, 10000);
     running = false;
     await Promise.all(loops);
     console.log(
         `killed backend marked down (no more traffic) after ${detectedMs} ms; ${ok} requests ok, ${failures.length} failed`,
     );
     expect(failures).toEqual([]);
-    expect(ok).toBeGreaterThan(100);
     // interval 300 ms x fall 2, plus one round of slack.
     expect(detectedMs).toBeLessThan(300 * 2 + 300 + 400);
 

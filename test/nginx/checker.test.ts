@@ -1,10 +1,26 @@
 // The checker's rounds never overlap, even when a probe takes longer than the interval (a timeout above
-// the interval is allowed), and only one worker probes although nginx runs several.
+// the interval is allowed), and only one worker probes although nginx runs several. A failed balancer
+// try marks its peer down at once (one health check right after confirms or undoes it), and so does a
+// closed idle watch connection with a failed check.
+import * as net from "net";
 import { tempDir } from "../support/files";
 import { request } from "../support/http";
-import { loopbackView, PeerList, startBackend, startLb, statusRows, StatusRow, stopAll } from "../support/nginx";
+import {
+    BackendEcho,
+    clientAddrs,
+    loopbackView,
+    mapClients,
+    peerStatus,
+    PeerList,
+    startBackend,
+    startLb,
+    statusRows,
+    StatusRow,
+    stopAll,
+} from "../support/nginx";
 import { freePort, lbPorts } from "../support/ports";
-import { waitFor } from "../support/wait";
+import { stop } from "../support/processes";
+import { sleep, waitFor } from "../support/wait";
 
 jest.setTimeout(60000);
 
@@ -106,4 +122,125 @@ test("type http: 2xx and 3xx are healthy, 5xx is not", async () => {
         results[code] = row.status;
     }
     expect(results).toEqual({ "204": "up", "302": "up", "503": "down" });
+});
+
+// Active checks every 10 s with fall 3: anything faster than 20 s below is the passive path's doing.
+const SLOW_CHECKS = { ...check, path: "/healthz", intervalMs: 10000, fall: 3, timeoutMs: 500 };
+
+test("a refused connection marks its peer down at once; active checks bring it back after rise", async () => {
+    const dir = tempDir("checker-passive");
+    const ports = await lbPorts();
+    const backends = [
+        await startBackend("127.0.0.81", await freePort()),
+        await startBackend("127.0.0.82", await freePort()),
+    ];
+    const victim = backends[0];
+    await startLb(
+        loopbackView(
+            dir,
+            backends.map((b) => ({ ip: b.ip, port: b.port })),
+            ports,
+            { healthCheck: { ...SLOW_CHECKS, intervalMs: 1000 }, workerProcesses: 1 },
+        ),
+    );
+    // A client of the victim (fall 3 x 1 s would take about 3 s to notice it without traffic).
+    const map = await mapClients(ports.https, clientAddrs(20, 120));
+    const client = [...map.keys()].find((c) => map.get(c) === victim.name);
+    expect(client).toBeDefined();
+    await stop(victim.proc, "SIGKILL");
+    const r = await request<BackendEcho>({ url: `https://127.0.0.1:${ports.https}/after-kill`, localAddress: client });
+    // The request itself went on to the other peer, and the victim was down before it was answered.
+    expect([r.status, r.json.backend]).toEqual([200, backends[1].name]);
+    expect((await peerStatus(ports.admin, victim.name)).status).toBe("down");
+    // It stays down (the confirming health check failed) and counts as `fall` failed checks.
+    await sleep(300);
+    const [row] = await statusRows(ports.admin);
+    expect([row.status, row.fall >= 3]).toEqual(["down", true]);
+
+    await startBackend(victim.ip, victim.port);
+    const up = async () => {
+        const [r0] = await statusRows(ports.admin);
+        return r0.status === "up" && r0;
+    };
+    const back = await waitFor("victim up again", up, 10000);
+    expect(back.rise).toBeGreaterThanOrEqual(2);
+});
+
+test("a reset pooled connection to a peer that still passes its health check does not keep it down", async () => {
+    const dir = tempDir("checker-stale");
+    const ports = await lbPorts();
+    // Once `resetReused` is set, it resets any connection on its second request and answers new ones,
+    // like an app that closed an idle keep-alive connection just as the LB reused it.
+    let resetReused = false;
+    const healthAfterReset: string[] = [];
+    const flaky = net.createServer((sock) => {
+        let n = 0;
+        sock.on("data", (d) => {
+            const line = d.toString().split("\r\n")[0];
+            const reused = n++ > 0;
+            if (resetReused && reused) {
+                sock.resetAndDestroy();
+                return;
+            }
+            if (resetReused && line.startsWith("GET /healthz")) healthAfterReset.push(line);
+            const body = JSON.stringify({ backend: "flaky" });
+            sock.write(
+                `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+            );
+        });
+        sock.on("error", () => undefined);
+    });
+    const flakyPeer = { ip: "127.0.0.83", port: await freePort() };
+    await new Promise<void>((resolve) => flaky.listen(flakyPeer.port, flakyPeer.ip, resolve));
+    try {
+        const other = await startBackend("127.0.0.84", await freePort());
+        await startLb(
+            loopbackView(dir, [flakyPeer, { ip: other.ip, port: other.port }], ports, {
+                healthCheck: SLOW_CHECKS,
+                workerProcesses: 1,
+            }),
+        );
+        const map = await mapClients(ports.https, clientAddrs(20, 140));
+        const client = [...map.keys()].find((c) => map.get(c) === "flaky");
+        expect(client).toBeDefined();
+        // One request leaves a pooled connection to flaky; the next one reuses it and gets a reset.
+        const url = `https://127.0.0.1:${ports.https}`;
+        expect((await request<BackendEcho>({ url: `${url}/pool`, localAddress: client })).json.backend).toBe("flaky");
+        resetReused = true;
+        const r = await request<BackendEcho>({ url: `${url}/reused`, localAddress: client });
+        // nginx went on to the other peer; the confirming health check (a new connection) passed, so the
+        // peer is up again long before any active check (every 10 s).
+        expect([r.status, r.json.backend]).toEqual([200, other.name]);
+        const name = `${flakyPeer.ip}:${flakyPeer.port}`;
+        await waitFor("a confirming check", async () => healthAfterReset.length > 0, 3000);
+        await waitFor("flaky up again", async () => (await peerStatus(ports.admin, name)).status === "up", 3000);
+        const again = await request<BackendEcho>({ url: `${url}/again`, localAddress: client });
+        expect(again.json.backend).toBe("flaky");
+    } finally {
+        flaky.close();
+    }
+});
+
+test("a crashed peer with no traffic at all is marked down at once: its idle watch connection closes", async () => {
+    const dir = tempDir("checker-watch");
+    const ports = await lbPorts();
+    const backends = [
+        await startBackend("127.0.0.85", await freePort()),
+        await startBackend("127.0.0.86", await freePort()),
+    ];
+    await startLb(
+        loopbackView(
+            dir,
+            backends.map((b) => ({ ip: b.ip, port: b.port })),
+            ports,
+            { healthCheck: SLOW_CHECKS },
+        ),
+    );
+    // Let the first round and the watches connect; no request goes through the LB in this test.
+    await sleep(1000);
+    await stop(backends[0].proc, "SIGKILL");
+    // Active checks alone would need 3 x 10 s.
+    const down = async () => (await peerStatus(ports.admin, backends[0].name)).status === "down";
+    await waitFor("crashed peer down", down, 5000);
+    expect((await peerStatus(ports.admin, backends[1].name)).status).toBe("up");
 });

@@ -8,7 +8,11 @@ local config = require("meteor_do.config")
 local state = require("meteor_do.state")
 
 local crc32 = ngx.crc32_long
+local rshift = require("bit").rshift
 local VNODES = 160
+-- 2^14 slices of the 32-bit hash space.
+local SLICE_SHIFT = 18
+local SLICES = 16384
 local _M = {}
 
 -- Per-worker cache, rebuilt when the shared state version moves.
@@ -28,6 +32,26 @@ local function build_ring(list)
         return a.hash < b.hash
     end)
     return points
+end
+
+-- Each slice of the hash space goes to the peer owning the slice's start on the ring, so a first pick
+-- is one table index: the JIT compiles that, while a binary search's loop kept the whole balancer in
+-- the interpreter (measured: about a fifth of the LB's CPU per request). Still consistent: losing a
+-- peer moves only the slices it owned.
+local function build_slices(points)
+    local slices = {}
+    local j, n = 1, #points
+    if n == 0 then
+        return slices
+    end
+    for i = 0, SLICES - 1 do
+        local start = i * 2 ^ SLICE_SHIFT
+        while j <= n and points[j].hash < start do
+            j = j + 1
+        end
+        slices[i + 1] = (points[j] or points[1]).peer
+    end
+    return slices
 end
 
 -- Preference: healthy and not draining; else healthy (all draining); else every peer (fail open).
@@ -52,7 +76,8 @@ local function ring()
     if #list == 0 then
         list, mode = state.peers, "all-down"
     end
-    cache = { version = version, ring = build_ring(list), mode = mode, size = #list }
+    local points = build_ring(list)
+    cache = { version = version, ring = points, slices = build_slices(points), mode = mode, size = #list }
     return cache.ring, mode
 end
 
@@ -94,9 +119,27 @@ local function client_key()
     return ngx.var.remote_addr
 end
 
-local NONE = {}
+-- The peer the failed try went to: the last address in $upstream_addr ("a, b : " while a new try is
+-- being set up). Recomputing it from the ring would be wrong once a failure changed the ring.
+local function failed_peer()
+    local name
+    for a in string.gmatch(ngx.var.upstream_addr or "", "[^%s,:]+:%d+") do
+        name = a
+    end
+    return name and state.find(name)
+end
 
--- First try: no ngx.ctx (its metamethods cost throughput); retries, rare, rebuild what they need.
+-- Any peer not tried yet, for when the ring shrank under a retry.
+local function untried(tried)
+    for _, p in ipairs(state.peers) do
+        if not tried[p.name] then
+            return p
+        end
+    end
+    return nil
+end
+
+-- First try: no ngx.ctx (its metamethods cost throughput); retries, rare, keep the tried peers there.
 function _M.balance()
     local points, mode = ring()
     if #points == 0 then
@@ -114,28 +157,27 @@ function _M.balance()
         if cache.size > 1 then
             balancer.set_more_tries(cache.size - 1)
         end
-        p = pick(points, h, NONE)
+        p = cache.slices[rshift(h, SLICE_SHIFT) + 1]
     else
         local ctx = ngx.ctx
         local tried = ctx.meteor_do_tried
-        local last = ctx.meteor_do_last
         if not tried then
-            -- Second try: the first was the key's own peer on this ring.
             tried = {}
             ctx.meteor_do_tried = tried
-            last = pick(points, h, NONE)
+        end
+        local last = failed_peer()
+        if last then
             tried[last.name] = true
+            ngx.log(ngx.WARN, "meteor-do: ", last.name, " ", tostring(failed), " ", tostring(code), "; retrying the next peer")
+            if failed == "failed" then
+                checker.passive_failure(last, failed)
+            end
         end
-        ngx.log(ngx.WARN, "meteor-do: ", last.name, " ", tostring(failed), " ", tostring(code), "; retrying the next peer")
-        if failed == "failed" then
-            checker.passive_failure(last, failed)
-        end
-        p = pick(points, h, tried)
+        p = pick(points, h, tried) or untried(tried)
         if not p then
             return ngx.exit(502)
         end
         tried[p.name] = true
-        ctx.meteor_do_last = p
     end
     local ok, err = balancer.set_current_peer(p.ip, p.port)
     if not ok then

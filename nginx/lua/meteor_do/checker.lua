@@ -62,12 +62,75 @@ local function record(p, ok, err)
     end
 end
 
--- Passive evidence: the balancer saw a connect error or timeout to this peer. Counts as at most one
--- failed check per interval, so a dead peer under traffic goes down at the next probe instead of after
--- `fall` full intervals; a single fluke is undone by the next good probe.
+-- Marked down as if `fall` checks had failed: only `rise` good probes bring it back.
+local function mark_down(p, why)
+    dict:set("rise:" .. p.name, 0)
+    dict:set("fall:" .. p.name, hc.fall)
+    state.set_up(p.name, false)
+    ngx.log(ngx.WARN, "meteor-do: peer ", p.name, " is down at once: ", why)
+end
+
+local function confirm(premature, p)
+    if premature then
+        return
+    end
+    local ok, err = probe(p)
+    if not ok then
+        ngx.log(ngx.WARN, "meteor-do: peer ", p.name, " stays down: ", err)
+        return
+    end
+    -- It passes a health check: the failure was a pooled connection the app had closed. Up again,
+    -- unless an active check counted meanwhile.
+    if dict:get("fall:" .. p.name) == hc.fall then
+        dict:set("fall:" .. p.name, 0)
+        state.set_up(p.name, true)
+        ngx.log(ngx.WARN, "meteor-do: peer ", p.name, " is up again: it passes a health check")
+    end
+end
+
+-- Passive evidence: a balancer try to this peer failed (refused, reset before a response, timed out).
+-- The peer is marked down at once, as HAProxy's `observe layer4 error-limit 1 on-error mark-down` does,
+-- and one health check from a timer confirms it: failed, the peer stays down until `rise` good checks;
+-- passed, it is up again at once. At most one such cycle per peer per interval, across workers, so a
+-- peer that resets every request cannot flap faster.
 function _M.passive_failure(p, err)
-    if dict:add("passive:" .. p.name, true, hc.interval_ms / 1000) then
-        record(p, false, "passive: " .. tostring(err))
+    if not state.is_up(p.name) then
+        return
+    end
+    if not dict:add("passive:" .. p.name, true, hc.interval_ms / 1000) then
+        return
+    end
+    mark_down(p, "passive: " .. tostring(err))
+    local ok, terr = ngx.timer.at(0, confirm, p)
+    if not ok then
+        ngx.log(ngx.ERR, "meteor-do: cannot confirm a failure of ", p.name, ": ", terr)
+    end
+end
+
+-- A watch per peer: one idle connection held by the probing worker. When the app process dies the
+-- kernel closes it (FIN or RST) and a health check runs at once, so a crash is caught without waiting
+-- for traffic or the next interval; a failed check marks the peer down at once. The app closing an
+-- idle connection itself (keep-alive or header timeouts) is told apart by the check passing. The
+-- connection never carries a request; reads time out every interval to notice a reload.
+local function watch(premature, p)
+    while not premature and not ngx.worker.exiting() do
+        local sock = ngx.socket.tcp()
+        sock:settimeout(hc.timeout_ms)
+        if sock:connect(p.ip, p.port) then
+            sock:settimeout(hc.interval_ms)
+            local _, err
+            repeat
+                _, err = sock:receive(1)
+            until err ~= "timeout" or ngx.worker.exiting()
+            sock:close()
+            if err ~= "timeout" and state.is_up(p.name) then
+                local ok, why = probe(p)
+                if not ok then
+                    mark_down(p, "its connection closed (" .. tostring(err) .. ") and a check failed: " .. why)
+                end
+            end
+        end
+        ngx.sleep(hc.interval_ms / 1000)
     end
 end
 
@@ -113,6 +176,9 @@ function _M.start()
         return
     end
     ngx.timer.at(0, round)
+    for _, p in ipairs(state.peers) do
+        ngx.timer.at(0, watch, p)
+    end
 end
 
 return _M
