@@ -1,0 +1,83 @@
+// How `npm run ops` reaches the hosts: OpenSSH with a per-stack ssh_config (written next to a per-stack
+// known_hosts file), the load balancer as the bastion (ProxyJump) for the app hosts.
+//
+// Host keys: each host is known under an alias made of its droplet id, so a replaced droplet (new id,
+// maybe the same address) is a new entry instead of a "host key changed" alarm, and a changed key on the
+// same droplet is refused. Until the program pins host keys, the first connection to a droplet records
+// its key (StrictHostKeyChecking accept-new). Pinning later is one change here: write the program's keys
+// into the known_hosts file under the same aliases and use `hostKeyPolicy: "pinned"`.
+import * as os from "os";
+import * as path from "path";
+import { OpsHost, OpsTarget } from "./target";
+
+export type HostKeyPolicy = "accept-new" | "pinned";
+
+export interface SshFiles {
+    /** Directory of the per-stack files (ssh_config, known_hosts). */
+    dir: string;
+    config: string;
+    knownHosts: string;
+}
+
+/** Per-stack files under $METEOR_DO_OPS_DIR or ~/.config/meteor-do/ops/<stack>/. */
+export function sshFiles(stack: string, baseDir?: string): SshFiles {
+    const base = baseDir ?? process.env.METEOR_DO_OPS_DIR ?? path.join(os.homedir(), ".config", "meteor-do", "ops");
+    const dir = path.join(base, stack.replace(/[^A-Za-z0-9._-]+/g, "_"));
+    return { dir, config: path.join(dir, "ssh_config"), knownHosts: path.join(dir, "known_hosts") };
+}
+
+/** The alias a host's key is recorded under in known_hosts. */
+export function hostKeyAlias(h: OpsHost): string {
+    return `meteor-do-droplet-${h.dropletId}`;
+}
+
+export interface SshConfigOptions {
+    knownHosts: string;
+    /** A private key to use instead of the agent's and ssh's defaults. */
+    identity?: string;
+    hostKeyPolicy?: HostKeyPolicy;
+}
+
+/**
+ * The ssh_config of a stack: `lb` and each app host by the program's name (and droplet name). Specific
+ * blocks come before `Host *`, as ssh takes the first value it finds. Holds no secret.
+ */
+export function sshConfig(t: OpsTarget, o: SshConfigOptions): string {
+    const q = (p: string) => `"${p.replace(/(["\\])/g, "\\$1")}"`;
+    const block = (h: OpsHost, address: string, jump: boolean) =>
+        [
+            `Host ${h.name} ${h.droplet}`,
+            `    HostName ${address}`,
+            `    HostKeyAlias ${hostKeyAlias(h)}`,
+            ...(jump ? ["    ProxyJump lb"] : []),
+        ].join("\n");
+    return [
+        `# meteor-do ops: stack ${t.stack} (written by \`npm run ops\`; no secrets)`,
+        block({ ...t.lb, name: "lb" }, t.lb.publicIp, false),
+        ...t.hosts.map((h) => block(h, h.privateIp, true)),
+        "Host *",
+        `    User ${t.user}`,
+        `    UserKnownHostsFile ${q(o.knownHosts)}`,
+        `    StrictHostKeyChecking ${(o.hostKeyPolicy ?? "accept-new") === "pinned" ? "yes" : "accept-new"}`,
+        "    GlobalKnownHostsFile /dev/null",
+        "    UpdateHostKeys no",
+        ...(o.identity ? [`    IdentityFile ${q(o.identity)}`, "    IdentitiesOnly yes"] : []),
+        "    ConnectTimeout 15",
+        "    ServerAliveInterval 15",
+        "    ServerAliveCountMax 4",
+        "    LogLevel ERROR",
+        "",
+    ].join("\n");
+}
+
+/** argv of one ssh run: non-interactive unless `tty` (an operator's shell). */
+export function sshArgv(configFile: string, host: string, command?: string, tty = false): string[] {
+    return [
+        "ssh",
+        "-F",
+        configFile,
+        ...(tty ? ["-t"] : ["-o", "BatchMode=yes", "-T"]),
+        host,
+        ...(command === undefined ? [] : [command]),
+    ];
+}
