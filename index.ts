@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { configWarnings, loadConfig } from "./components/config";
+import { rollbackWarning } from "./components/config/ops";
 import { MeteorSite } from "./components/meteorSite";
 import { bundleOutput, resolveBundle } from "./components/promotion";
 
@@ -10,6 +11,8 @@ export = async () => {
     const cfg = loadConfig();
     for (const warning of configWarnings(cfg)) pulumi.log.warn(warning);
     const bundle = await resolveBundle({ promoteFrom: cfg.app.promoteFrom, bundle: cfg.app.bundle });
+    const stale = rollbackWarning(bundle.sha256, cfg.ops.rollback);
+    if (stale) pulumi.log.warn(stale);
 
     const site = new MeteorSite(cfg.project, {
         ...cfg,
@@ -28,5 +31,7 @@ export = async () => {
         // What a stack promoting from this one reads (meteor-do:promoteFrom).
         release: bundleOutput(bundle),
         deployedRelease: site.deployedSha256,
+        // What `npm run ops` reads (ops/target.ts).
+        ops: site.ops,
     };
 };

@@ -47,6 +47,8 @@ export interface CutoverOptions {
     restartTimeoutSeconds: number;
     healthTimeoutSeconds: number;
     lbTimeoutSeconds: number;
+    /** `changed`: nothing to do when the host already runs this release and env, up on the LB. */
+    when?: "changed";
 }
 
 /** Cuts a host over to a staged release (the env file comes on stdin). */
@@ -70,6 +72,7 @@ export function cutoverCommand(o: CutoverOptions): string {
         String(o.healthTimeoutSeconds),
         "--lb-timeout",
         String(o.lbTimeoutSeconds),
+        ...(o.when ? ["--when", o.when] : []),
     );
 }
 
@@ -98,6 +101,12 @@ export interface RollingDeployArgs {
     /** The LB config push; no host is cut over before the LB knows the peers and serves the admin API. */
     lbReady: pulumi.Resource;
     bundle: Bundle;
+    /**
+     * A release every host still keeps that the cutovers go to instead of the bundle: a rollback that
+     * `npm run ops -- rollback` made and recorded. Upload and stage stay with the bundle (unchanged, so
+     * they do not run), and a host that already runs it is left alone (`--when changed`).
+     */
+    liveSha256?: string;
     /** The rendered env file (components/env.ts buildAppEnv); secret when any input is. */
     envFile: pulumi.Output<string>;
     appPort: number;
@@ -128,8 +137,16 @@ export class RollingDeploy extends pulumi.ComponentResource {
      * host's stage and cutover triggers are these, led by the host's hostId when given.
      */
     readonly triggers: pulumi.Output<string>[];
-    /** The bundle sha256, known once every host has cut over. */
+    /** The release the hosts run (the bundle's sha256 or liveSha256), known once every host has cut over. */
     readonly deployedSha256: pulumi.Output<string>;
+    /** What each cutover runs with, for a rollback by `npm run ops` through the same gate. */
+    readonly cutoverSettings: {
+        healthCheckPath: string;
+        keepReleases: number;
+        restartTimeoutSeconds: number;
+        healthTimeoutSeconds: number;
+        lbTimeoutSeconds: number;
+    };
 
     constructor(name: string, args: RollingDeployArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:deploy:Release", name, {}, opts);
@@ -140,6 +157,15 @@ export class RollingDeploy extends pulumi.ComponentResource {
         const restartTimeoutSeconds = args.stopGraceSeconds + 10 + 30; // unit's TimeoutStopSec + time to start
         const healthTimeoutSeconds = args.healthTimeoutSeconds ?? 60;
         const lbTimeoutSeconds = args.lbTimeoutSeconds ?? 60;
+        this.cutoverSettings = {
+            healthCheckPath: args.healthCheckPath,
+            keepReleases: args.keepReleases,
+            restartTimeoutSeconds,
+            healthTimeoutSeconds,
+            lbTimeoutSeconds,
+        };
+        const live = args.liveSha256 ?? sha;
+        const cutoverTriggers = [trigger("bundle", live), ...this.triggers.slice(1)];
 
         this.uploads = [];
         this.stages = [];
@@ -177,18 +203,15 @@ export class RollingDeploy extends pulumi.ComponentResource {
                     connection: host.connection,
                     create: pulumi.all([host.privateIp, args.lbPrivateIp]).apply(([ip, lbIp]) =>
                         cutoverCommand({
-                            sha256: sha,
+                            sha256: live,
                             peer: `${ip}:${args.appPort}`,
                             lbPrivateIp: lbIp,
-                            healthCheckPath: args.healthCheckPath,
-                            keepReleases: args.keepReleases,
-                            restartTimeoutSeconds,
-                            healthTimeoutSeconds,
-                            lbTimeoutSeconds,
+                            ...this.cutoverSettings,
+                            ...(live !== sha ? { when: "changed" as const } : {}),
                         }),
                     ),
                     stdin: args.envFile,
-                    triggers: [...hostKey, ...this.triggers, ...(args.restartTriggers ?? [])],
+                    triggers: [...hostKey, ...cutoverTriggers, ...(args.restartTriggers ?? [])],
                     addPreviousOutputInEnv: false,
                 },
                 {
@@ -204,7 +227,7 @@ export class RollingDeploy extends pulumi.ComponentResource {
             previous = cutover;
         }
 
-        this.deployedSha256 = pulumi.all(this.cutovers.map((c) => c.id)).apply(() => sha);
+        this.deployedSha256 = pulumi.all(this.cutovers.map((c) => c.id)).apply(() => live);
         this.registerOutputs({ deployedSha256: this.deployedSha256 });
     }
 }
@@ -218,6 +241,7 @@ function checkArgs(args: RollingDeployArgs): void {
     if (!path.isAbsolute(args.bundle.path))
         throw new Error(`bundle.path must be absolute, got ${JSON.stringify(args.bundle.path)}`);
     checkSha(args.bundle.sha256);
+    if (args.liveSha256 !== undefined) checkSha(args.liveSha256);
     assertRule(rules.appPort, args.appPort, "appPort");
     assertRule(rules.healthCheckPath, args.healthCheckPath, "healthCheckPath");
     assertRule(rules.keepReleases, args.keepReleases, "keepReleases");

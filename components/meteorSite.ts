@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { lbAdminPort, lbTlsPaths } from "../lib/layout";
 import { AppServers } from "./appServers";
-import type { StackConfig } from "./config";
+import type { OpsSettings, StackConfig } from "./config";
+import { liveRelease } from "./config/ops";
 import { mongoUrls } from "./database";
 import { RollingDeploy } from "./deploy";
 import { DeployKey } from "./deployKey";
@@ -11,6 +12,7 @@ import { LbConfig } from "./lbConfig";
 import { LetsEncrypt } from "./letsencrypt";
 import { LoadBalancerHost } from "./loadBalancer";
 import { Network } from "./network";
+import { OperatorAccess, OpsOutput, opsOutput } from "./operators";
 import { accountServices, certbot, managedDatabase } from "./siteServices";
 import { SiteCertificate } from "./tls";
 
@@ -21,6 +23,8 @@ export interface MeteorSiteArgs extends Pick<StackConfig, "placement" | "app" | 
      * project): unique per account, e.g. `<project>-<stack>`. Lowercase letters, digits and dashes.
      */
     namePrefix: string;
+    /** Operator keys for `npm run ops`, and a rollback it recorded (none: no key, no rollback). */
+    ops?: OpsSettings;
 }
 
 /**
@@ -41,8 +45,10 @@ export class MeteorSite extends pulumi.ComponentResource {
     /** The public half of the key every Command logs in with (user `deploy`). */
     readonly deployPublicKey: pulumi.Output<string>;
     readonly vpcIpRange: pulumi.Output<string>;
-    /** The bundle's sha256, known once every app host has cut over to it. */
+    /** The release the app hosts run, known once every app host has cut over to it. */
     readonly deployedSha256: pulumi.Output<string>;
+    /** Host names, addresses and cutover settings for `npm run ops`. */
+    readonly ops: OpsOutput;
 
     constructor(name: string, args: MeteorSiteArgs, opts?: pulumi.ComponentResourceOptions) {
         checkArgs(args);
@@ -167,6 +173,7 @@ export class MeteorSite extends pulumi.ComponentResource {
                 lbPrivateIp: lb.privateIp,
                 lbReady: lbConfig.push,
                 bundle: app.bundle,
+                liveSha256: liveRelease(app.bundle.sha256, args.ops?.rollback),
                 envFile: buildAppEnv(
                     {
                         appPort: app.port,
@@ -192,12 +199,14 @@ export class MeteorSite extends pulumi.ComponentResource {
         );
 
         accountServices(args, network, lb, apps, dns, db, child);
+        new OperatorAccess("ops", { keys: args.ops?.operatorSshKeys ?? [], lb, apps: apps.hosts }, { parent: this });
 
         this.lbReservedIp = lb.publicIp;
         this.appPrivateIps = apps.hosts.map((h) => h.privateIp);
         this.deployPublicKey = key.publicKeyOpenssh;
         this.vpcIpRange = network.vpc.ipRange;
         this.deployedSha256 = deploy.deployedSha256;
+        this.ops = opsOutput({ lb, apps: apps.hosts, appPort: app.port, bundle: app.bundle, deploy });
         this.registerOutputs({
             url: this.url,
             lbReservedIp: this.lbReservedIp,
@@ -205,6 +214,7 @@ export class MeteorSite extends pulumi.ComponentResource {
             deployPublicKey: this.deployPublicKey,
             vpcIpRange: this.vpcIpRange,
             deployedSha256: this.deployedSha256,
+            ops: this.ops,
         });
     }
 }

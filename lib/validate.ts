@@ -78,6 +78,27 @@ export function isJsonObject(v: string): boolean {
     }
 }
 
+/** One OpenSSH public key line: type, base64, optional comment; no options such as command="...". */
+const publicKeyTypes = [
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+const publicKeyPattern = `^(${publicKeyTypes.map((t) => t.replace(/[.]/g, "[.]")).join("|")}) [A-Za-z0-9+/]+={0,2}( [ -~]*)?$`;
+
+/** A public key line whose base64 part is a key of the type the line names. */
+export function isPublicKey(v: string): boolean {
+    if (!new RegExp(publicKeyPattern).test(v)) return false;
+    const [type, b64] = v.split(" ");
+    const blob = Buffer.from(b64, "base64");
+    const len = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+    return len > 0 && blob.length >= 4 + len && blob.subarray(4, 4 + len).toString("latin1") === type;
+}
+
 const cidrAllowed = "each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48";
 const ms = "must be an integer number of milliseconds greater than 0";
 
@@ -117,6 +138,10 @@ export const rules = {
     ),
     envName: patternRule("^[A-Za-z_][A-Za-z0-9_]*$", "names must match [A-Za-z_][A-Za-z0-9_]*"),
     email: patternRule("^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+[.][A-Za-z]{2,}$", "must be an e-mail address"),
+    publicKey: {
+        ok: isPublicKey,
+        allowed: `each entry must be one OpenSSH public key line, <type> <base64> [comment] as in ~/.ssh/id_ed25519.pub, with a type of ${publicKeyTypes.join(", ")} and no options`,
+    } as Rule<string>,
     /** Host names the balancer checks and serves: a domain name or an IPv4 address (the reserved IP). */
     serverName: {
         ok: (v: string) => isDomainName(v) || isIpv4(v),
@@ -131,6 +156,7 @@ export const shellPatterns: Record<string, string> = {
     DOMAIN_RE: domainPattern,
     EMAIL_RE: rules.email.pattern,
     ENV_NAME_RE: rules.envName.pattern,
+    PUBLIC_KEY_RE: publicKeyPattern,
 };
 
 /** Throws `<what> is <value>: <allowed>` unless the rule holds (for layers after config). */

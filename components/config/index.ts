@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AppConfig, readApp } from "./app";
 import { LbSettings, readLb } from "./lb";
+import { OpsSettings, readOps } from "./ops";
 import { PlacementConfig, readPlacement } from "./placement";
 import { Reader } from "./reader";
 import { ConfigError, projectName, RawConfig } from "./schema";
@@ -18,6 +19,7 @@ export type { HealthCheck, HealthCheckType, Stickiness, TlsMode } from "../../li
 export { reservedEnvNames } from "../env";
 export type { AppConfig, Bundle } from "./app";
 export type { LbSettings } from "./lb";
+export type { OpsSettings, RecordedRollback } from "./ops";
 export { regions } from "./placement";
 export type { PlacementConfig } from "./placement";
 export { ConfigError, configSchema, projectName, projectRoot } from "./schema";
@@ -34,6 +36,8 @@ export interface StackConfig {
     lb: LbSettings;
     tls: TlsSettings;
     services: ServicesConfig;
+    /** Day 2: operator keys and a recorded rollback. */
+    ops: OpsSettings;
 }
 
 const runtimeConfig: RawConfig = (key) => pulumi.runtime.getConfig(`${projectName}:${key}`);
@@ -49,8 +53,9 @@ export function loadConfig(raw: RawConfig = runtimeConfig, stack = pulumi.getSta
     const lb = readLb(r);
     const tls = readTls(r);
     const services = readServices(r, tls, placement, app);
+    const ops = readOps(r);
     if (r.problems.length > 0) throw new ConfigError(r.problems);
-    return { project: projectName, stack, placement, app, lb, tls, services };
+    return { project: projectName, stack, placement, app, lb, tls, services, ops };
 }
 
 /** Warnings worth showing in every preview (not errors: the configuration works, but look at it). */

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Cuts this app host over to a staged release, one host at a time (Kamal's rolling boot):
 #   sudo cutover.sh --release <sha256> --peer <privateIp:port> --lb <lbPrivateIp> \
-#        [--health-path /] [--keep 3] [--restart-timeout 70] [--health-timeout 60] [--lb-timeout 60] < app.env
+#        [--health-path /] [--keep 3] [--restart-timeout 70] [--health-timeout 60] [--lb-timeout 60] \
+#        [--when always|changed] [--env stdin|live] < app.env
+# --env live keeps the env the host runs (a rollback: nothing on stdin); --when changed does nothing when
+# the host already runs this release with this env and the LB reports it up (the program confirming a
+# rollback that `npm run ops -- rollback` made).
 # drain this peer on the LB -> point `current` and app.env at the new release and env -> restart the unit
 # (SIGTERM, the app closes its DDP connections over its grace period) -> wait until healthy locally ->
 # undrain -> wait until the LB's checker reports the peer up -> keep the newest releases, remove older ones.
@@ -17,9 +21,9 @@ RESTART_CMD=${METEOR_DO_RESTART_CMD:-systemctl restart meteor-app}
 LB_PORT=${METEOR_DO_LB_PORT:-8181}
 HEALTH_HOST=${METEOR_DO_HEALTH_HOST:-127.0.0.1}
 
-usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] < env-file"; }
+usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] [--when always|changed] [--env stdin|live] < env-file"; }
 
-sha="" peer="" lb="" health_path="/" keep=3 restart_timeout=70 health_timeout=60 lb_timeout=60
+sha="" peer="" lb="" health_path="/" keep=3 restart_timeout=70 health_timeout=60 lb_timeout=60 when=always env_from=stdin
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 ]] || usage
   case $1 in
@@ -31,6 +35,8 @@ while [[ $# -gt 0 ]]; do
     --restart-timeout) restart_timeout=$2 ;;
     --health-timeout) health_timeout=$2 ;;
     --lb-timeout) lb_timeout=$2 ;;
+    --when) when=$2 ;;
+    --env) env_from=$2 ;;
     *) usage ;;
   esac
   shift 2
@@ -42,9 +48,18 @@ port=${BASH_REMATCH[1]}
 [[ $health_path == /* ]] || die "--health-path must start with /"
 [[ $keep =~ ^[0-9]+$ && $keep -ge 2 ]] || die "--keep must be an integer >= 2 (the current and the previous release)"
 [[ $restart_timeout =~ ^[0-9]+$ && $health_timeout =~ ^[0-9]+$ && $lb_timeout =~ ^[0-9]+$ ]] || die "timeouts are whole seconds"
+[[ $when == always || $when == changed ]] || die "--when must be always or changed"
+[[ $env_from == stdin || $env_from == live ]] || die "--env must be stdin or live"
 
 take_lock
-stage_env
+if [[ $env_from == live ]]; then
+  live_env=$(readlink "$ENV_ROOT/app.env" || true)
+  [[ $live_env =~ ^env/([0-9a-f]{64})\.env$ && -f $ENV_DIR/${BASH_REMATCH[1]}.env ]] ||
+    die "--env live: no live env to keep ($ENV_ROOT/app.env -> '$live_env')"
+  ENV_HASH=${BASH_REMATCH[1]}
+else
+  stage_env
+fi
 release=$RELEASES/$sha
 [[ -f $release/RELEASE && -f $release/bundle/main.js ]] || die "release $sha is not staged (run stage.sh first)"
 
@@ -73,6 +88,12 @@ retry_for() {
 healthy() { curl -fsS -o /dev/null --max-time 2 "http://$HEALTH_HOST:$port$health_path" 2>/dev/null; }
 lb_post() { curl -fsS -o /dev/null --max-time 5 -X POST "$lb_url/$1" 2>/dev/null; }
 lb_up() { curl -fsS --max-time 5 "$lb_url" 2>/dev/null | grep -Eq '"status"[[:space:]]*:[[:space:]]*"up"'; }
+lb_serving() { curl -fsS --max-time 5 "$lb_url" 2>/dev/null | grep -Eq '"draining"[[:space:]]*:[[:space:]]*false'; }
+
+if [[ $when == changed && $prev_release == "$new_release" && $prev_env == "$new_env" ]] && healthy && lb_up && lb_serving; then
+  log "$peer already runs $sha with this env and the LB has it up: nothing to do"
+  exit 0
+fi
 # systemctl restart waits for the old process to stop (up to the unit's TimeoutStopSec); bound it anyway.
 restart() { timeout "$restart_timeout" "${restart_cmd[@]}" >&2 9>&-; }
 

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Gives the people in operatorSshKeys their own login for `npm run ops`, with the rights it needs:
+#   sudo operator.sh app|lb < public-keys      (one key per line; none: nobody can log in as operator)
+# Both roles: the `operator` user (key-only, bash), in the systemd-journal group (reads the app's
+# journal), its authorized_keys owned by root (only this script writes them). App hosts: sudo for the
+# rollback form of cutover.sh (`... --env live`) and nothing else. LB: may open tunnels to port 22 (the
+# bastion for app hosts), as the deploy user may. Idempotent. It runs from a Command, not from
+# user-data, so adding or removing a key never replaces a droplet.
+set -euo pipefail
+
+OPERATOR=${METEOR_DO_OPERATOR_USER:-operator}
+TOOLS_DIR=${METEOR_DO_TOOLS_DIR:-/usr/local/lib/meteor-do}
+SUDOERS_FILE=${METEOR_DO_OPERATOR_SUDOERS:-/etc/sudoers.d/meteor-do-operator}
+SSHD_DROPIN=${METEOR_DO_OPERATOR_SSHD:-/etc/ssh/sshd_config.d/60-meteor-do-operator.conf}
+
+die() {
+  printf 'operator.sh: error: %s\n' "$*" >&2
+  exit 1
+}
+
+[[ $# -eq 1 && ($1 == app || $1 == lb) ]] || die "usage: operator.sh app|lb < public-keys"
+role=$1
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The program validated the keys; this keeps the file to key lines only (no options such as command=).
+n=0
+while IFS= read -r line || [[ -n $line ]]; do
+  [[ -n $line ]] || continue
+  n=$((n + 1))
+  [[ $line =~ ^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)\ [A-Za-z0-9+/]+={0,2}(\ [[:print:]]*)?$ ]] ||
+    die "line $n of stdin is not an OpenSSH public key"
+  printf '%s\n' "$line" >>"$work/authorized_keys"
+done
+touch "$work/authorized_keys"
+
+if ! id -u "$OPERATOR" >/dev/null 2>&1; then
+  useradd --create-home --shell /bin/bash --comment "meteor-do operator (npm run ops)" "$OPERATOR"
+fi
+# Exactly this group; '*' (no password) rather than '!' (locked), which sshd may refuse for keys too.
+usermod --groups systemd-journal --password '*' "$OPERATOR"
+home=$(getent passwd "$OPERATOR" | cut -d: -f6)
+install -d -m 0755 -o root -g root "$home/.ssh"
+install -m 0644 -o root -g root "$work/authorized_keys" "$home/.ssh/authorized_keys"
+
+if [[ $role == app ]]; then
+  # sudo matches the whole command line: the rollback form, whatever the release and peer, ends in
+  # `--env live` (cutover.sh reads options in order, so a later one wins); nothing else runs as root.
+  # sudo's env_reset (Debian's default) keeps the caller's METEOR_DO_* overrides away from cutover.sh.
+  printf '%s ALL=(root) NOPASSWD: %s/cutover.sh * --env live\n' "$OPERATOR" "$TOOLS_DIR" >"$work/sudoers"
+  visudo -cqf "$work/sudoers" || die "the sudoers rule does not parse"
+  install -m 0440 -o root -g root "$work/sudoers" "$SUDOERS_FILE"
+else
+  printf 'Match User %s\n  AllowTcpForwarding local\n  PermitOpen *:22\n' "$OPERATOR" >"$work/sshd.conf"
+  if ! cmp -s "$work/sshd.conf" "$SSHD_DROPIN"; then
+    install -m 0644 -o root -g root "$work/sshd.conf" "$SSHD_DROPIN"
+    if ! sshd -t; then
+      rm -f "$SSHD_DROPIN"
+      die "sshd rejects the operator's tunnel rule; left out"
+    fi
+    systemctl reload ssh
+  fi
+fi
+printf 'operator.sh: %s can log in with %d key(s)\n' "$OPERATOR" "$(grep -c . "$work/authorized_keys" || true)"
