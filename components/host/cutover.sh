@@ -94,6 +94,7 @@ if [[ $when == changed && $prev_release == "$new_release" && $prev_env == "$new_
   log "$peer already runs $sha with this env and the LB has it up: nothing to do"
   exit 0
 fi
+
 # systemctl restart waits for the old process to stop (up to the unit's TimeoutStopSec); bound it anyway.
 restart() { timeout "$restart_timeout" "${restart_cmd[@]}" >&2 9>&-; }
 

@@ -7,13 +7,17 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { renderEnvFile } from "../../components/env";
-import { buildBundle, Bundle, freePort, httpRequest, killPid, repoRoot, run, RunResult } from "../sample/helpers";
+import { hostEnv, makeHostRoot } from "../support/fakeHost";
+import { ROOT } from "../support/files";
+import { request } from "../support/http";
+import { freePort } from "../support/ports";
+import { killPid, run, RunResult } from "../support/processes";
+import { buildBundle, Bundle } from "../support/sampleApp";
 import { FakeLb, startFakeLb } from "./fakeLb";
-import { hostEnv, makeHostRoot } from "./fakeHost";
 
 jest.setTimeout(120_000);
 
-const hostDir = path.join(repoRoot, "components", "host");
+const hostDir = path.join(ROOT, "components", "host");
 let tmp: string;
 let appRoot: string;
 let envRoot: string;
@@ -34,7 +38,7 @@ const env = () => hostEnv({ appRoot, envRoot, stateDir: tmp, lbPort: lb.port, st
 const sha256 = (s: string) => crypto.createHash("sha256").update(s).digest("hex");
 const link = (p: string) => fs.readlinkSync(p);
 const appPid = () => Number(fs.readFileSync(path.join(tmp, "app.pid"), "utf8"));
-const info = async () => JSON.parse((await httpRequest(`http://127.0.0.1:${appPort}/info.json`)).body);
+const info = async () => JSON.parse((await request({ url: `http://127.0.0.1:${appPort}/info.json` })).body);
 const posts = () => lb.calls.filter((c) => c.method === "POST").map((c) => c.path);
 
 function cutover(b: Bundle, stdin: string, flags: string[] = []): Promise<RunResult> {

@@ -2,7 +2,7 @@ import * as fs from "fs";
 import { liveRelease, OpsReader, publicKeyProblem, readOps, rollbackWarning } from "../../components/config/ops";
 import { sha256 } from "../../components/hash";
 import { parseOutputs } from "../../ops/target";
-import { named, runProgram, tempBundle, waitsFor } from "./mocks";
+import { named, runProgram, tempBundle, waitsFor } from "../support/mocks";
 
 // The program's side of `npm run ops`: operatorSshKeys and a recorded rollback in config, the operator
 // Command on every host, and the `ops` output the command reads.
