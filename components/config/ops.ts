@@ -17,7 +17,7 @@ export interface OpsSettings {
 }
 
 export function readOps(r: Reader): OpsSettings {
-    const operatorSshKeys = r.list("operatorSshKeys", rules.publicKey).map((k) => k.trim());
+    const operatorSshKeys = r.list("operatorSshKeys", rules.publicKey);
     operatorSshKeys.forEach((k, i) => {
         if (operatorSshKeys.indexOf(k) !== i)
             r.problem(`${r.key("operatorSshKeys")}[${i}] is the same key as [${operatorSshKeys.indexOf(k)}]`);
