@@ -27,9 +27,15 @@ const configs: Record<keyof typeof deployed, Record<string, string>> = {
 };
 /** Resources that are new since the fixture: nothing in a deployed state is theirs. */
 const site = "meteor-do:index:MeteorSite::meteor-do";
+const operatorAccess = [
+    "command:remote:Command::app-1-operators",
+    "command:remote:Command::app-2-operators",
+    "command:remote:Command::lb-operators",
+    "meteor-do:ops:OperatorAccess::ops",
+];
 const added: Record<keyof typeof deployed, string[]> = {
-    default: [site],
-    "every service": [site, "meteor-do:tls:LetsEncryptIssuance::lb-certbot"],
+    default: [site, ...operatorAccess],
+    "every service": [site, ...operatorAccess, "meteor-do:tls:LetsEncryptIssuance::lb-certbot"],
 };
 
 interface Node {
