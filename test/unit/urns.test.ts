@@ -34,8 +34,8 @@ const operatorAccess = [
     "meteor-do:ops:OperatorAccess::ops",
 ];
 const added: Record<keyof typeof deployed, string[]> = {
-    default: [site, ...operatorAccess],
-    "every service": [site, ...operatorAccess, "meteor-do:tls:LetsEncryptIssuance::lb-certbot"],
+    default: [...operatorAccess, site].sort(),
+    "every service": [...operatorAccess, site, "meteor-do:tls:LetsEncryptIssuance::lb-certbot"].sort(),
 };
 
 interface Node {
