@@ -89,7 +89,7 @@ async function visitor(address: string): Promise<void> {
     agent.destroy();
 }
 
-interface DdpStat {
+export interface DdpStat {
     address: string;
     connects: number;
     readies: number;

@@ -1,4 +1,4 @@
-// A stand-in for the LB admin API (team contract) on 127.0.0.1: records every call, and reports a peer
+// A stand-in for the LB admin API (/lb/peers/NAME[/drain|/undrain]) on 127.0.0.1: records every call, and reports a peer
 // "up" the way the LB's checker would, by probing the peer's health path (here on 127.0.0.1).
 import * as http from "http";
 import * as net from "net";

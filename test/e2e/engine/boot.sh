@@ -3,14 +3,14 @@
 # │ Boot one "droplet": systemd as PID 1 in systemd-nspawn, in its own netns. │
 # └──────────────────────────────────────────────────────────────────────────┘
 # Usage: boot.sh NAME NETNS BASE UPPER CGROUP
-# Started detached by test/e2e/topology.ts, which records this process's PID (exec keeps it) and
+# Started detached by test/e2e/engine/hosts.ts, which records this process's PID (exec keeps it) and
 # stops it with SIGTERM (nspawn then powers the container off).
 set -euo pipefail
 
 name="$1" netns="$2" base="$3" upper="$4" cgroup="$5"
 
 # Each container needs a cgroup of its own before nspawn starts: with one shared cgroup the second
-# container came up degraded (DESIGN.md, probe facts); topology.ts names a new one per boot. Move this
+# container came up degraded; hosts.ts names a new one per boot. Move this
 # process in, then exec keeps it there.
 for hierarchy in systemd unified; do
   dir="/sys/fs/cgroup/$hierarchy/$cgroup"

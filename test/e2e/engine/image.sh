@@ -2,17 +2,17 @@
 # ┌──────────────────────────────────────────────────────────────────────────┐
 # │ Debian 12 root filesystem for the local DigitalOcean-shaped topology.    │
 # └──────────────────────────────────────────────────────────────────────────┘
-# Usage: test/e2e/image.sh            prints the path of a ready image (builds it if missing)
-#        test/e2e/image.sh --key      prints only the cache key
+# Usage: test/e2e/engine/image.sh            prints the path of a ready image (builds it if missing)
+#        test/e2e/engine/image.sh --key      prints only the cache key
 #
-# Why pre-installed packages: these hosts have no internet, so (like the article's droplets started
+# Why pre-installed packages: these hosts have no internet, so (like droplets started
 # from a snapshot) the packages the program's cloud-init asks for are already in the image, and
 # cloud-init's `packages:` step finds them installed.
 # The cache key is the sorted package list plus this script's own hash, so changing either rebuilds.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
+repo="$(cd "$here/../../.." && pwd)"
 cache_root="${METEOR_DO_E2E_CACHE:-/var/cache/meteor-do-e2e}"
 suite=bookworm
 
@@ -20,7 +20,7 @@ suite=bookworm
 # and what it needs to finish).
 base=(systemd systemd-sysv dbus openssh-server openssh-sftp-server cloud-init sudo curl ca-certificates iproute2
   python3-cffi-backend xz-utils locales)
-# The LB packages named by the team contract, in case the templates are not there yet.
+# The LB's packages, also when the cloud-init templates do not list them.
 lb=(nginx libnginx-mod-http-lua lua-resty-core lua-cjson)
 
 # Packages listed under `packages:` in the program's cloud-init templates (mustache tags skipped, the

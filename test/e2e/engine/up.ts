@@ -1,12 +1,13 @@
 // One `pulumi up` of the unmodified program under the e2e mocks, in a process of its own so that module
 // state (the program's and the SDK's) is fresh each time, as it is for every real `pulumi up`.
-// Usage (run.ts does this): ts-node --transpile-only test/e2e/up.ts <request.json>
+// Usage (stack.ts does this): ts-node --transpile-only test/e2e/engine/up.ts <request.json>
 //   request: { stack, config: {key: value}, secretKeys: [key], resultFile, program? (default: index.ts) }
 // The result file (0600) gets { ok, outputs, journal, errors }.
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { E2eMocks, JournalEntry } from "./mocks";
+import { E2eMocks } from "./mocks";
+import { JournalEntry } from "./state";
 
 interface UpRequest {
     stack: string;
@@ -17,7 +18,8 @@ interface UpRequest {
 }
 export interface UpResult {
     ok: boolean;
-    outputs?: any;
+    /** The stack outputs, secrets in plain text (the result file is 0600). */
+    outputs?: Record<string, unknown>;
     journal: JournalEntry[];
     errors: string[];
 }
@@ -25,7 +27,7 @@ export interface UpResult {
 const request: UpRequest = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const mocks = new E2eMocks();
 const errors: string[] = [];
-let outputs: any;
+let outputs: Record<string, unknown> | undefined;
 let written = false;
 
 function finish(): void {
@@ -58,13 +60,13 @@ process.on("unhandledRejection", (e) => {
         request.secretKeys.map((k) => `meteor-do:${k}`),
     );
     await pulumi.runtime.setMocks(mocks, "meteor-do", request.stack, false);
-    const program = require(request.program ?? path.join(__dirname, "..", "..", "index.ts"));
-    const main = typeof program === "function" ? program : (program.default ?? program);
-    const exported = typeof main === "function" ? await main() : main;
+    const program: { default?: unknown } = await import(request.program ?? path.join(__dirname, "../../../index.ts"));
+    const main = program.default ?? program;
+    const exported: unknown = typeof main === "function" ? await main() : main;
     // Output values, secrets included: the file is 0600 and the scenario reads the site address from it.
     await new Promise<void>((resolve) =>
-        pulumi.output(exported).apply((v) => {
-            outputs = v;
+        pulumi.output(exported as pulumi.Inputs).apply((v) => {
+            outputs = v as Record<string, unknown>;
             resolve();
         }),
     );

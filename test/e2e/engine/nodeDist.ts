@@ -5,6 +5,8 @@ import { execFileSync, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { alive } from "../../support/processes";
+import { sleep } from "../../support/wait";
 import * as topo from "./topology";
 
 export const NODE_VERSION = process.version.replace(/^v/, "");
@@ -54,7 +56,7 @@ export function buildNodeDist(): string {
 /** Serves the dist root from the VPC namespace (Python's http.server); returns the nodeDistUrl. */
 export async function serveNodeDist(state: topo.TopologyState, root: string): Promise<string> {
     const url = `http://${state.vpcGateway}:${PORT}`;
-    if (state.servers.some((s) => s.name === "node-dist" && topo.alive(s.pid))) return url;
+    if (state.servers.some((s) => s.name === "node-dist" && alive(s.pid))) return url;
     const child = spawn(
         "ip",
         [
@@ -92,7 +94,7 @@ export async function serveNodeDist(state: topo.TopologyState, root: string): Pr
             );
             return url;
         } catch {
-            await topo.sleep(100);
+            await sleep(100);
         }
     }
     throw new Error("node dist server did not start");

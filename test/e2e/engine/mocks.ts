@@ -1,0 +1,117 @@
+// ┌──────────────────────────────────────────────────────────────────────────────────────────────────┐
+// │ The one place where the e2e harness stands in for DigitalOcean and the Pulumi engine.            │
+// └──────────────────────────────────────────────────────────────────────────────────────────────────┘
+// pulumi.runtime.setMocks with these answers; the program under test is the unmodified index.ts. The engine's
+// memory is state.ts, the SSH client ssh.ts, and what each resource type does resources.ts.
+//
+// EMULATED
+//  - digitalocean Droplet: boots a Debian 12 host (topology.ts, hosts.ts) from the droplet's own `userData`
+//    (cloud-init NoCloud seed, instance-id per droplet) with the public keys of its `sshKeys` in root's
+//    authorized_keys, as DigitalOcean injects them. Returns id, ipv4Address (public side),
+//    ipv4AddressPrivate (from the VPC's ipRange), status. A change of userData/image/region/sshKeys/
+//    vpcUuid replaces the droplet (new host, new addresses, old host stopped), as DigitalOcean forces.
+//  - ReservedIp: an address on the public side; ReservedIpAssignment puts it on the droplet's eth0.
+//  - Vpc (id, urn, ipRange), SshKey (id, MD5 fingerprint as DigitalOcean shows it).
+//  - tls PrivateKey (ED25519 via ssh-keygen; ECDSA/RSA via node crypto + ssh-keygen -y) and
+//    SelfSignedCert (openssl req -x509): real keys and certificates.
+//  - command:remote:Command: runs `create` (or `update` on a non-trigger change when set) over REAL
+//    OpenSSH from the client namespace with the resource's connection (host, port, user, privateKey in
+//    a 0600 temp file, `proxy` as ProxyCommand `ssh -W`), `stdin` piped, `environment` sent as SSH env
+//    requests (SendEnv), so sshd drops it unless AcceptEnv names it, exactly as in production. Dial
+//    errors are retried up to dialErrorLimit with perDialTimeout. stdout/stderr (one trailing newline
+//    trimmed) become outputs; a non-zero exit fails the resource with the Command's stderr.
+//  - command:remote:CopyToRemote: a FileAsset copied with scp (SFTP) over the same kind of connection.
+//  - The engine's update semantics, in a state file: a resource whose inputs equal the last successful
+//    `up` is not touched and keeps its outputs (so keys, certificates and droplets survive a second
+//    `up`); a Command re-runs when its inputs (triggers, create, stdin, environment, connection) change.
+//  - Everything else (components, Tag, Firewall, ...): inputs echoed as state.
+//
+// NOT EMULATED
+//  - Cloud Firewalls (no packet filtering; every droplet has a public eth0), DigitalOcean's API
+//    validation, the metrics agent, backups, droplet resize.
+//  - `delete` commands, deletion of resources that left the program, replacement ordering, and the
+//    engine's stop-on-first-error (independent resources keep going; dependents of a failure never run).
+//  - addPreviousOutputInEnv, `logging`, customTimeouts (a Command is killed after 15 minutes).
+//  - Host key checking (pulumi-command does not check host keys either).
+//  - `pulumi preview` and its diff; additionalSecretOutputs (mocks never apply it); provider functions
+//    and StackReference reads (`call` throws); PEM forms of ED25519 keys (OpenSSH forms only).
+//  - The droplet image is close to, not the same as, DigitalOcean's debian-12-x64: see image.sh for
+//    what it adds (packages pre-installed, no apt sources, cloud-init locale/network/datasource drop-in).
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { Resources } from "./resources";
+import {
+    EngineState,
+    inputsHash,
+    JournalEntry,
+    loadEngineState,
+    Props,
+    saveEngineState,
+    storedInputs,
+    unsecret,
+} from "./state";
+import { DATA_DIR } from "./topology";
+
+export class E2eMocks implements pulumi.runtime.Mocks {
+    readonly journal: JournalEntry[] = [];
+    private readonly engine: EngineState;
+    private readonly keyDir: string;
+    private readonly resources: Resources;
+
+    constructor() {
+        this.engine = loadEngineState();
+        fs.mkdirSync(DATA_DIR, { recursive: true, mode: 0o700 });
+        // Private keys for ssh -i: 0600 files in a 0700 dir under the harness's data dir (--down removes it).
+        this.keyDir = fs.mkdtempSync(path.join(DATA_DIR, "keys-"));
+        this.resources = new Resources(this.engine, this.keyDir);
+    }
+
+    /** Removes the temp key files; called when the `up` ends. */
+    cleanup(): void {
+        fs.rmSync(this.keyDir, { recursive: true, force: true });
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
+        throw new Error(`e2e mocks: function ${args.token} is not emulated`);
+    }
+
+    async newResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+        const inputs = unsecret(args.inputs) as Props;
+        const key = `${args.type}::${args.name}`;
+        const hash = await inputsHash(inputs);
+        const prev = this.engine.resources[key];
+        const startedAt = Date.now();
+        const entry = (action: JournalEntry["action"], error?: string) =>
+            this.journal.push({
+                type: args.type,
+                name: args.name,
+                action,
+                startedAt,
+                ms: Date.now() - startedAt,
+                error,
+            });
+
+        if (prev && prev.inputsHash === hash) {
+            if (args.type === "digitalocean:index/sshKey:SshKey") this.resources.rememberKey(prev);
+            entry("same");
+            return { id: prev.id, state: prev.state };
+        }
+        try {
+            const result = await this.resources.apply(args.type, args.name, inputs, prev);
+            this.engine.resources[key] = {
+                inputsHash: hash,
+                id: result.id ?? "",
+                state: result.state,
+                inputs: storedInputs(args.type, inputs),
+            };
+            saveEngineState(this.engine);
+            entry(prev ? (result.replaced ? "replace" : "update") : "create");
+            return { id: result.id, state: result.state };
+        } catch (e) {
+            const message = e instanceof Error ? e.message : String(e);
+            entry("failed", message);
+            throw new Error(message);
+        }
+    }
+}
