@@ -1,8 +1,5 @@
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
 import {
+    freshProgram,
     isSecretInput,
     named,
     ofType,
@@ -13,6 +10,7 @@ import {
     useMocks,
     waitsFor,
 } from "../support/mocks";
+import { untarGzBase64 } from "../support/untar";
 
 // The whole program (index.ts) under mocks: what it registers, with which inputs, in which order.
 // One evaluation loads and registers everything; on a busy machine that takes longer than jest's 5 s.
@@ -296,11 +294,9 @@ describe("adminCidrs", () => {
 describe("proxies in front of the LB", () => {
     beforeAll(() => run({ trustedProxyCount: "2", trustedProxyCidrs: '["198.51.100.0/24"]' }));
 
-    test("their CIDRs reach the rendered nginx config; the app counts them in HTTP_FORWARDED_COUNT", () => {
-        const tree = require("zlib")
-            .gunzipSync(Buffer.from(named("lb-config-push").inputs.stdin, "base64"))
-            .toString();
-        expect(tree).toContain("set_real_ip_from 198.51.100.0/24;");
+    test("their CIDRs reach the rendered nginx config; the app counts them in HTTP_FORWARDED_COUNT", async () => {
+        const tree = await untarGzBase64(named("lb-config-push").inputs.stdin);
+        expect(tree["http/real-ip.conf"]).toContain("set_real_ip_from 198.51.100.0/24;");
         const env = named("release-app-1-stage").inputs.stdin;
         expect(env).toContain('HTTP_FORWARDED_COUNT="3"');
     });
@@ -309,10 +305,7 @@ describe("proxies in front of the LB", () => {
 describe("bad config fails before any resource is registered", () => {
     test("appCount 0", async () => {
         await useMocks({ bundle: fixture.bundle, appCount: "0" });
-        let program: () => Promise<Record<string, unknown>> = async () => ({});
-        jest.isolateModules(() => {
-            program = require("../../index");
-        });
+        const program = freshProgram();
         // Called outside a stack on purpose: the SDK turns a program error inside one into a process exit.
         await expect(program()).rejects.toThrow('meteor-do:appCount is "0": must be an integer from 1 to 100');
         expect(recorded).toEqual([]);
