@@ -11,16 +11,7 @@ import { hostExec } from "./hosts";
 import { buildNodeDist, serveNodeDist } from "./nodeDist";
 import { Exec, runIn } from "./ssh";
 import { loadEngineState, MOCK_STATE, Props, storedOfType } from "./state";
-import {
-    CLIENT_NS,
-    clientAddresses,
-    createNetwork,
-    DATA_DIR,
-    HostRecord,
-    loadState,
-    teardown,
-    VPC_NS,
-} from "./topology";
+import * as topo from "./topology";
 import type { UpResult } from "./up";
 
 /** The LB admin API on the LB host's loopback. */
@@ -66,9 +57,9 @@ export class LocalStack {
 
     /** The namespaces and bridges (reused when up) and the Node.js mirror in the VPC; returns its URL. */
     async network(image: string): Promise<string> {
-        createNetwork(image, this.opts.vpcRange);
+        topo.createNetwork(image, this.opts.vpcRange);
         const root = buildNodeDist();
-        return serveNodeDist(loadState()!, root);
+        return serveNodeDist(topo.loadState()!, root);
     }
 
     /**
@@ -77,7 +68,7 @@ export class LocalStack {
      * overlay laid over it, if any (METEOR_DO_E2E_OVERLAY): then the run does not test the unmodified program.
      */
     snapshotProgram(): string | undefined {
-        const dir = path.join(DATA_DIR, "program");
+        const dir = path.join(topo.DATA_DIR, "program");
         fs.rmSync(dir, { recursive: true, force: true });
         fs.mkdirSync(dir, { recursive: true });
         for (const entry of [
@@ -109,9 +100,9 @@ export class LocalStack {
         secretKeys: string[] = [],
     ): Promise<UpResult & { ms: number }> {
         const n = ++this.upCount;
-        const request = path.join(DATA_DIR, `up-${n}.json`);
-        const resultFile = path.join(DATA_DIR, `up-${n}-result.json`);
-        const logFile = path.join(DATA_DIR, `up-${n}.log`);
+        const request = path.join(topo.DATA_DIR, `up-${n}.json`);
+        const resultFile = path.join(topo.DATA_DIR, `up-${n}-result.json`);
+        const logFile = path.join(topo.DATA_DIR, `up-${n}.log`);
         fs.rmSync(resultFile, { force: true });
         const body = { stack: this.opts.stack, config, secretKeys, resultFile, program: this.program };
         fs.writeFileSync(request, JSON.stringify(body), { mode: 0o600 });
@@ -140,36 +131,36 @@ export class LocalStack {
         return { ...result, ms: Date.now() - t };
     }
 
-    hosts(): HostRecord[] {
-        return Object.values(loadState()?.hosts ?? {});
+    hosts(): topo.HostRecord[] {
+        return Object.values(topo.loadState()?.hosts ?? {});
     }
 
     /** The droplet that holds the reserved IP. */
-    lbHost(): HostRecord {
+    lbHost(): topo.HostRecord {
         const h = this.hosts().find((x) => x.extraPublicIps.length > 0);
         if (!h) throw new Error("no droplet holds the reserved IP");
         return h;
     }
 
-    appHosts(): HostRecord[] {
+    appHosts(): topo.HostRecord[] {
         return this.hosts()
             .filter((h) => h.extraPublicIps.length === 0)
             .sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
     }
 
     /** A shell script on a droplet, as root (the hypervisor's view, not SSH). */
-    sh(host: HostRecord, script: string): Exec {
+    sh(host: topo.HostRecord, script: string): Exec {
         return hostExec(host, ["bash", "-c", script]);
     }
 
     /** curl from the internet side, optionally from one of the client addresses. */
     curl(args: string[], source?: string): Promise<Exec> {
         const from = source ? ["--interface", source] : [];
-        return runIn(CLIENT_NS, ["curl", "-sS", "--max-time", "10", ...from, ...args]);
+        return runIn(topo.CLIENT_NS, ["curl", "-sS", "--max-time", "10", ...from, ...args]);
     }
 
     /** The release a host's current link points at. */
-    currentRelease(host: HostRecord): string {
+    currentRelease(host: topo.HostRecord): string {
         return this.sh(host, `readlink ${appPaths.current} || true`)
             .stdout.trim()
             .replace(/^releases\//, "");
@@ -193,7 +184,7 @@ export class LocalStack {
     /** Writes the deploy key from the engine's state (0600), for logging in by hand. */
     exportDeployKey(): string {
         const key = storedOfType(this.engineState(), "tls:index/privateKey:PrivateKey", "privateKeyOpenssh");
-        const file = path.join(DATA_DIR, "deploy_key");
+        const file = path.join(topo.DATA_DIR, "deploy_key");
         if (key) fs.writeFileSync(file, String(key.privateKeyOpenssh), { mode: 0o600 });
         return file;
     }
@@ -204,8 +195,8 @@ export class LocalStack {
         const ip = outputs?.lbReservedIp;
         const sshOpts = `-i ${keyFile} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
         return {
-            clientNamespace: CLIENT_NS,
-            vpcNamespace: VPC_NS,
+            clientNamespace: topo.CLIENT_NS,
+            vpcNamespace: topo.VPC_NS,
             vpcIpRange: this.opts.vpcRange,
             site: outputs?.siteUrl,
             checkStatus: outputs?.checkStatusUrl,
@@ -214,8 +205,8 @@ export class LocalStack {
                 user: deployUser,
                 keyFile,
                 // Host keys are new on every boot, so they are not pinned here.
-                lb: `ip netns exec ${CLIENT_NS} ssh ${sshOpts} ${deployUser}@${ip}`,
-                app: `ip netns exec ${CLIENT_NS} ssh ${sshOpts} -o ProxyCommand='ssh ${sshOpts} -W %h:%p ${deployUser}@${ip}' ${deployUser}@${this.appHosts()[0]?.privateIp}`,
+                lb: `ip netns exec ${topo.CLIENT_NS} ssh ${sshOpts} ${deployUser}@${ip}`,
+                app: `ip netns exec ${topo.CLIENT_NS} ssh ${sshOpts} -o ProxyCommand='ssh ${sshOpts} -W %h:%p ${deployUser}@${ip}' ${deployUser}@${this.appHosts()[0]?.privateIp}`,
             },
             hosts: this.hosts().map((h) => ({
                 name: h.name,
@@ -226,27 +217,28 @@ export class LocalStack {
                 reservedIps: h.extraPublicIps,
                 nspawnPid: h.pid,
             })),
-            clientAddresses: clientAddresses(),
+            clientAddresses: topo.clientAddresses(),
         };
     }
 
     /** Stops every host and server (by PID) and removes the namespaces and the engine's state. */
     async teardown(): Promise<void> {
-        await teardown();
+        await topo.teardown();
         fs.rmSync(MOCK_STATE, { force: true });
     }
 
     /** teardown(), and every file an earlier run left in the data dir (its `up` logs, program copy, bundles). */
     async removeAll(): Promise<void> {
         await this.teardown();
-        fs.rmSync(path.join(DATA_DIR, "deploy_key"), { force: true });
-        for (const d of ["program", "bundles"]) fs.rmSync(path.join(DATA_DIR, d), { recursive: true, force: true });
+        fs.rmSync(path.join(topo.DATA_DIR, "deploy_key"), { force: true });
+        for (const d of ["program", "bundles"])
+            fs.rmSync(path.join(topo.DATA_DIR, d), { recursive: true, force: true });
         this.removeUpFiles();
     }
 
     removeUpFiles(): void {
-        for (const f of fs.existsSync(DATA_DIR) ? fs.readdirSync(DATA_DIR) : []) {
-            if (/^up-\d+/.test(f)) fs.rmSync(path.join(DATA_DIR, f), { force: true });
+        for (const f of fs.existsSync(topo.DATA_DIR) ? fs.readdirSync(topo.DATA_DIR) : []) {
+            if (/^up-\d+/.test(f)) fs.rmSync(path.join(topo.DATA_DIR, f), { force: true });
         }
     }
 }
