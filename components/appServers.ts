@@ -10,7 +10,8 @@ export interface AppServersArgs extends DropletBaseArgs {
     count: number;
     /** Droplet names are `${dropletNamePrefix}-<n>`, n from 1. */
     dropletNamePrefix: string;
-    nodeVersion: string;
+    /** Exact X.Y.Z (an Output when read from the bundle). */
+    nodeVersion: pulumi.Input<string>;
     nodeDistUrl: string;
     stopGraceSeconds: number;
     /** The load balancer: app droplets are reached through it (bastion) once it is ready. */
@@ -69,7 +70,9 @@ export class AppServers extends pulumi.ComponentResource {
                 `${hostName}-runtime`,
                 {
                     connection,
-                    create: installRuntime(args.nodeVersion, args.nodeDistUrl, args.stopGraceSeconds),
+                    create: pulumi
+                        .output(args.nodeVersion)
+                        .apply((v) => installRuntime(v, args.nodeDistUrl, args.stopGraceSeconds)),
                     triggers: [trigger("droplet", ready.hostId), ...runtimeTriggers],
                     addPreviousOutputInEnv: false,
                 },

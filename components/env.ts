@@ -147,9 +147,16 @@ export function minifySettings(text: string): string {
         throw new Error("meteorSettings is not valid JSON");
     }
     const minified = JSON.stringify(parsed);
-    if (envStringTooLarge("METEOR_SETTINGS", minified))
-        throw new Error(`meteorSettings is ${Buffer.byteLength(minified)} bytes minified: the limit is 128 KiB`);
+    const tooLarge = minifiedSettingsProblem(text);
+    if (tooLarge) throw new Error(`meteorSettings ${tooLarge}`);
     return minified;
+}
+
+/** Why settings JSON (valid) cannot be METEOR_SETTINGS, or undefined: over 128 KiB minified the app cannot start. */
+export function minifiedSettingsProblem(text: string): string | undefined {
+    const minified = JSON.stringify(JSON.parse(text));
+    if (!envStringTooLarge("METEOR_SETTINGS", minified)) return undefined;
+    return `is ${Buffer.byteLength(minified)} bytes minified; METEOR_SETTINGS must stay under ${maxEnvStringBytes} bytes (128 KiB), or the app cannot start`;
 }
 
 /**

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { lbAdminPort, lbTlsPaths } from "../lib/layout";
 import { AppServers } from "./appServers";
+import { resolveNodeVersion } from "./bundleInfo";
 import type { OpsSettings, StackConfig } from "./config";
 import { liveRelease } from "./config/ops";
 import { mongoUrls } from "./database";
@@ -30,7 +31,8 @@ export interface MeteorSiteArgs extends Pick<StackConfig, "placement" | "app" | 
 /**
  * A Meteor site on DigitalOcean: the VPC and firewalls, the deploy key, the load-balancer droplet with its
  * reserved IP, certificate and nginx configuration, the app droplets, the rolling deploy of `app.bundle`
- * (resolve a promotion first: promotion.ts resolveBundle), and the services the config turns on (Let's
+ * (resolve a promotion first: promotion.ts resolveBundle; nodeVersion "auto" is read from the bundle here,
+ * or before, with bundleInfo.ts resolveNodeVersion, to fail early), and the services the config turns on (Let's
  * Encrypt, DNS, a managed MongoDB, alerts, a DigitalOcean project).
  *
  * Its children keep the names index.ts gave them before this component existed (`lb`, `app`, `release`,
@@ -112,7 +114,10 @@ export class MeteorSite extends pulumi.ComponentResource {
                 size: app.size,
                 tags: [network.appTag.name],
                 dropletNamePrefix: `${prefix}-app`,
-                nodeVersion: app.nodeVersion,
+                nodeVersion:
+                    app.nodeVersion === "auto"
+                        ? pulumi.output(resolveNodeVersion(app.nodeVersion, app.bundle.path))
+                        : app.nodeVersion,
                 nodeDistUrl: app.nodeDistUrl,
                 stopGraceSeconds: app.stopGraceSeconds,
                 bastion: lb.connection,
@@ -178,6 +183,7 @@ export class MeteorSite extends pulumi.ComponentResource {
                     {
                         appPort: app.port,
                         appEnv: app.env,
+                        appEnvAllowUnsafe: app.envAllowUnsafe,
                         meteorSettings: app.meteorSettings,
                         oplogTooFarBehind: app.oplogTooFarBehind,
                         stopGraceSeconds: app.stopGraceSeconds,
@@ -227,6 +233,10 @@ function checkArgs(args: MeteorSiteArgs): void {
         );
     if ((args.tls.mode === "letsencrypt" || args.services.manageDns) && !args.tls.domain)
         throw new Error("MeteorSite tls.domain is required with tls.mode letsencrypt or services.manageDns");
+    if (!/^(auto|[0-9]+\.[0-9]+\.[0-9]+)$/.test(args.app.nodeVersion))
+        throw new Error(
+            `MeteorSite app.nodeVersion must be auto or an exact version X.Y.Z, got ${JSON.stringify(args.app.nodeVersion)}`,
+        );
     if (args.tls.mode === "letsencrypt" && !args.tls.letsencryptEmail)
         throw new Error("MeteorSite tls.letsencryptEmail is required with tls.mode letsencrypt");
 }

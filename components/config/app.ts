@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { isJsonObject, rules } from "../../lib/validate";
-import { appEnvProblems } from "../env";
+import { appEnvProblems, minifiedSettingsProblem } from "../env";
 import { sha256File } from "../hash";
 import { matches, Reader } from "./reader";
 import { projectRoot } from "./schema";
@@ -19,14 +19,18 @@ export interface AppConfig {
     count: number;
     size: string;
     port: number;
+    /** X.Y.Z, or "auto": the bundle's own (components/bundleInfo.ts resolveNodeVersion). */
     nodeVersion: string;
     nodeDistUrl: string;
     bundle: Bundle;
     promoteFrom?: string;
-    /** appEnv: extra variables of the app's environment. */
-    env: Record<string, string>;
+    /** appEnv: extra variables of the app's environment, a secret (any value may have been set --secret). */
+    env: pulumi.Output<Record<string, string>>;
+    /** appEnvAllowUnsafe: appEnv names allowed although they change how Node.js or the loader runs. */
+    envAllowUnsafe: string[];
     mongoUrl?: pulumi.Output<string>;
     mongoOplogUrl?: pulumi.Output<string>;
+    /** meteorSettings, or the content of meteorSettingsFile; secret either way. */
     meteorSettings?: pulumi.Output<string>;
     oplogTooFarBehind?: number;
     keepReleases: number;
@@ -43,7 +47,10 @@ export function readApp(r: Reader): AppConfig {
     if (!Number.isNaN(port) && !rules.appPortFree.ok(port)) r.bad("appPort", String(port), rules.appPortFree.allowed);
     const nodeVersion = r.checked(
         "nodeVersion",
-        matches(/^[0-9]+\.[0-9]+\.[0-9]+$/, "must be an exact Node.js version X.Y.Z, e.g. 22.12.0"),
+        matches(
+            /^(auto|[0-9]+\.[0-9]+\.[0-9]+)$/,
+            "must be auto (the version the bundle records) or an exact Node.js version X.Y.Z, e.g. 22.12.0",
+        ),
     );
     const nodeDistUrl = r
         .checked(
@@ -53,10 +60,9 @@ export function readApp(r: Reader): AppConfig {
         .replace(/\/+$/, "");
     const promoteFrom = r.optional("promoteFrom", rules.stackRef);
     const bundle = readBundle(r, r.text("bundle") ?? "");
-    const env = readEnv(r);
-    const meteorSettings = r.text("meteorSettings");
-    if (meteorSettings !== undefined && !isJsonObject(meteorSettings))
-        r.problem(`${r.key("meteorSettings")} must be a JSON object (its value is secret and not shown)`);
+    const envAllowUnsafe = r.list("appEnvAllowUnsafe", rules.envName);
+    const env = readEnv(r, envAllowUnsafe);
+    const meteorSettings = readSettings(r);
     for (const key of ["mongoUrl", "mongoOplogUrl"]) {
         const v = r.text(key);
         if (v !== undefined && !/^mongodb(\+srv)?:\/\/\S+$/.test(v))
@@ -71,9 +77,10 @@ export function readApp(r: Reader): AppConfig {
         bundle,
         promoteFrom,
         env,
+        envAllowUnsafe,
         mongoUrl: r.secret("mongoUrl"),
         mongoOplogUrl: r.secret("mongoOplogUrl"),
-        meteorSettings: r.secret("meteorSettings"),
+        meteorSettings,
         oplogTooFarBehind: r.optionalInt("oplogTooFarBehind", rules.oplogTooFarBehind),
         keepReleases: r.int("keepReleases", rules.keepReleases),
         stopGraceSeconds: r.int("stopGraceSeconds", rules.stopGraceSeconds),
@@ -81,11 +88,46 @@ export function readApp(r: Reader): AppConfig {
     };
 }
 
-/** appEnv, checked with the rules buildAppEnv applies (components/env.ts), so what config accepts renders. */
-function readEnv(r: Reader): Record<string, string> {
+/**
+ * appEnv, checked with the rules buildAppEnv applies (components/env.ts), so what config accepts renders.
+ * Read as a secret: `pulumi config set --secret --path appEnv.NAME` makes the engine pass the whole map as
+ * one value, and no value of it may reach the state or a preview in plain text.
+ */
+function readEnv(r: Reader, allowUnsafe: string[]): pulumi.Output<Record<string, string>> {
     const env = r.object("appEnv");
-    for (const problem of appEnvProblems(env, [], r.key("appEnv"))) r.problem(problem);
-    return env as Record<string, string>;
+    for (const problem of appEnvProblems(env, allowUnsafe, r.key("appEnv"))) r.problem(problem);
+    return pulumi.secret(env as Record<string, string>);
+}
+
+/** meteorSettings (a secret) or meteorSettingsFile (a file in this project): a JSON object under 128 KiB. */
+function readSettings(r: Reader): pulumi.Output<string> | undefined {
+    const inline = r.text("meteorSettings");
+    const file = r.text("meteorSettingsFile");
+    if (inline !== undefined && file !== undefined) {
+        r.problem(`${r.key("meteorSettings")} and ${r.key("meteorSettingsFile")} are both set: set one of them`);
+        return undefined;
+    }
+    let text = inline;
+    let what = r.key("meteorSettings");
+    let note = " (its value is secret and not shown)";
+    if (file !== undefined) {
+        const full = path.resolve(projectRoot, file);
+        what = `${r.key("meteorSettingsFile")} ${JSON.stringify(file)} (${full})`;
+        note = "";
+        if (!fs.existsSync(full) || !fs.statSync(full).isFile()) {
+            r.problem(`${what}: no such file; give a path relative to this project, e.g. settings/production.json`);
+            return undefined;
+        }
+        text = fs.readFileSync(full, "utf8");
+    }
+    if (text === undefined) return undefined;
+    // The parser's message would quote the text, which may hold secrets.
+    if (!isJsonObject(text)) r.problem(`${what} must be a JSON object${note}`);
+    else {
+        const tooLarge = minifiedSettingsProblem(text);
+        if (tooLarge) r.problem(`${what} ${tooLarge}${note}`);
+    }
+    return pulumi.secret(text);
 }
 
 function readBundle(r: Reader, value: string): Bundle {

@@ -118,8 +118,9 @@ export class Reader {
         } catch {
             // fall through to the problem below
         }
+        // Not shown: a map's values may be secrets.
         this.problem(
-            `${this.key(key)} must be a map of NAME: value (pulumi config set --path ${key}.NAME value), got ${JSON.stringify(v)}`,
+            `${this.key(key)} must be a map of NAME: value (pulumi config set --path ${key}.NAME value); its value is not shown`,
         );
         return {};
     }

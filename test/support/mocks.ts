@@ -1,3 +1,4 @@
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -146,8 +147,13 @@ export const mocks: pulumi.runtime.Mocks = {
     },
 };
 
-/** Resets the record and installs the mocks (preview or up). */
-export async function useMocks(config: Record<string, string> = {}, preview = false, stack = "staging"): Promise<void> {
+/** Resets the record and installs the mocks (preview or up); secretKeys as `pulumi config set --secret` marks them. */
+export async function useMocks(
+    config: Record<string, string> = {},
+    preview = false,
+    stack = "staging",
+    secretKeys: string[] = [],
+): Promise<void> {
     recorded.length = 0;
     names.clear();
     objects.clear();
@@ -155,7 +161,10 @@ export async function useMocks(config: Record<string, string> = {}, preview = fa
     props.clear();
     counter = 0;
     await pulumi.runtime.setMocks(mocks, "meteor-do", stack, preview);
-    pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`meteor-do:${k}`, v])));
+    pulumi.runtime.setAllConfig(
+        Object.fromEntries(Object.entries(config).map(([k, v]) => [`meteor-do:${k}`, v])),
+        secretKeys.map((k) => `meteor-do:${k}`),
+    );
 }
 
 /**
@@ -198,11 +207,24 @@ export function freshProgram(): () => Promise<Record<string, unknown>> {
     return program;
 }
 
-/** A throwaway bundle file for config's `bundle` (only its bytes and sha256 matter to the program). */
-export function tempBundle(prefix: string): { dir: string; bundle: string; remove: () => void } {
+/**
+ * A throwaway bundle for config's `bundle`: a tar.gz whose bundle/star.json records `nodeVersion` as
+ * `meteor build` does (null: no star.json). The program reads its sha256 and that version.
+ */
+export function tempBundle(
+    prefix: string,
+    nodeVersion: string | null = "22.12.0",
+): { dir: string; bundle: string; remove: () => void } {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     const bundle = path.join(dir, "app.tgz");
-    fs.writeFileSync(bundle, "a bundle");
+    fs.mkdirSync(path.join(dir, "bundle"));
+    fs.writeFileSync(path.join(dir, "bundle", "main.js"), "// a bundle\n");
+    if (nodeVersion !== null)
+        fs.writeFileSync(
+            path.join(dir, "bundle", "star.json"),
+            JSON.stringify({ format: "site-archive-pre1", nodeVersion }),
+        );
+    execFileSync("tar", ["-czf", bundle, "-C", dir, "bundle"]);
     return { dir, bundle, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -41,9 +41,9 @@ describe("defaults", () => {
                 count: 2,
                 size: "s-1vcpu-2gb",
                 port: 3000,
-                nodeVersion: "22.12.0",
+                nodeVersion: "auto",
                 nodeDistUrl: "https://nodejs.org/dist",
-                env: {},
+                envAllowUnsafe: [],
                 oplogTooFarBehind: undefined,
                 keepReleases: 3,
                 stopGraceSeconds: 20,
@@ -82,6 +82,7 @@ describe("defaults", () => {
             "alertWindow",
             "appCount",
             "appEnv",
+            "appEnvAllowUnsafe",
             "appPort",
             "appSize",
             "backups",
@@ -107,6 +108,7 @@ describe("defaults", () => {
             "letsencryptServer",
             "manageDns",
             "meteorSettings",
+            "meteorSettingsFile",
             "mongoOplogUrl",
             "mongoUrl",
             "monitoring",
@@ -159,13 +161,18 @@ describe("good values are taken as given", () => {
                 backups: true,
                 monitoring: false,
             },
-            app: { count: 7, env: { MAIL_URL: "smtp://mail", FEATURE_X: "on" }, oplogTooFarBehind: 5000 },
+            app: { count: 7, oplogTooFarBehind: 5000 },
             lb: { stickiness: "cookie", trustedProxyCount: 1, healthCheck: { type: "tcp" } },
             tls: { domain: "app.example.com", mode: "provided" },
         });
         for (const secret of [cfg.tls.privateKey!, cfg.app.mongoUrl!, cfg.app.meteorSettings!]) {
             expect(await pulumi.isSecret(secret)).toBe(true);
         }
+        expect(await pulumi.isSecret(cfg.app.env)).toBe(true);
+        expect(await new Promise((resolve) => cfg.app.env.apply(resolve))).toEqual({
+            MAIL_URL: "smtp://mail",
+            FEATURE_X: "on",
+        });
     });
 
     test("adminCidrs unset warns that SSH to the LB is open; set, no warning", () => {
@@ -305,7 +312,7 @@ const table: [string, Record<string, string>, string][] = [
     [
         "nodeVersion not exact",
         { nodeVersion: "22" },
-        'meteor-do:nodeVersion is "22": must be an exact Node.js version X.Y.Z, e.g. 22.12.0',
+        'meteor-do:nodeVersion is "22": must be auto (the version the bundle records) or an exact Node.js version X.Y.Z, e.g. 22.12.0',
     ],
     [
         "nodeDistUrl not a URL",

@@ -233,7 +233,7 @@ describe("appEnvProblems: the names and values config refuses at preview (values
         expect(appEnvProblems({ BIG: "x".repeat(limit - 1) }, [], key)).toEqual([]);
         expect(appEnvProblems({ BIG: "x".repeat(limit + 1) }, [], key)).toHaveLength(1);
         expect(() => minifySettings(JSON.stringify({ k: "x".repeat(128 * 1024) }))).toThrow(
-            /^meteorSettings is \d+ bytes minified: the limit is 128 KiB$/,
+            /^meteorSettings is \d+ bytes minified; METEOR_SETTINGS must stay under 131072 bytes \(128 KiB\), or the app cannot start$/,
         );
     });
 });

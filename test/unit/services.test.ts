@@ -17,6 +17,9 @@ import { loadConfig } from "../../components/config";
 import { installMongoCa, ManagedDatabase, managedMongoUrls, mongoCaPath, mongoUrls } from "../../components/database";
 import { recordName } from "../../components/dns";
 
+// Each describe evaluates the whole program; on a busy machine that takes longer than jest's 5 s.
+jest.setTimeout(60_000);
+
 // Production services (components/{letsencrypt,dns,database,alerts,project}.ts) through the whole
 // program (index.ts) under mocks: which resources each mode adds, with which inputs, after what.
 

@@ -80,7 +80,7 @@ function clientAddress(remoteAddress, headers) {
 }
 
 function info(clientIp) {
-  return { host: hostName, release: releaseId, label, rootUrl, clientIp, pid: process.pid };
+  return { host: hostName, release: releaseId, label, rootUrl, clientIp, pid: process.pid, node: process.version };
 }
 
 const publications = {
