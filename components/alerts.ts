@@ -13,6 +13,10 @@ export interface AlertsArgs {
     lbDropletId: pulumi.Input<string>;
     /** The managed MongoDB cluster's id, when there is one. */
     databaseClusterId?: pulumi.Input<string>;
+    /** https://<domain or reserved IP>: DigitalOcean Uptime checks it from outside, with its certificate. */
+    siteUrl: pulumi.Input<string>;
+    /** The reserved IP: pinged from outside, so the LB droplet being down is told apart from the site failing. */
+    lbPublicIp: pulumi.Input<string>;
     cpuPercent: number;
     memoryPercent: number;
     diskPercent: number;
@@ -33,15 +37,29 @@ export const alertTypes = {
     },
 } as const;
 
+/** Every region DigitalOcean Uptime probes from: `down` fires when any of them fails. */
+export const uptimeRegions = ["us_east", "us_west", "eu_west", "se_asia"];
+/** How long a check must fail before `down` fires (Uptime's shortest period; a deploy never fails it). */
+export const uptimeDownPeriod = "2m";
+/**
+ * Days before expiry at which the certificate alert fires: Let's Encrypt renews 30 days ahead and the first
+ * `pulumi up` in a self-signed certificate's last 30 days renews it (components/tls.ts).
+ */
+export const certificateAlertDays = 14;
+
 type Metric = keyof typeof alertTypes.droplet;
 const metricNames: Record<Metric, string> = { cpu: "CPU", memory: "memory", disk: "disk" };
 
 /**
- * CPU, memory and disk alerts (DigitalOcean Monitoring, by e-mail) on the app droplets (by tag), the
- * load balancer and the managed database. Memory and disk come from the metrics agent (monitoring: true).
+ * Alerts by e-mail. DigitalOcean Monitoring: CPU, memory and disk of the app droplets (by tag), the load
+ * balancer and the managed database (memory and disk come from the metrics agent, monitoring: true).
+ * DigitalOcean Uptime, from outside: the site down or its certificate close to expiry, and the LB
+ * droplet not answering pings (the LB firewall admits ICMP when alerts are on).
  */
 export class Alerts extends pulumi.ComponentResource {
     readonly alerts: digitalocean.MonitorAlert[] = [];
+    readonly uptimeChecks: digitalocean.UptimeCheck[] = [];
+    readonly uptimeAlerts: digitalocean.UptimeAlert[] = [];
 
     constructor(name: string, args: AlertsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:alerts:Alerts", name, {}, opts);
@@ -88,6 +106,45 @@ export class Alerts extends pulumi.ComponentResource {
                 );
             }
         }
-        this.registerOutputs({ count: this.alerts.length });
+        this.uptime(name, args);
+        this.registerOutputs({ count: this.alerts.length + this.uptimeAlerts.length });
+    }
+
+    private uptime(name: string, args: AlertsArgs): void {
+        const parent = { parent: this };
+        const notifications = [{ emails: args.emails }];
+        const check = (key: string, what: string, type: "https" | "ping", target: pulumi.Input<string>) => {
+            const c = new digitalocean.UptimeCheck(
+                `${name}-${key}`,
+                { name: `${args.label} ${what}`, type, target, regions: uptimeRegions, enabled: true },
+                parent,
+            );
+            this.uptimeChecks.push(c);
+            return c;
+        };
+        const alert = (
+            key: string,
+            check: digitalocean.UptimeCheck,
+            what: string,
+            more: Pick<digitalocean.UptimeAlertArgs, "type" | "period" | "comparison" | "threshold">,
+        ) => {
+            this.uptimeAlerts.push(
+                new digitalocean.UptimeAlert(
+                    `${name}-${key}`,
+                    { checkId: check.id, name: `${args.label} ${what}`, notifications, ...more },
+                    parent,
+                ),
+            );
+        };
+        const site = check("site", "site", "https", args.siteUrl);
+        alert("site-down", site, "site down", { type: "down", period: uptimeDownPeriod });
+        alert("site-certificate", site, `certificate expires within ${certificateAlertDays} days`, {
+            type: "ssl_expiry",
+            comparison: "less_than",
+            threshold: certificateAlertDays,
+            period: uptimeDownPeriod,
+        });
+        const lb = check("lb-ping", "load balancer droplet", "ping", args.lbPublicIp);
+        alert("lb-down", lb, "load balancer droplet down", { type: "down", period: uptimeDownPeriod });
     }
 }

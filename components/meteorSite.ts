@@ -69,6 +69,8 @@ export class MeteorSite extends pulumi.ComponentResource {
                 appPort: app.port,
                 lbAdminPort,
                 adminCidrs: placement.adminCidrs,
+                // DigitalOcean Uptime pings the LB droplet (alerts).
+                allowPing: svc.alertEmails.length > 0,
             },
             child,
         );
@@ -204,7 +206,7 @@ export class MeteorSite extends pulumi.ComponentResource {
             child,
         );
 
-        accountServices(args, network, lb, apps, dns, db, child);
+        accountServices(args, { network, lb, apps, dns, db, url: this.url }, child);
         new OperatorAccess("ops", { keys: args.ops?.operatorSshKeys ?? [], lb, apps: apps.hosts }, { parent: this });
 
         this.lbReservedIp = lb.publicIp;

@@ -12,6 +12,8 @@ export interface NetworkArgs {
     lbAdminPort: number;
     /** CIDRs allowed to SSH to the load balancer; empty means any address (key-only). */
     adminCidrs: string[];
+    /** Admit ICMP to the load balancer from anywhere (DigitalOcean Uptime's ping check). */
+    allowPing?: boolean;
 }
 
 const anywhere = ["0.0.0.0/0", "::/0"];
@@ -24,7 +26,7 @@ const outboundAll: digitalocean.types.input.FirewallOutboundRule[] = [
 /**
  * The private network and who may talk to whom: the VPC, one tag per role, and a Cloud Firewall per
  * role. App droplets accept the app port and SSH only from the load balancer; the load balancer accepts
- * 80/443 from anywhere, SSH from adminCidrs, and its admin port from app droplets. Outbound is open
+ * 80/443 from anywhere, SSH from adminCidrs, its admin port from app droplets, and pings when allowPing. Outbound is open
  * (packages, Node.js downloads, MongoDB).
  */
 export class Network extends pulumi.ComponentResource {
@@ -75,6 +77,7 @@ export class Network extends pulumi.ComponentResource {
                     { protocol: "tcp", portRange: "443", sourceAddresses: anywhere },
                     { protocol: "tcp", portRange: "22", sourceAddresses: sshSources },
                     { protocol: "tcp", portRange: String(args.lbAdminPort), sourceTags: [this.appTag.name] },
+                    ...(args.allowPing ? [{ protocol: "icmp", sourceAddresses: anywhere }] : []),
                 ],
                 outboundRules: outboundAll,
             },

@@ -68,16 +68,20 @@ export function managedDatabase(args: Sections, network: Network, apps: AppServe
     );
 }
 
+/** What the account services refer to: MeteorSite's parts and its URL. */
+export interface SiteParts {
+    network: Network;
+    lb: LoadBalancerHost;
+    apps: AppServers;
+    dns?: SiteDns;
+    db?: ManagedDatabase;
+    /** https://<domain or reserved IP> (Uptime checks it). */
+    url: pulumi.Input<string>;
+}
+
 /** Alerts (when services.alertEmails lists someone) and the DigitalOcean project holding the site. */
-export function accountServices(
-    args: Sections,
-    network: Network,
-    lb: LoadBalancerHost,
-    apps: AppServers,
-    dns: SiteDns | undefined,
-    db: ManagedDatabase | undefined,
-    opts: Opts,
-): void {
+export function accountServices(args: Sections, site: SiteParts, opts: Opts): void {
+    const { network, lb, apps, dns, db } = site;
     const svc = args.services;
     if (svc.alertEmails.length > 0) {
         new Alerts(
@@ -88,6 +92,8 @@ export function accountServices(
                 appTag: network.appTag.name,
                 lbDropletId: lb.droplet.id,
                 databaseClusterId: db?.cluster.id,
+                siteUrl: site.url,
+                lbPublicIp: lb.publicIp,
                 cpuPercent: svc.alertCpuPercent,
                 memoryPercent: svc.alertMemoryPercent,
                 diskPercent: svc.alertDiskPercent,

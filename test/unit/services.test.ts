@@ -44,6 +44,8 @@ const T = {
     db: "digitalocean:index/databaseDb:DatabaseDb",
     dbFirewall: "digitalocean:index/databaseFirewall:DatabaseFirewall",
     alert: "digitalocean:index/monitorAlert:MonitorAlert",
+    uptimeCheck: "digitalocean:index/uptimeCheck:UptimeCheck",
+    uptimeAlert: "digitalocean:index/uptimeAlert:UptimeAlert",
     project: "digitalocean:index/project:Project",
     droplet: "digitalocean:index/droplet:Droplet",
 };
@@ -60,8 +62,9 @@ describe("a stack with no production service configured", () => {
     beforeAll(() => run());
 
     test("no DNS, database, alerts or Let's Encrypt Commands; the MongoDB env stays external (unset)", () => {
-        for (const t of [T.domain, T.record, T.cluster, T.db, T.dbFirewall, T.alert])
+        for (const t of [T.domain, T.record, T.cluster, T.db, T.dbFirewall, T.alert, T.uptimeCheck, T.uptimeAlert])
             expect([t, ofType(t).length]).toEqual([t, 0]);
+        expect(named("net-lb-fw").inputs.inboundRules.map((r: any) => r.protocol)).not.toContain("icmp");
         expect(recorded.filter((r) => r.name.startsWith("lb-letsencrypt"))).toEqual([]);
         expect(envFileOf("app-1")).not.toMatch(/MONGO_/);
     });
@@ -414,6 +417,89 @@ describe("alerts (alertEmails)", () => {
         );
     });
 
+    test("Uptime: the site checked over HTTPS (down, certificate expiry) and the LB droplet pinged (down)", async () => {
+        await run({ alertEmails: emails });
+        const notifications = [{ emails: ["ops@example.com", "oncall@example.com"] }];
+        const regions = ["us_east", "us_west", "eu_west", "se_asia"];
+        expect(
+            ofType(T.uptimeCheck)
+                .map((c) => [c.name, c.inputs])
+                .sort(byName),
+        ).toEqual([
+            [
+                "alerts-lb-ping",
+                {
+                    name: "meteor-do-staging load balancer droplet",
+                    type: "ping",
+                    target: "198.51.100.10",
+                    regions,
+                    enabled: true,
+                },
+            ],
+            [
+                "alerts-site",
+                {
+                    name: "meteor-do-staging site",
+                    type: "https",
+                    target: "https://198.51.100.10",
+                    regions,
+                    enabled: true,
+                },
+            ],
+        ]);
+        expect(
+            ofType(T.uptimeAlert)
+                .map((a) => [a.name, a.inputs])
+                .sort(byName),
+        ).toEqual(
+            [
+                [
+                    "alerts-site-down",
+                    {
+                        checkId: "alerts-site-id",
+                        name: "meteor-do-staging site down",
+                        notifications,
+                        type: "down",
+                        period: "2m",
+                    },
+                ],
+                [
+                    "alerts-site-certificate",
+                    {
+                        checkId: "alerts-site-id",
+                        name: "meteor-do-staging certificate expires within 14 days",
+                        notifications,
+                        type: "ssl_expiry",
+                        comparison: "less_than",
+                        threshold: 14,
+                        period: "2m",
+                    },
+                ],
+                [
+                    "alerts-lb-down",
+                    {
+                        checkId: "alerts-lb-ping-id",
+                        name: "meteor-do-staging load balancer droplet down",
+                        notifications,
+                        type: "down",
+                        period: "2m",
+                    },
+                ],
+            ].sort(byName),
+        );
+        // Uptime pings from anywhere: the LB firewall admits ICMP only while the ping check exists.
+        expect(named("net-lb-fw").inputs.inboundRules).toContainEqual({
+            protocol: "icmp",
+            sourceAddresses: ["0.0.0.0/0", "::/0"],
+        });
+    });
+
+    test("with a domain, the site check targets it", async () => {
+        await run({ alertEmails: emails, domain: "app.example.com" });
+        expect(named("alerts-site").inputs.target).toBe("https://app.example.com");
+        expect(named("alerts-lb-ping").inputs.target).toBe("198.51.100.10");
+    });
+
     test("configured thresholds and window; the managed database gets its own three", async () => {
         await run({
             alertEmails: emails,
@@ -449,9 +535,11 @@ test("preview with every service on registers them all (unknown ids and URIs inc
         true,
     );
     const count = (t: string) => ofType(t).length;
-    expect([T.domain, T.record, T.cluster, T.db, T.dbFirewall, T.alert, T.project].map(count)).toEqual([
-        1, 1, 1, 1, 1, 9, 1,
-    ]);
+    expect(
+        [T.domain, T.record, T.cluster, T.db, T.dbFirewall, T.alert, T.uptimeCheck, T.uptimeAlert, T.project].map(
+            count,
+        ),
+    ).toEqual([1, 1, 1, 1, 1, 9, 2, 3, 1]);
     expect(
         ["lb-letsencrypt-prepare", "lb-certbot-issue", "db-ca-app-1", "db-ca-app-2"].map((n) => named(n).type),
     ).toEqual(Array(4).fill("command:remote:Command"));
