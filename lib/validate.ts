@@ -137,6 +137,8 @@ export const rules = {
         "must be a fully qualified stack name <org>/<project>/<stack>",
     ),
     envName: patternRule("^[A-Za-z_][A-Za-z0-9_]*$", "names must match [A-Za-z_][A-Za-z0-9_]*"),
+    /** Droplet names as DigitalOcean allows them; the status page gets them inside a Lua string. */
+    dropletName: patternRule("^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$", "must be a droplet name (letters, digits, . _ -)"),
     email: patternRule("^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+[.][A-Za-z]{2,}$", "must be an e-mail address"),
     publicKey: {
         ok: isPublicKey,

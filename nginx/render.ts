@@ -4,10 +4,12 @@ import Mustache from "mustache";
 import { HealthCheck, healthCheckTypes, Stickiness, stickinessModes } from "../lib/types";
 import { assertRule, isCidr, isIp, isIpv4, Rule, rules } from "../lib/validate";
 
-/** One app droplet as the balancer sees it (private IP, app port). */
+/** One app droplet as the balancer sees it (private IP, app port) and, for the status page, its name. */
 export interface LbPeer {
     ip: string;
     port: number;
+    /** The droplet's name. */
+    host?: string;
 }
 
 /** Active health check (the stack's healthCheck*); `host` is the Host header of http probes. */
@@ -117,6 +119,7 @@ function validate(v: LbView): void {
         assertRule(rules.appPortFree, p.port, "peer port");
         const name = `${p.ip}:${p.port}`;
         check(!seen.has(name), `peer ${name} is listed twice`);
+        if (p.host !== undefined) assertRule(rules.dropletName, p.host, "peer host");
         seen.add(name);
     }
     checkStackSettings(v);
@@ -171,6 +174,8 @@ export function renderNginx(view: LbView): Record<string, string> {
     const explicitRealIp = (view.realIpFrom ?? []).length > 0;
     const model = {
         ...view,
+        // Explicit "": mustache would otherwise look `host` up in the enclosing view.
+        peers: view.peers.map((p) => ({ ...p, host: p.host ?? "" })),
         user: view.user,
         workerProcesses: view.workerProcesses ?? "auto",
         modulesDir: view.modulesDir ?? "/usr/lib/nginx/modules",

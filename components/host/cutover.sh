@@ -12,6 +12,7 @@
 # On failure at any step: switch back to the previous release and env, restart, wait healthy, undrain,
 # say why on stderr, ending with the new release's last journal lines (env values masked), and exit 1, so
 # that Pulumi stops before the next host and its error shows the app's own message.
+# Each drain/undrain tells the LB the release the host runs at that moment and its Node.js version.
 set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=deploy-lib.sh
@@ -20,6 +21,7 @@ set -Eeuo pipefail
 RESTART_CMD=${METEOR_DO_RESTART_CMD:-systemctl restart meteor-app}
 LB_PORT=${METEOR_DO_LB_PORT:-8181}
 HEALTH_HOST=${METEOR_DO_HEALTH_HOST:-127.0.0.1}
+NODE_BIN=${METEOR_DO_NODE:-/usr/local/bin/node}
 
 usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] [--when always|changed] [--env stdin|live] < env-file"; }
 
@@ -86,7 +88,18 @@ retry_for() {
   done
 }
 healthy() { curl -fsS -o /dev/null --max-time 2 "http://$HEALTH_HOST:$port$health_path" 2>/dev/null; }
-lb_post() { curl -fsS -o /dev/null --max-time 5 -X POST "$lb_url/$1" 2>/dev/null; }
+# The query of a drain/undrain: release=<$1, a release id>&node=<what node --version says>, each only
+# when well-formed (the LB refuses a malformed one, and that must never block a drain).
+running() {
+  local q=() v
+  [[ $1 =~ ^[0-9a-f]{64}$ ]] && q+=("release=$1")
+  v=$("$NODE_BIN" --version 2>/dev/null || true)
+  [[ $v =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] && q+=("node=$v")
+  local IFS='&'
+  printf '%s' "${q[*]}"
+}
+# lb_post drain|undrain <release now live, or "">
+lb_post() { curl -fsS -o /dev/null --max-time 5 -X POST "$lb_url/$1?$(running "$2")" 2>/dev/null; }
 lb_up() { curl -fsS --max-time 5 "$lb_url" 2>/dev/null | grep -Eq '"status"[[:space:]]*:[[:space:]]*"up"'; }
 lb_serving() { curl -fsS --max-time 5 "$lb_url" 2>/dev/null | grep -Eq '"draining"[[:space:]]*:[[:space:]]*false'; }
 
@@ -133,7 +146,9 @@ fail() {
     fi
   fi
   if ((drained)); then
-    retry_for "$lb_retry" lb_post undrain || warn "could not undrain $peer on the LB; POST $lb_url/undrain by hand"
+    # Live now: the previous release when it was switched back, else whatever `current` points at.
+    live=$(readlink "$current_link" || true)
+    retry_for "$lb_retry" lb_post undrain "${live#releases/}" || warn "could not undrain $peer on the LB; POST $lb_url/undrain by hand"
   fi
   if [[ -n $app_log ]]; then
     warn "the app's log since its restart (last 40 lines, env values masked):"
@@ -149,7 +164,7 @@ step=start
 trap 'fail "unexpected error at line $LINENO"' ERR
 
 begin drain
-retry_for "$lb_retry" lb_post drain || fail "LB admin API at $lb:$LB_PORT did not accept drain for $peer"
+retry_for "$lb_retry" lb_post drain "${prev_release#releases/}" || fail "LB admin API at $lb:$LB_PORT did not accept drain for $peer"
 drained=1
 done_step
 
@@ -169,7 +184,7 @@ retry_for "$health_timeout" healthy || fail "no healthy answer from http://$HEAL
 done_step
 
 begin undrain
-retry_for "$lb_retry" lb_post undrain || fail "LB admin API did not accept undrain for $peer"
+retry_for "$lb_retry" lb_post undrain "$sha" || fail "LB admin API did not accept undrain for $peer"
 drained=0
 done_step
 

@@ -218,6 +218,11 @@ describe("cutover.sh", () => {
         expect(r.stderr).toBe("");
         expect(r.code).toBe(0);
         expect(posts()).toEqual([`/lb/peers/${peer}/drain`, `/lb/peers/${peer}/undrain`]);
+        // No release before the first one; after it, the one now live. Node.js: what the host runs.
+        expect(lb.calls.filter((c) => c.method === "POST").map((c) => c.query)).toEqual([
+            `node=${process.version}`,
+            `release=${bundles.A.sha256}&node=${process.version}`,
+        ]);
         const drainAt = lb.calls.find((c) => c.path.endsWith("/drain"))!.at;
         const undrainAt = lb.calls.find((c) => c.path.endsWith("/undrain"))!.at;
         const [startedAt] = starts();
@@ -282,6 +287,11 @@ describe("cutover.sh", () => {
             expect(link(path.join(envRoot, "app.env"))).toBe(`env/${sha256(envFile("env-2"))}.env`);
             expect(await info()).toMatchObject({ release: bundles.B.sha256, label: "env-2" });
             expect(posts()).toEqual([`/lb/peers/${peer}/drain`, `/lb/peers/${peer}/undrain`]);
+            // The drain names the release live before, and so does the undrain after the rollback.
+            expect(lb.calls.filter((c) => c.method === "POST").map((c) => c.query)).toEqual([
+                `release=${bundles.B.sha256}&node=${process.version}`,
+                `release=${bundles.B.sha256}&node=${process.version}`,
+            ]);
             expect(fs.existsSync(path.join(appRoot, "releases", bad.sha256, "DEPLOYED"))).toBe(false);
         },
     );

@@ -7,6 +7,8 @@ import { request } from "../support/http";
 export interface LbCall {
     method: string;
     path: string;
+    /** The query string without "?" ("" when none). */
+    query: string;
     at: number;
 }
 
@@ -24,8 +26,9 @@ export async function startFakeLb(healthPath = "/"): Promise<FakeLb> {
     const draining = new Map<string, boolean>();
     const lb: FakeLb = { port: 0, calls: [], admin: "ok", checker: "probe", close: async () => undefined };
     const server = http.createServer(async (req, res) => {
-        lb.calls.push({ method: req.method ?? "", path: req.url ?? "", at: Date.now() });
-        const m = /^\/lb\/peers\/([^/]+)(?:\/(drain|undrain))?$/.exec(req.url ?? "");
+        const url = new URL(req.url ?? "/", "http://lb");
+        lb.calls.push({ method: req.method ?? "", path: url.pathname, query: url.search.slice(1), at: Date.now() });
+        const m = /^\/lb\/peers\/([^/]+)(?:\/(drain|undrain))?$/.exec(url.pathname);
         if (!m) {
             res.writeHead(404).end("{}");
             return;

@@ -186,7 +186,7 @@ afterAll(async () => {
 
 test("a roll through the real LB: each host drains and comes back up, no request fails", async () => {
     for (const h of hosts)
-        expect(await peerStatus(ports.admin, h.peer)).toEqual({ name: h.peer, status: "up", draining: false });
+        expect(await peerStatus(ports.admin, h.peer)).toMatchObject({ name: h.peer, status: "up", draining: false });
     const traffic = load(6);
     await waitFor("traffic", async () => traffic.served.size > 0, 5000);
     await Promise.all(hosts.map((h) => stage(h, v2)));
@@ -203,7 +203,15 @@ test("a roll through the real LB: each host drains and comes back up, no request
     expect(traffic.served.get(v2.sha256)).toBeGreaterThan(0);
     for (const h of hosts) {
         expect(fs.readlinkSync(path.join(h.root, "srv/meteor/current"))).toBe(`releases/${v2.sha256}`);
-        expect(await peerStatus(ports.admin, h.peer)).toEqual({ name: h.peer, status: "up", draining: false });
+        // The undrain told the LB what the host now runs.
+        expect(await peerStatus(ports.admin, h.peer)).toEqual({
+            name: h.peer,
+            host: null,
+            status: "up",
+            draining: false,
+            release: v2.sha256,
+            node: process.version,
+        });
     }
 });
 
@@ -220,10 +228,14 @@ test("a bad release on the first host is rolled back and undrained, the LB keeps
     expect(result.stderr).toContain("FAILED while health");
     expect(result.stderr).toContain(`rolling back to ${v2.sha256}`);
     expect(states).toContain("up+draining");
+    // Back on v2, and the LB says so: the undrain after the rollback reported the release really live.
     expect(await peerStatus(ports.admin, hosts[0].peer)).toEqual({
         name: hosts[0].peer,
+        host: null,
         status: "up",
         draining: false,
+        release: v2.sha256,
+        node: process.version,
     });
     expect(traffic.failures).toEqual([]);
     expect([...traffic.served.keys()]).toEqual([v2.sha256]);

@@ -38,6 +38,8 @@ export function hostEnv(o: HostEnvOptions): NodeJS.ProcessEnv {
         METEOR_DO_RESTART_CMD: `${FAKE_SERVICE} restart`,
         METEOR_DO_JOURNAL_CMD: `${FAKE_SERVICE} journal`,
         METEOR_DO_LB_PORT: String(o.lbPort),
+        // The Node.js cutover.sh reports to the LB: the one running the tests.
+        METEOR_DO_NODE: process.execPath,
         ...(o.healthHost ? { METEOR_DO_HEALTH_HOST: o.healthHost } : {}),
         FAKE_SVC_PIDFILE: path.join(o.stateDir, "app.pid"),
         FAKE_SVC_LOG: path.join(o.stateDir, "app.log"),

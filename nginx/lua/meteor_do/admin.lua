@@ -1,5 +1,7 @@
 -- Admin API on :8181 for the rolling deploy (contract: GET /lb/peers[/<ip:port>],
--- POST /lb/peers/<ip:port>/drain|undrain). The LB itself (exactly 127.0.0.1 or ::1) may manage any peer;
+-- POST /lb/peers/<ip:port>/drain|undrain[?release=<sha256>&node=<version>]: a host in its cutover
+-- also says which release it runs with which Node.js, for the status page). The LB itself (exactly
+-- 127.0.0.1 or ::1) may manage any peer;
 -- any other caller (an app host in the VPC) only the peer whose IP is its own address, so a host can
 -- drain itself during its cutover and nothing else. Other 127.x sources count as "other" on purpose:
 -- that keeps the rule testable on loopback.
@@ -24,6 +26,23 @@ end
 local function peer_ip(name)
     -- "10.0.0.5:3000" or "[fd00::5]:3000"
     return name:match("^%[(.+)%]:%d+$") or name:match("^(.+):%d+$")
+end
+
+-- ?release= and ?node= of a drain/undrain: a release id (hex) and a Node.js version (v22.12.0).
+local function reported(args)
+    local release, node = args.release, args.node
+    if release ~= nil
+        and (type(release) ~= "string" or not release:match("^%x+$") or #release < 7 or #release > 64) then
+        return nil, nil, "release must be a release id (7 to 64 hex digits)"
+    end
+    if node ~= nil then
+        node = type(node) == "string" and node:match("^v?(%d+%.%d+%.%d+)$")
+        if not node then
+            return nil, nil, "node must be a Node.js version such as v22.12.0"
+        end
+        node = "v" .. node
+    end
+    return release and release:lower(), node
 end
 
 function _M.handle()
@@ -70,6 +89,11 @@ function _M.handle()
     if not is_self(addr) and peer_ip(p.name) ~= addr then
         return reply(403, { error = "a caller may only manage its own peer", caller = addr })
     end
+    local release, node, bad = reported(ngx.req.get_uri_args())
+    if bad then
+        return reply(400, { error = bad })
+    end
+    state.set_release(p.name, release, node)
     state.set_draining(p.name, action == "drain")
     ngx.log(ngx.WARN, "meteor-do: peer ", p.name, " ", action, "ed by ", addr)
     return reply(200, state.describe(p))

@@ -41,6 +41,15 @@ local function probe(p)
     return false, "status line: " .. line
 end
 
+-- The probe, timed (ms) for the status page; the clock is refreshed around it (ngx.now is cached).
+local function timed_probe(p)
+    ngx.update_time()
+    local started = ngx.now()
+    local ok, err = probe(p)
+    ngx.update_time()
+    return ok, err, math.floor((ngx.now() - started) * 10000 + 0.5) / 10
+end
+
 -- rise/fall: consecutive successes/failures, as the check module counts them.
 local function record(p, ok, err)
     local name = p.name
@@ -149,13 +158,14 @@ local function round(premature)
     local ok, err = pcall(function()
         local threads = {}
         for i, p in ipairs(state.peers) do
-            threads[i] = ngx.thread.spawn(probe, p)
+            threads[i] = ngx.thread.spawn(timed_probe, p)
         end
         for i, p in ipairs(state.peers) do
-            local alive, healthy, why = ngx.thread.wait(threads[i])
+            local alive, healthy, why, ms = ngx.thread.wait(threads[i])
             if not alive then
                 healthy, why = false, "probe error: " .. tostring(healthy)
             end
+            state.record_check(p.name, ms, not healthy and why or nil)
             record(p, healthy, why)
         end
     end)

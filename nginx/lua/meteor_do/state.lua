@@ -1,6 +1,7 @@
 -- Peer state shared by every worker (lua_shared_dict "meteor_do"), so the one worker that probes and
 -- the admin API publish what all balancers read. The dict survives `nginx -s reload` (HUP), which keeps
 -- health and drain state across config pushes; entries are keyed by peer name ("ip:port").
+local cjson = require("cjson.safe")
 local config = require("meteor_do.config")
 
 local dict = ngx.shared.meteor_do
@@ -9,13 +10,23 @@ local _M = { dict = dict, upstream = config.upstream }
 local peers, by_name = {}, {}
 for i, p in ipairs(config.peers) do
     local name = p.ip .. ":" .. p.port
-    peers[i] = { index = i - 1, ip = p.ip, port = p.port, name = name }
+    -- host: the droplet's name, when the program gave one.
+    peers[i] = { index = i - 1, ip = p.ip, port = p.port, name = name, host = p.host ~= "" and p.host or nil }
     by_name[name] = peers[i]
 end
 _M.peers = peers
 
 function _M.find(name)
     return by_name[name]
+end
+
+-- Every write is checked: a full dict logs (and the caller goes on) instead of failing silently.
+local function put(key, value)
+    local ok, err = dict:set(key, value)
+    if not ok then
+        ngx.log(ngx.ERR, "meteor-do: shared dict write of ", key, " failed: ", err)
+    end
+    return ok
 end
 
 -- A bump tells each worker's balancer to rebuild its ring (one dict read per request instead of 2N).
@@ -45,6 +56,8 @@ function _M.init()
         -- A new peer starts "up" so traffic flows at once after a push; the checker's `fall`
         -- failures take it out. Known peers keep their state (add never overwrites).
         dict:add("up:" .. p.name, true)
+        -- For "state since" on the status page (os.time: ngx.now is not available in init_by_lua).
+        dict:add("since:" .. p.name, os.time())
     end
     bump()
 end
@@ -66,13 +79,54 @@ function _M.is_draining(name)
 end
 
 function _M.set_up(name, up)
-    dict:set("up:" .. name, up)
+    if _M.is_up(name) ~= up then
+        put("since:" .. name, ngx.now())
+    end
+    put("up:" .. name, up)
     bump()
 end
 
 function _M.set_draining(name, draining)
-    dict:set("drain:" .. name, draining)
+    if _M.is_draining(name) ~= draining then
+        put("since:" .. name, ngx.now())
+    end
+    put("drain:" .. name, draining)
     bump()
+end
+
+-- The last active check of a peer: how long it took, and its error (kept, with its time, after the
+-- peer recovers, so the page can say what went wrong last).
+function _M.record_check(name, ms, err)
+    put("check_ms:" .. name, ms)
+    put("check_at:" .. name, ngx.now())
+    if err then
+        put("error:" .. name, #err > 200 and err:sub(1, 200) or err)
+        put("error_at:" .. name, ngx.now())
+    end
+end
+
+-- What the host reported through the admin API during its last cutover: the release it runs and the
+-- Node.js version it runs it with.
+function _M.set_release(name, release, node)
+    if release then
+        put("release:" .. name, release)
+    end
+    if node then
+        put("node:" .. name, node)
+    end
+end
+
+-- Everything the status page and the admin API show about a peer.
+function _M.details(name)
+    return {
+        since = dict:get("since:" .. name),
+        check_ms = dict:get("check_ms:" .. name),
+        check_at = dict:get("check_at:" .. name),
+        error = dict:get("error:" .. name),
+        error_at = dict:get("error_at:" .. name),
+        release = dict:get("release:" .. name),
+        node = dict:get("node:" .. name),
+    }
 end
 
 function _M.counters(name)
@@ -88,10 +142,14 @@ function _M.generation()
 end
 
 function _M.describe(p)
+    local null = cjson.null
     return {
         name = p.name,
+        host = p.host or null,
         status = _M.is_up(p.name) and "up" or "down",
         draining = _M.is_draining(p.name),
+        release = dict:get("release:" .. p.name) or null,
+        node = dict:get("node:" .. p.name) or null,
     }
 end
 
