@@ -132,7 +132,7 @@ test("a changed tree is swapped in and reloaded; drain state survives the reload
         },
         10000,
     );
-    expect(peers[0]).toEqual({ name: backends[0].name, status: "up", draining: true });
+    expect(peers[0]).toMatchObject({ name: backends[0].name, status: "up", draining: true });
     const s = (await request<StatusPage>({ url: `http://127.0.0.1:${PORTS.admin}/check-status?format=json` })).json
         .servers;
     expect(s.generation).toBe(2);

@@ -4,6 +4,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import WebSocket from "ws";
+import { selfSignedCert } from "../support/certs";
 import { tempDir } from "../support/files";
 import { request } from "../support/http";
 import {
@@ -11,6 +12,7 @@ import {
     clientAddrs,
     loopbackView,
     mapClients,
+    PeerList,
     peerStatus,
     startBackend,
     startLb,
@@ -38,21 +40,14 @@ function ssCount(name: string): number {
 }
 
 const RELEASE = "3f1c9a7e".repeat(8);
+
 let certNotAfter: number;
 
 beforeAll(async () => {
     dir = tempDir("status");
     // A certificate valid past 2049, so its notAfter is a GeneralizedTime (the harness's own 2-day one,
     // a UTCTime, is read in status-page.test.ts).
-    execFileSync(
-        "openssl",
-        [
-            ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
-            ...["-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem"), "-days", "12000"],
-            ...["-subj", "/CN=lb.test", "-addext", "subjectAltName=DNS:lb.test,IP:127.0.0.1"],
-        ],
-        { stdio: "ignore" },
-    );
+    selfSignedCert(dir, "lb.test", 12000);
     certNotAfter = Date.parse(new crypto.X509Certificate(fs.readFileSync(path.join(dir, "cert.pem"))).validTo) / 1000;
     backends = await Promise.all([
         startBackend("127.0.0.41", 19311),
@@ -112,18 +107,18 @@ describe("/check-status", () => {
 
     test("json adds the droplet name, the last check, the last error, since when, and the certificate", async () => {
         const before = Date.now() / 1000;
-        const r = (await request({ url: `${STATUS}?format=json` })).json;
+        const r = (await request<StatusPage>({ url: `${STATUS}?format=json` })).json;
         const [a, , c] = r.servers.server;
         expect([a.host, r.servers.server[1].host, c.host]).toEqual(["app-1", "app-2", null]);
         expect(a).toMatchObject({ draining: false, last_error: null, release: null, node: null });
         expect(a.check_ms).toBeGreaterThanOrEqual(0);
         expect(a.check_ms).toBeLessThan(500);
         // Checks run every 300 ms: the last one is recent.
-        expect(before - a.checked_at).toBeLessThan(5);
+        expect(before - a.checked_at!).toBeLessThan(5);
         expect(c.last_error).toBe("connect: connection refused");
-        expect(c.last_error_at).toBeGreaterThanOrEqual(c.since);
+        expect(c.last_error_at).toBeGreaterThanOrEqual(c.since!);
         // The third went down after the start: its state is younger than the first's.
-        expect(c.since).toBeGreaterThan(a.since);
+        expect(c.since).toBeGreaterThan(a.since!);
         expect(r.lb).toEqual({
             time: expect.any(Number),
             release: null,
@@ -138,7 +133,6 @@ describe("/check-status", () => {
     });
 
     test("connections: what the kernel lists from the LB to each host (a WebSocket is one)", async () => {
-        const A = backends[0].name;
         const sockets = clientAddrs(3, 200).map(
             (c) =>
                 new WebSocket(`wss://127.0.0.1:${PORTS.https}/websocket`, {
@@ -153,9 +147,9 @@ describe("/check-status", () => {
             const seen = await waitFor(
                 "the page and ss agree",
                 async () => {
-                    const s = (await request({ url: `${STATUS}?format=json` })).json.servers.server;
-                    const counts = s.map((x: any) => x.connections);
-                    const kernel = s.map((x: any) => ssCount(x.name));
+                    const s = (await request<StatusPage>({ url: `${STATUS}?format=json` })).json.servers.server;
+                    const counts = s.map((x) => x.connections);
+                    const kernel = s.map((x) => ssCount(x.name));
                     return JSON.stringify(counts) === JSON.stringify(kernel) ? counts : undefined;
                 },
                 10000,
@@ -164,7 +158,7 @@ describe("/check-status", () => {
             backends.forEach((b, i) =>
                 expect(seen[i]).toBeGreaterThanOrEqual([...byHost.values()].filter((n) => n === b.name).length),
             );
-            expect(seen[0] + seen[1]).toBeGreaterThanOrEqual(3);
+            expect(seen[0]! + seen[1]!).toBeGreaterThanOrEqual(3);
             expect(seen[2]).toBe(0);
         } finally {
             for (const w of sockets) w.close();
@@ -248,10 +242,12 @@ describe("/check-status", () => {
 
     test("a source outside loopback/VPC/adminCidrs is denied", async () => {
         // statusAllow here is 127.0.0.1/32 + 10.10.0.0/16: 127.0.0.9 stands for an outside address.
-        const r = await request({ url: `${STATUS}?format=json`, localAddress: "127.0.0.9" });
+        const r = await request<StatusPage>({ url: `${STATUS}?format=json`, localAddress: "127.0.0.9" });
         expect(r.status).toBe(403);
         expect(r.body).not.toContain("meteor_app");
-        expect((await request({ url: `${STATUS}?format=json`, localAddress: "127.0.0.1" })).status).toBe(200);
+        expect((await request<StatusPage>({ url: `${STATUS}?format=json`, localAddress: "127.0.0.1" })).status).toBe(
+            200,
+        );
     });
 });
 
@@ -260,7 +256,7 @@ describe("admin API", () => {
     const B = "127.0.0.42:19312";
 
     test("lists peers and answers 404 for an unknown one", async () => {
-        const r = await request({ url: `${ADMIN}/lb/peers` });
+        const r = await request<PeerList>({ url: `${ADMIN}/lb/peers` });
         const peer = (name: string, host: string | null, status: string) => ({
             name,
             host,
@@ -353,9 +349,9 @@ describe("admin API", () => {
             release: RELEASE,
             node: "v22.12.0",
         });
-        const json = (await request({ url: `${STATUS}?format=json` })).json.servers.server[1];
+        const json = (await request<StatusPage>({ url: `${STATUS}?format=json` })).json.servers.server[1];
         expect(json).toMatchObject({ draining: true, release: RELEASE, node: "v22.12.0" });
-        expect(Date.now() / 1000 - json.since).toBeLessThan(5);
+        expect(Date.now() / 1000 - json.since!).toBeLessThan(5);
         const html = (await request({ url: STATUS })).body;
         expect(html).toContain(`<tr class="peer s-draining" data-name="${B}">`);
         expect(html).toContain(`<code title="${RELEASE}">${RELEASE.slice(0, 12)}</code>`);

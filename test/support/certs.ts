@@ -14,7 +14,7 @@ function openssl(args: string[]): void {
     execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
 }
 
-function selfSigned(pair: CertPair, cn: string, san?: string): CertPair {
+function selfSigned(pair: CertPair, cn: string, san?: string, days = 2): CertPair {
     const ext = san ? ["-addext", `subjectAltName=${san}`] : [];
     openssl([
         "req",
@@ -25,7 +25,7 @@ function selfSigned(pair: CertPair, cn: string, san?: string): CertPair {
         "-out",
         pair.certificate,
         "-days",
-        "2",
+        String(days),
         "-subj",
         `/CN=${cn}`,
         ...ext,
@@ -34,10 +34,10 @@ function selfSigned(pair: CertPair, cn: string, san?: string): CertPair {
     return pair;
 }
 
-/** A self-signed certificate for `cn` and 127.0.0.1, as dir/cert.pem and dir/key.pem (0600). */
-export function selfSignedCert(dir: string, cn = "lb.test"): CertPair {
+/** A self-signed certificate for `cn` and 127.0.0.1, valid `days`, as dir/cert.pem and dir/key.pem (0600). */
+export function selfSignedCert(dir: string, cn = "lb.test", days = 2): CertPair {
     const pair = { certificate: path.join(dir, "cert.pem"), privateKey: path.join(dir, "key.pem") };
-    return selfSigned(pair, cn, `DNS:${cn},IP:127.0.0.1`);
+    return selfSigned(pair, cn, `DNS:${cn},IP:127.0.0.1`, days);
 }
 
 /**

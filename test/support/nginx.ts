@@ -53,7 +53,7 @@ export interface Ports {
 /** A loopback view with fast checks (300 ms, rise 2, fall 2) unless overridden. */
 export function loopbackView(
     dir: string,
-    peers: { ip: string; port: number }[],
+    peers: { ip: string; port: number; host?: string }[],
     ports: Ports,
     over: Partial<LbView> = {},
 ): LbView {
@@ -105,11 +105,16 @@ export async function startLb(view: LbView): Promise<Lb> {
 /** GET /lb/peers/NAME and each entry of GET /lb/peers on the admin API. */
 export interface PeerState {
     name: string;
+    /** The droplet's name, when the view gave one. */
+    host: string | null;
     status: "up" | "down";
     draining: boolean;
+    /** What the host reported with its last drain/undrain. */
+    release: string | null;
+    node: string | null;
 }
 
-/** One row of the status page (`/check-status?format=json`). */
+/** One row of the status page (`/check-status?format=json`): the check module's fields, then ours. */
 export interface StatusRow {
     index: number;
     name: string;
@@ -119,6 +124,17 @@ export interface StatusRow {
     type: string;
     port: number;
     upstream: string;
+    host: string | null;
+    draining: boolean;
+    release: string | null;
+    node: string | null;
+    /** Epoch seconds (null: not known yet). */
+    since: number | null;
+    check_ms: number | null;
+    checked_at: number | null;
+    last_error: string | null;
+    last_error_at: number | null;
+    connections: number | null;
 }
 
 /** GET /lb/peers on the admin API. */
@@ -128,6 +144,12 @@ export interface PeerList {
 
 export interface StatusPage {
     servers: { total: number; generation: number; server: StatusRow[] };
+    lb: {
+        time: number;
+        release: string | null;
+        generation: number;
+        certificate: { path: string; not_after: number | null; days_left: number | null };
+    };
 }
 
 /** What backend.js answers to any other request: who it is and what it received. */

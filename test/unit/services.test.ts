@@ -64,7 +64,8 @@ describe("a stack with no production service configured", () => {
     test("no DNS, database, alerts or Let's Encrypt Commands; the MongoDB env stays external (unset)", () => {
         for (const t of [T.domain, T.record, T.cluster, T.db, T.dbFirewall, T.alert, T.uptimeCheck, T.uptimeAlert])
             expect([t, ofType(t).length]).toEqual([t, 0]);
-        expect(named("net-lb-fw").inputs.inboundRules.map((r: any) => r.protocol)).not.toContain("icmp");
+        const rules = named("net-lb-fw").inputs.inboundRules as { protocol: string }[];
+        expect(rules.map((r) => r.protocol)).not.toContain("icmp");
         expect(recorded.filter((r) => r.name.startsWith("lb-letsencrypt"))).toEqual([]);
         expect(envFileOf("app-1")).not.toMatch(/MONGO_/);
     });
@@ -423,7 +424,7 @@ describe("alerts (alertEmails)", () => {
         const regions = ["us_east", "us_west", "eu_west", "se_asia"];
         expect(
             ofType(T.uptimeCheck)
-                .map((c) => [c.name, c.inputs])
+                .map((c): [string, unknown] => [c.name, c.inputs])
                 .sort(byName),
         ).toEqual([
             [
@@ -449,43 +450,45 @@ describe("alerts (alertEmails)", () => {
         ]);
         expect(
             ofType(T.uptimeAlert)
-                .map((a) => [a.name, a.inputs])
+                .map((a): [string, unknown] => [a.name, a.inputs])
                 .sort(byName),
         ).toEqual(
-            [
+            (
                 [
-                    "alerts-site-down",
-                    {
-                        checkId: "alerts-site-id",
-                        name: "meteor-do-staging site down",
-                        notifications,
-                        type: "down",
-                        period: "2m",
-                    },
-                ],
-                [
-                    "alerts-site-certificate",
-                    {
-                        checkId: "alerts-site-id",
-                        name: "meteor-do-staging certificate expires within 14 days",
-                        notifications,
-                        type: "ssl_expiry",
-                        comparison: "less_than",
-                        threshold: 14,
-                        period: "2m",
-                    },
-                ],
-                [
-                    "alerts-lb-down",
-                    {
-                        checkId: "alerts-lb-ping-id",
-                        name: "meteor-do-staging load balancer droplet down",
-                        notifications,
-                        type: "down",
-                        period: "2m",
-                    },
-                ],
-            ].sort(byName),
+                    [
+                        "alerts-site-down",
+                        {
+                            checkId: "alerts-site-id",
+                            name: "meteor-do-staging site down",
+                            notifications,
+                            type: "down",
+                            period: "2m",
+                        },
+                    ],
+                    [
+                        "alerts-site-certificate",
+                        {
+                            checkId: "alerts-site-id",
+                            name: "meteor-do-staging certificate expires within 14 days",
+                            notifications,
+                            type: "ssl_expiry",
+                            comparison: "less_than",
+                            threshold: 14,
+                            period: "2m",
+                        },
+                    ],
+                    [
+                        "alerts-lb-down",
+                        {
+                            checkId: "alerts-lb-ping-id",
+                            name: "meteor-do-staging load balancer droplet down",
+                            notifications,
+                            type: "down",
+                            period: "2m",
+                        },
+                    ],
+                ] as [string, unknown][]
+            ).sort(byName),
         );
         // Uptime pings from anywhere: the LB firewall admits ICMP only while the ping check exists.
         expect(named("net-lb-fw").inputs.inboundRules).toContainEqual({

@@ -36,7 +36,7 @@ local STYLE = [[
 --line:#2c333d;--up:#4cc37a;--upbg:#15331f;--down:#ff8b7e;--downbg:#3d1a17;--drain:#ffc94d;--drainbg:#3a2e0f}}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
-main,.bar{max-width:1180px;margin:0 auto;padding:16px}
+main,.bar{max-width:1180px;margin:0 auto;padding:16px}.bar{padding-bottom:0}.bar:has(#stale[hidden]){display:none}
 h1{font-size:1.3rem;margin:0 0 4px}
 .muted,small{color:var(--muted)}
 small{display:block;font-size:.8rem}
@@ -58,7 +58,7 @@ code{font:.85rem ui-monospace,SFMono-Regular,Menlo,monospace}
 .err{color:var(--down);font-size:.85rem;overflow-wrap:anywhere}.err.old{color:var(--muted)}
 tr.s-up td:first-child{box-shadow:inset 4px 0 var(--up)}tr.s-down td:first-child{box-shadow:inset 4px 0 var(--down)}
 tr.s-draining td:first-child{box-shadow:inset 4px 0 var(--drain)}
-a{color:inherit}footer{margin-top:14px;font-size:.88rem}footer a{margin-right:10px}
+a{color:inherit}footer{margin-top:14px;font-size:.88rem}footer a{margin:0 4px}
 #stale{background:var(--downbg);color:var(--down);padding:8px 12px;border-radius:8px;margin:0}
 @media (max-width:720px){
 thead{display:none}table,tbody,tr,td{display:block;width:100%}table{border:0;background:none}
@@ -66,7 +66,7 @@ tr{background:var(--card);border:1px solid var(--line);border-radius:10px;margin
 tr.s-up{border-left:4px solid var(--up)}tr.s-down{border-left:4px solid var(--down)}
 tr.s-draining{border-left:4px solid var(--drain)}tr td:first-child{box-shadow:none!important}
 td{display:flex;justify-content:space-between;gap:12px;border:0;padding:5px 12px;text-align:right}
-td::before{content:attr(data-label);color:var(--muted);text-align:left;font-size:.85rem}
+td::before{content:attr(data-label);color:var(--muted);text-align:left;font-size:.85rem;white-space:nowrap}
 td.host{display:block;text-align:left;border-bottom:1px solid var(--line);padding-bottom:8px}
 td.host::before{content:none}}
 ]]
@@ -155,7 +155,10 @@ local function certificate(lb)
     end
     local days = floor((lb.certificate_not_after - lb.now) / 86400)
     local class = days < 0 and "bad" or (days < 14 and "warn" or "")
-    local when = days < 0 and ("expired " .. -days .. " days ago") or ("in " .. days .. " days")
+    local function n_days(k)
+        return k == 1 and "1 day" or (k .. " days")
+    end
+    local when = days < 0 and ("expired " .. n_days(-days) .. " ago") or ("in " .. n_days(days))
     return '<span class="' .. class .. '">expires ' .. utc(lb.certificate_not_after) .. " (" .. when .. ")</span>"
 end
 
@@ -202,7 +205,7 @@ function _M.render(list, lb, args)
         "</tbody></table>",
         "<footer>Show: ",
         '<a href="', with("status", nil), '">all</a><a href="', with("status", "up"), '">up</a>',
-        '<a href="', with("status", "down"), '">down</a> &middot; Formats: ',
+        '<a href="', with("status", "down"), '">down</a> &middot; Formats:',
         '<a href="', link({ format = "json", status = args.status }), '">JSON</a>',
         '<a href="', link({ format = "csv", status = args.status }), '">CSV</a>',
         '<a href="', link({ format = "prometheus", status = args.status }), '">Prometheus</a>',
