@@ -9,13 +9,15 @@ import { checkStackSettings, renderNginx } from "../nginx/render";
 import { productionView, ProductionSite } from "../nginx/views";
 
 /** The production view's values that are Pulumi Outputs here (addresses the engine fills in). */
-type Unknown = "peers" | "lbPrivateIp" | "vpcCidr" | "serverName";
+type Unknown = "peers" | "peerNames" | "lbPrivateIp" | "vpcCidr" | "serverName";
 
 /** What nginx/views.ts `productionView` takes, as Inputs, and how to reach and order the push. */
 export interface LbConfigArgs extends Omit<ProductionSite, Unknown> {
     connection: command.types.input.remote.ConnectionArgs;
     /** App droplets' private IPs, in host order. */
     peers: pulumi.Input<pulumi.Input<string>[]>;
+    /** App droplets' names, in the same order (the status page shows them). */
+    peerNames?: pulumi.Input<pulumi.Input<string>[]>;
     lbPrivateIp: pulumi.Input<string>;
     vpcCidr: pulumi.Input<string>;
     serverName: pulumi.Input<string>;
@@ -45,9 +47,9 @@ export class LbConfig extends pulumi.ComponentResource {
         for (const c of args.adminCidrs) assertRule(rules.cidr, c, "adminCidrs entry");
 
         const files = pulumi
-            .all([args.peers, args.lbPrivateIp, args.vpcCidr, args.serverName])
-            .apply(([peers, lbPrivateIp, vpcCidr, serverName]) =>
-                renderNginx(productionView({ ...args, peers, lbPrivateIp, vpcCidr, serverName })),
+            .all([args.peers, args.peerNames, args.lbPrivateIp, args.vpcCidr, args.serverName])
+            .apply(([peers, peerNames, lbPrivateIp, vpcCidr, serverName]) =>
+                renderNginx(productionView({ ...args, peers, peerNames, lbPrivateIp, vpcCidr, serverName })),
             );
         this.filesHash = files.apply(filesHash);
 

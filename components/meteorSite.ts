@@ -143,6 +143,7 @@ export class MeteorSite extends pulumi.ComponentResource {
             {
                 connection: lb.connection,
                 peers: apps.hosts.map((h) => h.privateIp),
+                peerNames: apps.hosts.map((h) => h.droplet.name),
                 appPort: app.port,
                 lbPrivateIp: lb.privateIp,
                 vpcCidr: network.vpc.ipRange,

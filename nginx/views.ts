@@ -9,6 +9,8 @@ import type { LbHealthCheck, LbPeer, LbView } from "./render";
 export interface ProductionSite {
     /** App droplets' private IPs, in host order. */
     peers: string[];
+    /** The app droplets' names, in the same order (the status page shows them). */
+    peerNames?: string[];
     appPort: number;
     /** The LB's own private IP: the admin API treats calls from it like calls from 127.0.0.1. */
     lbPrivateIp: string;
@@ -27,8 +29,10 @@ export interface ProductionSite {
 
 /** The production view: Debian's paths (lib/layout.ts), public ports 80/443, the admin port on all interfaces. */
 export function productionView(s: ProductionSite): LbView {
+    if (s.peerNames !== undefined && s.peerNames.length !== s.peers.length)
+        throw new Error(`peerNames has ${s.peerNames.length} names for ${s.peers.length} peers`);
     return {
-        peers: s.peers.map((ip) => ({ ip, port: s.appPort })),
+        peers: s.peers.map((ip, i) => ({ ip, port: s.appPort, ...(s.peerNames ? { host: s.peerNames[i] } : {}) })),
         healthCheck: { ...s.healthCheck, host: s.serverName },
         stickiness: s.stickiness,
         trustedProxyCount: s.trustedProxyCount,

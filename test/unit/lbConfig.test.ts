@@ -218,10 +218,37 @@ test("the trigger changes when and only when a rendered file changes", async () 
         args({ serverName: "other.example.com" }),
         args({ tls: { ...args().tls, selfSigned: false } }),
         args({ trustedProxyCount: 1 }),
+        args({ peerNames: ["stack-app-1", pulumi.output("stack-app-2")] }),
     ];
     const hashes = new Set<string>([base]);
     for (const [i, a] of changed.entries()) hashes.add((await pushOf(a, `d${i}`)).hash);
     expect(hashes.size).toBe(changed.length + 1);
+});
+
+test("peerNames: the droplets' names reach the Lua config beside their addresses, for the status page", async () => {
+    const { push } = await pushOf(args({ peerNames: [pulumi.output("prod-app-1"), "prod-app-2"] }), "n");
+    const lua = (await untarGzBase64(push.inputs.stdin as string))["lua/meteor_do/config.lua"];
+    expect(lua).toContain('{ ip = "10.116.0.5", port = 3000, host = "prod-app-1" },');
+    expect(lua).toContain('{ ip = "10.116.0.6", port = 3000, host = "prod-app-2" },');
+    // Without names the field is empty (the page shows the address).
+    const plain = await untarGzBase64((await pushOf(args(), "m")).push.inputs.stdin as string);
+    expect(plain["lua/meteor_do/config.lua"]).toContain('{ ip = "10.116.0.5", port = 3000, host = "" },');
+    const site = {
+        peers: ["10.116.0.5"],
+        appPort: 3000,
+        lbPrivateIp: "10.116.0.2",
+        vpcCidr: "10.116.0.0/20",
+        serverName: "a.example",
+        healthCheck,
+        stickiness: "ip" as const,
+        trustedProxyCount: 0,
+        adminCidrs: [],
+        tls: args().tls,
+    };
+    expect(() => productionView({ ...site, peerNames: ["a", "b"] })).toThrow("peerNames has 2 names for 1 peers");
+    expect(() => renderNginx(productionView({ ...site, peerNames: ['a"b'] }))).toThrow(
+        'peer host must be a droplet name, got "a"b"',
+    );
 });
 
 test("with hostId (the droplet id) the trigger also moves when the droplet is replaced", async () => {
