@@ -57,6 +57,8 @@ export interface ManagedDatabaseArgs {
     databaseName: string;
     /** Set MONGO_OPLOG_URL (Meteor tails the oplog) or leave it unset (Meteor polls). */
     oplog: boolean;
+    /** Pulumi `protect` on the cluster and the database: deleting or replacing them fails until lifted. */
+    protect: boolean;
     /** App hosts that get the CA certificate before the app's env (which names it) reaches them. */
     hosts: { name: string; connection: Connection; ready: pulumi.Resource; hostId: pulumi.Input<string> }[];
 }
@@ -91,12 +93,17 @@ export class ManagedDatabase extends pulumi.ComponentResource {
                 nodeCount: args.nodeCount,
                 privateNetworkUuid: args.vpcId,
             },
-            { ...parent, additionalSecretOutputs: ["password", "privateUri", "uri", "uiPassword", "uiUri"] },
+            {
+                ...parent,
+                protect: args.protect,
+                additionalSecretOutputs: ["password", "privateUri", "uri", "uiPassword", "uiUri"],
+            },
         );
+        // Renaming databaseName would drop the old database with its data: protected like the cluster.
         this.database = new digitalocean.DatabaseDb(
             `${name}-db`,
             { clusterId: this.cluster.id, name: args.databaseName },
-            parent,
+            { ...parent, protect: args.protect },
         );
         this.firewall = new digitalocean.DatabaseFirewall(
             `${name}-firewall`,

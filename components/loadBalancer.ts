@@ -20,6 +20,8 @@ export interface LoadBalancerHostArgs extends DropletBaseArgs {
      * when there is no domain): called once, when the IP exists. `<name>-tls` installs what it returns.
      */
     certificate: (publicIp: pulumi.Output<string>) => CertificatePair;
+    /** Pulumi `protect` on the reserved IP: deleting or replacing it fails until lifted. */
+    protectReservedIp: boolean;
 }
 
 /**
@@ -44,7 +46,12 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
             .output(args.deployPublicKey)
             .apply((deployPublicKey) => lbUserData({ deployPublicKey }));
         this.droplet = debianDroplet(`${name}-droplet`, args.dropletName, args, userData, parent);
-        this.reservedIp = new digitalocean.ReservedIp(`${name}-ip`, { region: args.region }, parent);
+        // The site's public address (DNS points at it): protected, so a replacement or destroy cannot lose it.
+        this.reservedIp = new digitalocean.ReservedIp(
+            `${name}-ip`,
+            { region: args.region },
+            { ...parent, protect: args.protectReservedIp },
+        );
         const assignment = new digitalocean.ReservedIpAssignment(
             `${name}-ip-assignment`,
             {

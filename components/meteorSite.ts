@@ -92,6 +92,7 @@ export class MeteorSite extends pulumi.ComponentResource {
                 size: lbSettings.size,
                 tags: [network.lbTag.name],
                 dropletName: `${prefix}-lb`,
+                protectReservedIp: svc.protectStateful,
                 // letsencrypt: nginx serves a self-signed pair until certbot has issued, so it always starts.
                 certificate: (publicIp) =>
                     new SiteCertificate(

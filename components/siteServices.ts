@@ -57,6 +57,7 @@ export function managedDatabase(args: Sections, network: Network, apps: AppServe
             version: svc.databaseVersion,
             databaseName: svc.databaseName,
             oplog: svc.databaseOplog,
+            protect: svc.protectStateful,
             hosts: apps.hosts.map((h) => ({
                 name: h.name,
                 connection: h.connection,

@@ -21,6 +21,8 @@ export interface ServicesConfig {
     databaseVersion: string;
     databaseName: string;
     databaseOplog: boolean;
+    /** Pulumi `protect` on the managed database (cluster and database) and the reserved IP. */
+    protectStateful: boolean;
     alertEmails: string[];
     alertCpuPercent: number;
     alertMemoryPercent: number;
@@ -67,6 +69,7 @@ export function readServices(
         matches(/^[A-Za-z0-9_-]{1,63}$/, "must be 1 to 63 letters, digits, _ or -"),
     );
     const databaseOplog = r.bool("databaseOplog");
+    const protectStateful = r.bool("protectStateful");
     if (database === "managed") {
         for (const key of ["mongoUrl", "mongoOplogUrl"] as const) {
             if (app[key] !== undefined)
@@ -97,6 +100,7 @@ export function readServices(
         databaseVersion,
         databaseName,
         databaseOplog,
+        protectStateful,
         alertEmails,
         alertCpuPercent,
         alertMemoryPercent,

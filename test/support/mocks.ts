@@ -7,7 +7,7 @@ import * as settings from "@pulumi/pulumi/runtime/settings";
 
 /**
  * Shared Pulumi mocks for the unit suite: every registered resource is recorded with its inputs (as the
- * engine would receive them) and with its options (dependsOn, parent) captured by a stack transformation,
+ * engine would receive them) and with its options (dependsOn, parent, protect) captured by a stack transformation,
  * so tests can assert both what a resource is and what it waits for. `call` throws for any function
  * not mocked, so a program that starts calling the provider fails loudly.
  */
@@ -45,6 +45,8 @@ export interface Recorded {
     /** Names of the resources in opts.dependsOn. */
     dependsOn: string[];
     parent?: string;
+    /** opts.protect as the program set it. */
+    protect?: boolean;
     custom: boolean;
 }
 
@@ -54,7 +56,7 @@ export const timing = { lastRegistration: 0n };
 const names = new Map<pulumi.Resource, string>();
 /** The resource objects by name, as the program made them. */
 export const objects = new Map<string, pulumi.Resource>();
-const options = new Map<string, { dependsOn: pulumi.Resource[]; parent?: pulumi.Resource }>();
+const options = new Map<string, { dependsOn: pulumi.Resource[]; parent?: pulumi.Resource; protect?: boolean }>();
 /** The inputs as the program passed them (Outputs keep their secretness here; mock inputs are plain). */
 export const props = new Map<string, pulumi.Inputs>();
 
@@ -130,6 +132,7 @@ export const mocks: pulumi.runtime.Mocks = {
             inputs: plain(args.inputs) as Inputs,
             dependsOn: o.dependsOn.map((r) => names.get(r) ?? "?"),
             parent: o.parent ? names.get(o.parent) : undefined,
+            protect: o.protect,
             custom: args.custom ?? true,
         });
         const id = args.type === "digitalocean:index/droplet:Droplet" ? String(1000 + counter) : `${args.name}-id`;
@@ -181,6 +184,7 @@ export async function inStack(init: () => Promise<Record<string, unknown> | void
             options.set(args.name, {
                 dependsOn: (Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []) as pulumi.Resource[],
                 parent: args.opts.parent,
+                protect: args.opts.protect,
             });
             return undefined;
         });

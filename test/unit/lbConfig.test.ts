@@ -247,7 +247,7 @@ test("peerNames: the droplets' names reach the Lua config beside their addresses
     };
     expect(() => productionView({ ...site, peerNames: ["a", "b"] })).toThrow("peerNames has 2 names for 1 peers");
     expect(() => renderNginx(productionView({ ...site, peerNames: ['a"b'] }))).toThrow(
-        'peer host must be a droplet name, got "a"b"',
+        'peer host is "a\\"b": must be a droplet name (letters, digits, . _ -)',
     );
 });
 

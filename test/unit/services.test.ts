@@ -214,6 +214,40 @@ describe("tlsMode letsencrypt", () => {
     });
 });
 
+describe("protectStateful", () => {
+    const managed = { database: "managed" };
+    const protectedOnes = ["db-cluster", "db-db", "lb-ip"];
+    const protectOf = (names: string[]) => names.map((n) => [n, named(n).protect === true]);
+
+    test("on by default: the cluster, its database and the reserved IP are protected, nothing else", async () => {
+        await run(managed);
+        expect(protectOf(protectedOnes)).toEqual(protectedOnes.map((n) => [n, true]));
+        expect(recorded.filter((r) => r.protect === true && !protectedOnes.includes(r.name))).toEqual([]);
+        // The droplets are replaced on purpose (user-data, image): never protected.
+        expect(protectOf(["lb-droplet", "app-1", "db-firewall", "lb-ip-assignment"])).toEqual(
+            ["lb-droplet", "app-1", "db-firewall", "lb-ip-assignment"].map((n) => [n, false]),
+        );
+    });
+
+    test("protectStateful false lifts it deliberately", async () => {
+        await run({ ...managed, protectStateful: "false" });
+        expect(protectOf(protectedOnes)).toEqual(protectedOnes.map((n) => [n, false]));
+        expect(recorded.filter((r) => r.protect === true)).toEqual([]);
+    });
+
+    test("with an external database only the reserved IP is protected", async () => {
+        await run();
+        expect(recorded.filter((r) => r.protect === true).map((r) => r.name)).toEqual(["lb-ip"]);
+    });
+
+    test("a value that is not a boolean fails the preview naming the key", async () => {
+        const raw: Record<string, string> = { bundle, protectStateful: "maybe" };
+        expect(() => loadConfig((k) => raw[k], "staging")).toThrow(
+            /meteor-do:protectStateful is "maybe": must be true or false/,
+        );
+    });
+});
+
 describe("database managed", () => {
     const managed = { database: "managed", databaseNodeCount: "3", databaseSize: "db-s-2vcpu-4gb", appCount: "2" };
     beforeAll(() => run(managed));
