@@ -1,7 +1,7 @@
 -- Open TCP connections from this LB to each peer, counted in the kernel's socket table
 -- (/proc/net/tcp of the LB's network namespace) when the status page asks: requests in flight,
--- WebSockets, idle keep-alive connections and the checker's watch connection. Nothing is counted on the request path, so balancing
--- pays nothing for it.
+-- WebSockets, idle keep-alive connections and the checker's watch connection. Nothing is counted
+-- on the request path, so balancing pays nothing for it.
 local _M = {}
 
 local ESTABLISHED = "01"
