@@ -35,7 +35,17 @@ const operatorAccess = [
 ];
 const added: Record<keyof typeof deployed, string[]> = {
     default: [...operatorAccess, site].sort(),
-    "every service": [...operatorAccess, site, "meteor-do:tls:LetsEncryptIssuance::lb-certbot"].sort(),
+    "every service": [
+        ...operatorAccess,
+        site,
+        "meteor-do:tls:LetsEncryptIssuance::lb-certbot",
+        // Uptime checks and alerts (alertEmails).
+        "digitalocean:index/uptimeAlert:UptimeAlert::alerts-lb-down",
+        "digitalocean:index/uptimeAlert:UptimeAlert::alerts-site-certificate",
+        "digitalocean:index/uptimeAlert:UptimeAlert::alerts-site-down",
+        "digitalocean:index/uptimeCheck:UptimeCheck::alerts-lb-ping",
+        "digitalocean:index/uptimeCheck:UptimeCheck::alerts-site",
+    ].sort(),
 };
 
 interface Node {
