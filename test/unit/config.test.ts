@@ -118,6 +118,7 @@ describe("defaults", () => {
             "oplogTooFarBehind",
             "projectEnvironment",
             "promoteFrom",
+            "protectStateful",
             "region",
             "rollback",
             "stickiness",
