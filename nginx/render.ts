@@ -178,6 +178,8 @@ export function renderNginx(view: LbView): Record<string, string> {
         peers: view.peers.map((p) => ({ ...p, host: p.host ?? "" })),
         user: view.user,
         workerProcesses: view.workerProcesses ?? "auto",
+        // Each proxied client holds two connections (client + app): half the descriptors a worker may open.
+        workerConnections: view.workerRlimitNofile ? Math.floor(view.workerRlimitNofile / 2) : 8192,
         modulesDir: view.modulesDir ?? "/usr/lib/nginx/modules",
         cookieName: STICKY_COOKIE,
         adminSelf: ["127.0.0.1", "::1", ...(view.adminSelf ?? [])],
