@@ -24,6 +24,7 @@ import { run } from "../test/support/processes";
 import { buildBundle, Bundle } from "../test/support/sampleApp";
 import { waitFor } from "../test/support/wait";
 import WebSocket from "ws";
+import { localHostTools } from "../test/support/hostTools";
 
 const arg = (name: string, def: number) => {
     const i = process.argv.indexOf(`--${name}`);
@@ -37,8 +38,7 @@ const APP_PORT = 19631;
 const PORTS = { http: 19680, https: 19681, admin: 19689 };
 const CHECK = { intervalMs: 300, rise: 2, fall: 2, timeoutMs: 500 };
 
-const ROOT = path.resolve(__dirname, "..");
-const HOST_DIR = path.join(ROOT, "components", "host");
+const HOST_DIR = localHostTools();
 
 interface Host {
     ip: string;

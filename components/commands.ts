@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { deployUser, toolsDir } from "../lib/layout";
+import { deployUser, toolsDir, unitStopTimeoutSeconds } from "../lib/layout";
 
 /** SSH connection settings of a remote.Command (and of its bastion). */
 export type Connection = command.types.input.remote.ConnectionArgs;
@@ -35,7 +35,7 @@ export function installTools(): string {
  * the app's grace period plus time to exit.
  */
 export function installRuntime(nodeVersion: string, nodeDistUrl: string, stopGraceSeconds: number): string {
-    return `${runTool("install-node.sh", nodeVersion, nodeDistUrl)} && ${runTool("app-unit.sh", String(stopGraceSeconds + 10))}`;
+    return `${runTool("install-node.sh", nodeVersion, nodeDistUrl)} && ${runTool("app-unit.sh", String(unitStopTimeoutSeconds(stopGraceSeconds)))}`;
 }
 
 /** Quotes one shell word; plain words stay as they are so commands stay readable in a diff. */

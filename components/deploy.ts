@@ -3,25 +3,23 @@
 // (drain, switch, restart, wait healthy, undrain, wait LB up; rolls itself back and fails on error).
 // Each cutover depends on the previous host's cutover and on the LB config push, so a failed host stops
 // the roll with the hosts after it still on the old release.
-import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as remote from "@pulumi/command/remote";
-import { appPaths } from "../lib/layout";
+import { appPaths, restartTimeoutSeconds as restartTimeoutFor } from "../lib/layout";
 import { assertRule, rules } from "../lib/validate";
 import { Connection, runTool, trigger } from "./commands";
-import type { Bundle } from "./config";
+import { Bundle, configSchema } from "./config";
 import { envFileHash } from "./env";
 import { filesHash } from "./hash";
+import { hostScripts } from "./hostTools";
 
-/** The host scripts a deploy runs; their hash is part of every stage/cutover trigger. */
-export const deployScripts = ["cutover.sh", "deploy-lib.sh", "stage.sh"];
+/** The host scripts a deploy runs (and the layout they source); their hash is in every stage/cutover trigger. */
+export const deployScripts = ["cutover.sh", "deploy-lib.sh", "layout.sh", "stage.sh"];
 
-/** sha256 over the deploy scripts (name and content, in name order). */
-export function deployScriptsHash(dir: string = path.join(__dirname, "host")): string {
-    return filesHash(
-        Object.fromEntries(deployScripts.map((name) => [name, fs.readFileSync(path.join(dir, name), "utf8")])),
-    );
+/** sha256 over the deploy scripts (name and content, in name order) among the host tools. */
+export function deployScriptsHash(tools: Record<string, string> = hostScripts()): string {
+    return filesHash(Object.fromEntries(deployScripts.map((name) => [name, tools[name]])));
 }
 
 /** The remote path of an uploaded bundle. */
@@ -113,9 +111,9 @@ export interface RollingDeployArgs {
     healthCheckPath: string;
     keepReleases: number;
     stopGraceSeconds: number;
-    /** How long a restarted app may take to answer healthCheckPath locally; default 60. */
+    /** How long a restarted app may take to answer healthCheckPath locally; default cutoverTimeoutSeconds'. */
     healthTimeoutSeconds?: number;
-    /** How long the LB's checker may take to report the host up; default 60. */
+    /** How long the LB's checker may take to report the host up; default cutoverTimeoutSeconds'. */
     lbTimeoutSeconds?: number;
     /**
      * Inputs that need the app restarted, one host at a time, without a new bundle or env (e.g. the
@@ -154,9 +152,11 @@ export class RollingDeploy extends pulumi.ComponentResource {
         const sha = args.bundle.sha256;
         const envHash = args.envFile.apply(envFileHash);
         this.triggers = [trigger("bundle", sha), trigger("env", envHash), trigger("scripts", deployScriptsHash())];
-        const restartTimeoutSeconds = args.stopGraceSeconds + 10 + 30; // unit's TimeoutStopSec + time to start
-        const healthTimeoutSeconds = args.healthTimeoutSeconds ?? 60;
-        const lbTimeoutSeconds = args.lbTimeoutSeconds ?? 60;
+        const restartTimeoutSeconds = restartTimeoutFor(args.stopGraceSeconds);
+        // The same default cutover.sh has when run by hand (layout.sh): the stack config's.
+        const cutoverDefault = Number(configSchema().cutoverTimeoutSeconds.default);
+        const healthTimeoutSeconds = args.healthTimeoutSeconds ?? cutoverDefault;
+        const lbTimeoutSeconds = args.lbTimeoutSeconds ?? cutoverDefault;
         this.cutoverSettings = {
             healthCheckPath: args.healthCheckPath,
             keepReleases: args.keepReleases,

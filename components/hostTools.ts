@@ -5,16 +5,30 @@ import * as remote from "@pulumi/command/remote";
 import { tarGzBase64 } from "./archive";
 import { Connection, installTools, trigger, waitForCloudInit } from "./commands";
 import { filesHash } from "./hash";
+import { renderLayoutSh } from "./hostLayout";
 
-/** components/host/*.sh: the scripts every host gets, read once. */
+/** components/host/*.sh: the scripts every host gets. */
 export const hostScriptsDir = path.join(__dirname, "host");
 
+/** What the tools Command installs: components/host/*.sh and layout.sh, which they source, by name. */
 export function hostScripts(): Record<string, string> {
-    const files: Record<string, string> = {};
+    const files: Record<string, string> = { "layout.sh": renderLayoutSh() };
     for (const name of fs.readdirSync(hostScriptsDir).sort()) {
         if (name.endsWith(".sh")) files[name] = fs.readFileSync(path.join(hostScriptsDir, name), "utf8");
     }
     return files;
+}
+
+/**
+ * Writes the tools into `dir` as the tools Command installs them on a host (layout.sh included), for
+ * running the scripts on this machine: tests, benchmarks, a local LB. Returns `dir`.
+ */
+export function writeHostTools(dir: string): string {
+    fs.mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(hostScripts())) {
+        fs.writeFileSync(path.join(dir, name), text, { mode: 0o755 });
+    }
+    return dir;
 }
 
 /** sha256 over the host scripts: part of the triggers of every Command that runs them. */

@@ -81,3 +81,13 @@ export const lbHostPaths = {
 } as const;
 /** The HTTP-01 webroot nginx serves on port 80. */
 export const acmeWebroot = "/var/www/acme";
+
+/** The unit's TimeoutStopSec (app-unit.sh): the app's own grace period plus time to exit. */
+export function unitStopTimeoutSeconds(stopGraceSeconds: number): number {
+    return stopGraceSeconds + 10;
+}
+
+/** How long cutover.sh gives `systemctl restart`: the unit's stop timeout plus time to start. */
+export function restartTimeoutSeconds(stopGraceSeconds: number): number {
+    return unitStopTimeoutSeconds(stopGraceSeconds) + 30;
+}

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Cuts this app host over to a staged release, one host at a time (Kamal's rolling boot):
 #   sudo cutover.sh --release <sha256> --peer <privateIp:port> --lb <lbPrivateIp> \
-#        [--health-path /] [--keep 3] [--restart-timeout 70] [--health-timeout 60] [--lb-timeout 60] \
+#        [--health-path P] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] \
 #        [--when always|changed] [--env stdin|live] < app.env
-# --env live keeps the env the host runs (a rollback: nothing on stdin); --when changed does nothing when
-# the host already runs this release with this env and the LB reports it up (the program confirming a
-# rollback that `npm run ops -- rollback` made).
+# (the program passes every option it needs; run by hand, each defaults to the stack config's default, see
+# layout.sh). --env live keeps the env the host runs (a rollback: nothing on stdin); --when changed does
+# nothing when the host already runs this release with this env and the LB reports it up (the program
+# confirming a rollback that `npm run ops -- rollback` made).
 # drain this peer on the LB -> point `current` and app.env at the new release and env -> restart the unit
 # (SIGTERM, the app closes its DDP connections over its grace period) -> wait until healthy locally ->
 # undrain -> wait until the LB's checker reports the peer up -> keep the newest releases, remove older ones.
@@ -18,14 +19,15 @@ set -Eeuo pipefail
 # shellcheck source=deploy-lib.sh
 . "$(dirname "$0")/deploy-lib.sh"
 
-RESTART_CMD=${METEOR_DO_RESTART_CMD:-systemctl restart meteor-app}
-LB_PORT=${METEOR_DO_LB_PORT:-8181}
+RESTART_CMD=${METEOR_DO_RESTART_CMD:-systemctl restart $LAYOUT_APP_UNIT}
+LB_PORT=${METEOR_DO_LB_PORT:-$LAYOUT_LB_ADMIN_PORT}
 HEALTH_HOST=${METEOR_DO_HEALTH_HOST:-127.0.0.1}
 NODE_BIN=${METEOR_DO_NODE:-/usr/local/bin/node}
 
 usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] [--when always|changed] [--env stdin|live] < env-file"; }
 
-sha="" peer="" lb="" health_path="/" keep=3 restart_timeout=70 health_timeout=60 lb_timeout=60 when=always env_from=stdin
+sha="" peer="" lb="" health_path=$DEFAULT_HEALTH_CHECK_PATH keep=$DEFAULT_KEEP_RELEASES when=always env_from=stdin
+restart_timeout=$DEFAULT_RESTART_TIMEOUT health_timeout=$DEFAULT_CUTOVER_TIMEOUT lb_timeout=$DEFAULT_CUTOVER_TIMEOUT
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 ]] || usage
   case $1 in
@@ -47,7 +49,7 @@ check_sha "$sha"
 [[ $peer =~ ^[0-9A-Za-z.:-]+:([0-9]+)$ ]] || die "--peer must be IP:PORT, got '$peer'"
 port=${BASH_REMATCH[1]}
 [[ $lb =~ ^[0-9A-Za-z.:-]+$ ]] || die "--lb must be an address, got '$lb'"
-[[ $health_path == /* ]] || die "--health-path must start with /"
+[[ $health_path =~ $URL_PATH_RE ]] || die "--health-path must be an absolute URL path (/ followed by letters, digits and -._~!\$&()*+,=:@%/?), got '$health_path'"
 [[ $keep =~ ^[0-9]+$ && $keep -ge 2 ]] || die "--keep must be an integer >= 2 (the current and the previous release)"
 [[ $restart_timeout =~ ^[0-9]+$ && $health_timeout =~ ^[0-9]+$ && $lb_timeout =~ ^[0-9]+$ ]] || die "timeouts are whole seconds"
 [[ $when == always || $when == changed ]] || die "--when must be always or changed"

@@ -1,12 +1,15 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the variables are used by the scripts that source this file
 # Shared by stage.sh and cutover.sh (sourced, not run). Every path defaults to the production layout
-# (see the team contract) and can be overridden by an environment variable so that the test suite can run
-# the scripts against a temporary root with real processes.
+# (layout.sh, rendered by the program and installed beside this file) and can be overridden by an
+# environment variable so that the test suite can run the scripts against a temporary root with real
+# processes.
+# shellcheck source=layout.sh
+. "$(dirname "${BASH_SOURCE[0]}")/layout.sh"
 
-APP_ROOT=${METEOR_DO_APP_ROOT:-/srv/meteor}
-ENV_ROOT=${METEOR_DO_ENV_ROOT:-/etc/meteor}
-NPM=${METEOR_DO_NPM:-/usr/local/bin/npm}
+APP_ROOT=${METEOR_DO_APP_ROOT:-$LAYOUT_APP_ROOT}
+ENV_ROOT=${METEOR_DO_ENV_ROOT:-$LAYOUT_ENV_ROOT}
+NPM=${METEOR_DO_NPM:-$LAYOUT_NODE_BIN_DIR/npm}
 LOCK_FILE=${METEOR_DO_LOCK_FILE:-$APP_ROOT/.deploy.lock}
 RELEASES=$APP_ROOT/releases
 INCOMING=$APP_ROOT/incoming
@@ -19,7 +22,7 @@ die() {
   exit 1
 }
 
-check_sha() { [[ $1 =~ ^[0-9a-f]{64}$ ]] || die "not a sha256: $1"; }
+check_sha() { [[ $1 =~ $SHA256_RE ]] || die "not a sha256: $1"; }
 
 now_ms() { local t=${EPOCHREALTIME/./}; printf '%s' $((10#$t / 1000)); }
 
@@ -40,7 +43,7 @@ switch_link() {
 # Reads an env file from stdin into $ENV_DIR/<sha256>.env (0600) and sets ENV_HASH. The content is never
 # printed: it holds secrets.
 stage_env() {
-  local tmp bad hash
+  local tmp bad hash name
   mkdir -p "$ENV_DIR"
   chmod 0700 "$ENV_ROOT" "$ENV_DIR"
   tmp=$(mktemp "$ENV_DIR/.incoming.XXXXXX")
@@ -50,7 +53,9 @@ stage_env() {
     die "no env file on stdin"
   fi
   # Line numbers only: the lines themselves may be secret.
-  bad=$(grep -nvE '^([[:space:]]*(#.*)?|[A-Za-z_][A-Za-z0-9_]*=.*)$' "$tmp" | cut -d: -f1 | tr '\n' ' ' || true)
+  name=${ENV_NAME_RE#^}
+  name=${name%\$}
+  bad=$(grep -nvE "^([[:space:]]*(#.*)?|$name=.*)\$" "$tmp" | cut -d: -f1 | tr '\n' ' ' || true)
   if [[ -n $bad ]]; then
     rm -f "$tmp"
     die "env file lines ${bad% } are not KEY=VALUE"

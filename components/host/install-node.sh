@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs one exact Node.js release from the official tarball (or a mirror with the same layout) into
-# /opt/node/v<version> and links node/npm/npx into /usr/local/bin. The tarball is checked against the
+# $LAYOUT_NODE_PREFIX/v<version> and links node/npm/npx into $LAYOUT_NODE_BIN_DIR (layout.sh). The tarball is checked against the
 # release's SHASUMS256.txt before anything is unpacked; a second run with the same version does nothing.
 # Usage: install-node.sh <version X.Y.Z> <dist base URL>
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=layout.sh
+. "$(dirname "$0")/layout.sh"
 
 version=${1:?usage: install-node.sh <version> <dist-url>}
 dist=${2:?usage: install-node.sh <version> <dist-url>}
-prefix=${NODE_PREFIX:-/opt/node}
-bindir=${NODE_BINDIR:-/usr/local/bin}
+prefix=${NODE_PREFIX:-$LAYOUT_NODE_PREFIX}
+bindir=${NODE_BINDIR:-$LAYOUT_NODE_BIN_DIR}
 
 case "$(uname -m)" in
   x86_64) arch=x64 ;;

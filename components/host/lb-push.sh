@@ -2,7 +2,7 @@
 # Installs a rendered nginx tree on the LB, or refuses it and leaves the running nginx alone.
 #
 # stdin: base64 of a tar.gz of the tree from nginx/render.ts (components/archive.ts makes it).
-# Usage: sudo /usr/local/lib/meteor-do/lb-push.sh < tree.tgz.b64
+# Usage: sudo <tools dir>/lb-push.sh < tree.tgz.b64
 #
 # Steps: unpack into a staging dir -> `nginx -t` on a copy -> trial start of that copy on spare loopback
 # ports (`nginx -t` never compiles Lua; the trial loads every module and answers the admin API) -> rename
@@ -11,8 +11,8 @@
 # error is printed, the running config stays and the script exits non-zero. /etc/nginx/nginx.conf is made a symlink
 # to current/nginx.conf once (Debian's file kept as nginx.conf.debian). The last LB_KEEP trees are kept.
 #
-# Environment (defaults are production; tests point them at a temp dir):
-#   LB_ROOT          /etc/meteor-do/nginx   releases/<id>/ and current -> releases/<id>
+# Environment (defaults are production, LB_ROOT from layout.sh; tests point them at a temp dir):
+#   LB_ROOT          the LB's nginx root    releases/<id>/ and current -> releases/<id>
 #   NGINX_BIN        /usr/sbin/nginx
 #   NGINX_CONF_LINK  /etc/nginx/nginx.conf  "" to leave nginx's default config path alone
 #   LB_SERVICE       systemd                or "direct": `nginx -c current/nginx.conf -s reload`
@@ -20,8 +20,11 @@
 #   LB_TRIAL_SECONDS 15                     how long the trial start, and then the reload, may take
 #   RESOLV_CONF      /etc/resolv.conf       name servers for OCSP stapling (tls/resolver.conf)
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=layout.sh
+. "$(dirname "$0")/layout.sh"
 
-LB_ROOT=${LB_ROOT:-/etc/meteor-do/nginx}
+LB_ROOT=${LB_ROOT:-$LAYOUT_LB_NGINX_ROOT}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 NGINX_CONF_LINK=${NGINX_CONF_LINK-/etc/nginx/nginx.conf}
 LB_SERVICE=${LB_SERVICE:-systemd}

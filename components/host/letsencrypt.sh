@@ -16,16 +16,20 @@
 #                                                    enables Debian's certbot.timer
 #   letsencrypt.sh deploy-hook                       (certbot sets RENEWED_LINEAGE) switch, validate, reload
 #
-# Environment (defaults are production; tests point them at a temp dir):
-#   TLS_DIR       /etc/meteor-do/tls          ACME_WEBROOT  /var/www/acme
+# Environment (defaults are production, TLS_DIR and ACME_WEBROOT from layout.sh; tests point them at a
+# temp dir):
+#   TLS_DIR       the LB's TLS dir            ACME_WEBROOT  the HTTP-01 webroot nginx serves
 #   LE_CONFIG_DIR /etc/letsencrypt            LE_WORK_DIR   /var/lib/letsencrypt
 #   LE_LOGS_DIR   /var/log/letsencrypt        NGINX_BIN     /usr/sbin/nginx
 #   NGINX_CONF    "" (nginx's default config) LB_SERVICE    systemd, or "direct": nginx -s reload
 #   LE_TIMER      1 (enable certbot.timer), 0 to leave systemd alone
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=layout.sh
+. "$(dirname "$(readlink -f "$0")")/layout.sh"
 
-TLS_DIR=${TLS_DIR:-/etc/meteor-do/tls}
-ACME_WEBROOT=${ACME_WEBROOT:-/var/www/acme}
+TLS_DIR=${TLS_DIR:-$LAYOUT_TLS_DIR}
+ACME_WEBROOT=${ACME_WEBROOT:-$LAYOUT_ACME_WEBROOT}
 LE_CONFIG_DIR=${LE_CONFIG_DIR:-/etc/letsencrypt}
 LE_WORK_DIR=${LE_WORK_DIR:-/var/lib/letsencrypt}
 LE_LOGS_DIR=${LE_LOGS_DIR:-/var/log/letsencrypt}
@@ -88,8 +92,9 @@ cert_summary() {
     openssl x509 -noout -subject -issuer -enddate -in "$1" | tr '\n' ' '
 }
 
+# The program's rule (lib/validate.ts isDomainName): labels, at most 253 characters, a non-numeric last label.
 check_domain() {
-    [[ $1 =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ && $1 == *.* ]] || fail "not a domain name: $1"
+    [[ ${#1} -le 253 && $1 =~ $DOMAIN_RE && ! $1 =~ [.][0-9]+$ ]] || fail "not a domain name: $1"
 }
 
 # Debian's certbot (with its certbot.timer) if the host lacks it: installed here rather than by cloud-init
@@ -124,7 +129,7 @@ issue)
     [[ $# -eq 4 ]] || fail "usage: letsencrypt.sh issue <domain> <email> <server>"
     domain=$2 email=$3 server=$4
     check_domain "$domain"
-    [[ $email =~ ^[^[:space:]@]+@[^[:space:]@]+\.[^[:space:]@]+$ ]] || fail "not an e-mail address: $email"
+    [[ $email =~ $EMAIL_RE ]] || fail "not an e-mail address: $email"
     [[ $server == https://* ]] || fail "not an https:// ACME directory: $server"
     [[ -L $live ]] || fail "$live is missing (run prepare first)"
     install -d -m 0755 "$ACME_WEBROOT"

@@ -3,8 +3,11 @@
 # certificates in one stream, so the secret never touches a command line). Files are replaced atomically;
 # the key is 0600 root. If nginx is running, it reloads only when its config still validates.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=layout.sh
+. "$(dirname "$0")/layout.sh"
 
-dir=${TLS_DIR:-/etc/meteor-do/tls}
+dir=${TLS_DIR:-$LAYOUT_TLS_DIR}
 umask 077
 install -d -m 0700 "$dir"
 tmp=$(mktemp -d "$dir/.incoming.XXXXXX")

@@ -7,7 +7,8 @@ import * as https from "https";
 import * as path from "path";
 import { renderEnvFile } from "../../components/env";
 import { FAKE_SERVICE, hostEnv, makeHostRoot } from "../support/fakeHost";
-import { ROOT, tempDir } from "../support/files";
+import { tempDir } from "../support/files";
+import { hostTool } from "../support/hostTools";
 import { loopbackView, peerStatus, startLb, stopAll } from "../support/nginx";
 import { freePort } from "../support/ports";
 import { run, RunResult } from "../support/processes";
@@ -53,7 +54,7 @@ function makeHost(i: number): Host {
 
 async function stage(h: Host, b: Bundle): Promise<void> {
     fs.copyFileSync(b.path, path.join(h.root, "srv/meteor/incoming", `${b.sha256}.tgz`));
-    const r = await run(path.join(ROOT, "components/host/stage.sh"), [b.sha256], {
+    const r = await run(hostTool("stage.sh"), [b.sha256], {
         env: h.env,
         stdin: h.envText,
         timeoutMs: 60_000,
@@ -64,7 +65,7 @@ async function stage(h: Host, b: Bundle): Promise<void> {
 
 function cutover(h: Host, b: Bundle, extra: string[] = []): Promise<RunResult> {
     return run(
-        path.join(ROOT, "components/host/cutover.sh"),
+        hostTool("cutover.sh"),
         [
             "--release",
             b.sha256,

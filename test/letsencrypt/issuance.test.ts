@@ -7,7 +7,8 @@ import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
 import * as tls from "tls";
-import { ROOT, tempDir } from "../support/files";
+import { tempDir } from "../support/files";
+import { hostTool } from "../support/hostTools";
 import { Backend, Lb, loopbackView, startBackend, startLb, stopAll } from "../support/nginx";
 import { freePort } from "../support/ports";
 import { stop } from "../support/processes";
@@ -18,8 +19,8 @@ jest.setTimeout(120_000);
 
 const domain = "app.meteor-do.test";
 const email = "ops@meteor-do.test";
-const script = path.join(ROOT, "components/host/letsencrypt.sh");
-const writeTls = path.join(ROOT, "components/host/write-tls.sh");
+const script = hostTool("letsencrypt.sh");
+const writeTls = hostTool("write-tls.sh");
 
 let dir: string;
 let tlsDir: string;

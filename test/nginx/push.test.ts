@@ -5,7 +5,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { tarGzBase64 } from "../../components/archive";
 import { renderNginx, LbView } from "../../nginx/render";
-import { ROOT, tempDir } from "../support/files";
+import { tempDir } from "../support/files";
+import { hostTool } from "../support/hostTools";
 import { request } from "../support/http";
 import {
     Backend,
@@ -23,7 +24,7 @@ import { waitFor } from "../support/wait";
 jest.setTimeout(60000);
 
 const PORTS = { http: 19480, https: 19443, admin: 19481 };
-const SCRIPT = path.join(ROOT, "components/host/lb-push.sh");
+const SCRIPT = hostTool("lb-push.sh");
 let dir: string;
 let lbRoot: string;
 let confLink: string;

@@ -15,6 +15,7 @@ import {
     RollingDeployArgs,
     stageCommand,
 } from "../../components/deploy";
+import { hostScripts } from "../../components/hostTools";
 import { inStack, isSecretInput, named, promiseOf, props, recorded, useMocks } from "../support/mocks";
 
 const sha256 = (s: string | Buffer) => crypto.createHash("sha256").update(s).digest("hex");
@@ -121,23 +122,15 @@ describe("command builders", () => {
         expect(() => incomingPath(bundleSha.toUpperCase())).toThrow("must be 64 lowercase hex digits");
     });
 
-    test("the scripts hash covers exactly the deploy scripts", () => {
-        const copy = path.join(dir, "host");
-        fs.mkdirSync(copy, { recursive: true });
-        for (const f of deployScripts)
-            fs.copyFileSync(path.join(__dirname, "..", "..", "components", "host", f), path.join(copy, f));
-        fs.writeFileSync(path.join(copy, "lb-push.sh"), "#!/bin/bash\n");
-        const base = deployScriptsHash(copy);
+    test("the scripts hash covers exactly the deploy scripts and the layout they source", () => {
+        const tools = hostScripts();
+        expect(Object.keys(tools)).toEqual(expect.arrayContaining([...deployScripts, "lb-push.sh"]));
+        const base = deployScriptsHash(tools);
         expect(base).toBe(deployScriptsHash());
-        fs.writeFileSync(path.join(copy, "lb-push.sh"), "#!/bin/bash\necho changed\n");
-        expect(deployScriptsHash(copy)).toBe(base);
+        expect(deployScriptsHash({ ...tools, "lb-push.sh": "#!/bin/bash\necho changed\n" })).toBe(base);
         for (const f of deployScripts) {
-            const text = fs.readFileSync(path.join(copy, f), "utf8");
-            fs.writeFileSync(path.join(copy, f), text + "\n");
-            expect(deployScriptsHash(copy)).not.toBe(base);
-            fs.writeFileSync(path.join(copy, f), text);
+            expect([f, deployScriptsHash({ ...tools, [f]: tools[f] + "\n" })]).not.toEqual([f, base]);
         }
-        expect(deployScriptsHash(copy)).toBe(base);
     });
 });
 

@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { hostScriptsDir } from "../../components/hostTools";
+import { hostTool } from "../support/hostTools";
 
 // write-tls.sh and install-node.sh run for real here, against temporary directories and a Node.js
 // "distribution" served on 127.0.0.1.
@@ -12,7 +12,7 @@ let dir: string;
 beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "provision-"))));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const script = (name: string) => path.join(hostScriptsDir, name);
+const script = hostTool;
 
 describe("write-tls.sh", () => {
     const key = "-----BEGIN PRIVATE KEY-----\nS3CRETKEY\n-----END PRIVATE KEY-----\n";
