@@ -1,4 +1,4 @@
--- Admin API on :8181 for the rolling deploy (contract: GET /lb/peers[/<ip:port>],
+-- Admin API on the LB admin port for the rolling deploy (contract: GET /lb/peers[/<ip:port>],
 -- POST /lb/peers/<ip:port>/drain|undrain[?release=<sha256>&node=<version>]: a host in its cutover
 -- also says which release it runs with which Node.js, for the status page). The LB itself (exactly
 -- 127.0.0.1 or ::1) may manage any peer;
