@@ -4,7 +4,7 @@
 # (layout.sh, rendered by the program and installed beside this file) and can be overridden by an
 # environment variable so that the test suite can run the scripts against a temporary root with real
 # processes.
-# shellcheck source=layout.sh
+# shellcheck source=layout.sh disable=SC1091  # rendered by the program; checked as installed (unit suite)
 . "$(dirname "${BASH_SOURCE[0]}")/layout.sh"
 
 APP_ROOT=${METEOR_DO_APP_ROOT:-$LAYOUT_APP_ROOT}

@@ -5,7 +5,7 @@
 # Usage: install-node.sh <version X.Y.Z> <dist base URL>
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
-# shellcheck source=layout.sh
+# shellcheck source=layout.sh disable=SC1091  # rendered by the program; checked as installed (unit suite)
 . "$(dirname "$0")/layout.sh"
 
 version=${1:?usage: install-node.sh <version> <dist-url>}

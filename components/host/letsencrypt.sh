@@ -25,7 +25,7 @@
 #   LE_TIMER      1 (enable certbot.timer), 0 to leave systemd alone
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
-# shellcheck source=layout.sh
+# shellcheck source=layout.sh disable=SC1091  # rendered by the program; checked as installed (unit suite)
 . "$(dirname "$(readlink -f "$0")")/layout.sh"
 
 TLS_DIR=${TLS_DIR:-$LAYOUT_TLS_DIR}

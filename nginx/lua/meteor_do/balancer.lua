@@ -7,7 +7,11 @@ local checker = require("meteor_do.checker")
 local config = require("meteor_do.config")
 local state = require("meteor_do.state")
 
+local ngx = ngx
 local crc32 = ngx.crc32_long
+local log, ERR, WARN = ngx.log, ngx.ERR, ngx.WARN
+local exit = ngx.exit
+local floor, sort, gmatch = math.floor, table.sort, string.gmatch
 local rshift = require("bit").rshift
 local VNODES = 160
 -- 2^14 slices of the 32-bit hash space.
@@ -25,7 +29,7 @@ local function build_ring(list)
             points[#points + 1] = { hash = crc32(p.name .. "#" .. v), peer = p }
         end
     end
-    table.sort(points, function(a, b)
+    sort(points, function(a, b)
         if a.hash == b.hash then
             return a.peer.name < b.peer.name
         end
@@ -88,7 +92,7 @@ local function first_point(points, h)
         return 1
     end
     while lo < hi do
-        local mid = math.floor((lo + hi) / 2)
+        local mid = floor((lo + hi) / 2)
         if points[mid].hash < h then
             lo = mid + 1
         else
@@ -123,7 +127,7 @@ end
 -- being set up). Recomputing it from the ring would be wrong once a failure changed the ring.
 local function failed_peer()
     local name
-    for a in string.gmatch(ngx.var.upstream_addr or "", "[^%s,:]+:%d+") do
+    for a in gmatch(ngx.var.upstream_addr or "", "[^%s,:]+:%d+") do
         name = a
     end
     return name and state.find(name)
@@ -143,15 +147,15 @@ end
 function _M.balance()
     local points, mode = ring()
     if #points == 0 then
-        ngx.log(ngx.ERR, "meteor-do: no peers configured")
-        return ngx.exit(502)
+        log(ERR, "meteor-do: no peers configured")
+        return exit(502)
     end
     local h = crc32(client_key())
     local failed, code = balancer.get_last_failure()
     local p
     if not failed then
         if mode ~= "healthy" then
-            ngx.log(ngx.WARN, "meteor-do: no healthy undrained peer (", mode, "); trying anyway")
+            log(WARN, "meteor-do: no healthy undrained peer (", mode, "); trying anyway")
         end
         -- One more try per other peer on the ring: a connect failure goes at once to the next one.
         if cache.size > 1 then
@@ -168,21 +172,21 @@ function _M.balance()
         local last = failed_peer()
         if last then
             tried[last.name] = true
-            ngx.log(ngx.WARN, "meteor-do: ", last.name, " ", tostring(failed), " ", tostring(code), "; retrying the next peer")
+            log(WARN, "meteor-do: ", last.name, " ", tostring(failed), " ", tostring(code), "; retrying the next peer")
             if failed == "failed" then
                 checker.passive_failure(last, failed)
             end
         end
         p = pick(points, h, tried) or untried(tried)
         if not p then
-            return ngx.exit(502)
+            return exit(502)
         end
         tried[p.name] = true
     end
     local ok, err = balancer.set_current_peer(p.ip, p.port)
     if not ok then
-        ngx.log(ngx.ERR, "meteor-do: set_current_peer ", p.name, ": ", err)
-        return ngx.exit(500)
+        log(ERR, "meteor-do: set_current_peer ", p.name, ": ", err)
+        return exit(500)
     end
 end
 
