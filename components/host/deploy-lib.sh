@@ -76,7 +76,7 @@ stage_env() {
 app_log_tail() {
   local since=$1 lines=$2 envfile=$3 text
   local -a cmd
-  read -ra cmd <<<"${METEOR_DO_JOURNAL_CMD:-journalctl --unit meteor-app --no-pager --output cat}"
+  read -ra cmd <<<"${METEOR_DO_JOURNAL_CMD:-journalctl --unit $LAYOUT_APP_UNIT --no-pager --output cat}"
   text=$("${cmd[@]}" --since "@$since" --lines "$lines" 2>&1) || true
   mask_env_values "$envfile" <<<"$text"
 }
