@@ -1,11 +1,12 @@
 // Runs the load balancer locally with the same templates as production (only paths and ports differ):
 //   npm run lb:local -- --backends 127.0.0.1:19001,127.0.0.1:19002 --http-port 18080 --https-port 18443 \
-//       [--admin-port 18181] [--listen 127.0.0.1] [--prefix DIR] [--stickiness ip|cookie] [--health-path /]
+//       [--admin-port N (default: the LB's admin port + 10000)] [--listen 127.0.0.1] [--prefix DIR] [--stickiness ip|cookie] [--health-path /]
 // A self-signed certificate is made with the openssl CLI; nginx runs in the foreground until Ctrl-C.
 import { spawn, execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { lbAdminPort } from "../lib/layout";
 import { LbView, renderNginx } from "../nginx/render";
 import { localView } from "../nginx/views";
 
@@ -82,7 +83,8 @@ function main(): void {
             address: opts.listen ?? "127.0.0.1",
             http: Number(opts["http-port"] ?? 18080),
             https: Number(opts["https-port"] ?? 18443),
-            admin: Number(opts["admin-port"] ?? 18181),
+            // Unprivileged stand-ins for 80, 443 and the admin port.
+            admin: Number(opts["admin-port"] ?? lbAdminPort + 10000),
         },
         tls: { certificate, privateKey },
         stickiness: (opts.stickiness ?? "ip") as LbView["stickiness"],
