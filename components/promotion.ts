@@ -29,6 +29,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { Bundle } from "./config";
+import { rules } from "../lib/validate";
 import { sha256File } from "./hash";
 
 /** A bundle as a stack exports it (the output `release`): its id and, for people, its file name. */
@@ -59,8 +60,6 @@ export class PromotionError extends Error {
 /** The stack output that carries the bundle; promoting stacks, CI and docs read it under this name. */
 export const bundleOutputName = "release";
 
-const sha256Pattern = /^[0-9a-f]{64}$/;
-
 /** The value to export as `release` from index.ts. */
 export function bundleOutput(bundle: Bundle): BundleOutput {
     return { sha256: bundle.sha256, bundle: path.basename(bundle.path) };
@@ -85,7 +84,7 @@ export function checkPromotion(promoteFrom: string, output: unknown, local: Part
     }
     const rel = output as Record<string, unknown>;
     const upstream = typeof rel.sha256 === "string" ? rel.sha256.toLowerCase() : undefined;
-    if (upstream === undefined || !sha256Pattern.test(upstream)) {
+    if (upstream === undefined || !rules.sha256.ok(upstream)) {
         throw new PromotionError(
             `${from}: output "${bundleOutputName}" of stack ${promoteFrom} has no valid "sha256" ` +
                 `(64 hex digits), got ${describe(rel.sha256)}.`,
@@ -125,10 +124,9 @@ export async function resolveBundle(args: ResolveBundleArgs, opts?: pulumi.Custo
         }
         return { path: local.path, sha256: local.sha256.toLowerCase() };
     }
-    if (!/^[^/\s]+\/[^/\s]+\/[^/\s]+$/.test(promoteFrom)) {
-        throw new PromotionError(
-            `promoteFrom "${promoteFrom}" must be a fully qualified stack name <org>/<project>/<stack>.`,
-        );
+    // Config checks promoteFrom with the same rule; this is for callers that build the args themselves.
+    if (!rules.stackRef.ok(promoteFrom)) {
+        throw new PromotionError(`promoteFrom "${promoteFrom}" ${rules.stackRef.allowed}.`);
     }
     const self = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
     if (promoteFrom === self) {
