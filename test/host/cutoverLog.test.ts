@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { renderEnvFile } from "../../components/env";
 import { hostEnv, makeHostRoot } from "../support/fakeHost";
-import { ROOT } from "../support/files";
+import { localHostTools } from "../support/hostTools";
 import { freePort } from "../support/ports";
 import { killPid, run, RunResult } from "../support/processes";
 import { buildBundle, Bundle } from "../support/sampleApp";
@@ -15,7 +15,7 @@ import { FakeLb, startFakeLb } from "./fakeLb";
 
 jest.setTimeout(120_000);
 
-const hostDir = path.join(ROOT, "components", "host");
+const hostDir = localHostTools();
 const mailPassword = "mail-Pa$$word`x";
 const apiKey = "sk_live_0123456789";
 
