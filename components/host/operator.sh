@@ -7,9 +7,12 @@
 # bastion for app hosts), as the deploy user may. Idempotent. It runs from a Command, not from
 # user-data, so adding or removing a key never replaces a droplet.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=layout.sh disable=SC1091  # rendered by the program; checked as installed (unit suite)
+. "$(dirname "$0")/layout.sh"
 
-OPERATOR=${METEOR_DO_OPERATOR_USER:-operator}
-TOOLS_DIR=${METEOR_DO_TOOLS_DIR:-/usr/local/lib/meteor-do}
+OPERATOR=${METEOR_DO_OPERATOR_USER:-$LAYOUT_OPERATOR_USER}
+TOOLS_DIR=${METEOR_DO_TOOLS_DIR:-$LAYOUT_TOOLS_DIR}
 SUDOERS_FILE=${METEOR_DO_OPERATOR_SUDOERS:-/etc/sudoers.d/meteor-do-operator}
 SSHD_DROPIN=${METEOR_DO_OPERATOR_SSHD:-/etc/ssh/sshd_config.d/60-meteor-do-operator.conf}
 
@@ -24,12 +27,13 @@ role=$1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The program validated the keys; this keeps the file to key lines only (no options such as command=).
+# The program validated the keys (lib/validate.ts publicKey); this keeps the file to key lines of the same
+# pattern only (no options such as command=).
 n=0
 while IFS= read -r line || [[ -n $line ]]; do
   [[ -n $line ]] || continue
   n=$((n + 1))
-  [[ $line =~ ^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)\ [A-Za-z0-9+/]+={0,2}(\ [[:print:]]*)?$ ]] ||
+  [[ $line =~ $PUBLIC_KEY_RE ]] ||
     die "line $n of stdin is not an OpenSSH public key"
   printf '%s\n' "$line" >>"$work/authorized_keys"
 done
