@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { renderEnvFile } from "../../components/env";
 import { hostEnv, makeHostRoot } from "../support/fakeHost";
-import { ROOT } from "../support/files";
+import { localHostTools } from "../support/hostTools";
 import { request } from "../support/http";
 import { freePort } from "../support/ports";
 import { killPid, run, RunResult } from "../support/processes";
@@ -17,7 +17,7 @@ import { FakeLb, startFakeLb } from "./fakeLb";
 
 jest.setTimeout(120_000);
 
-const hostDir = path.join(ROOT, "components", "host");
+const hostDir = localHostTools();
 let tmp: string;
 let appRoot: string;
 let envRoot: string;
