@@ -9,14 +9,18 @@ local cjson = require("cjson.safe")
 local config = require("meteor_do.config")
 local state = require("meteor_do.state")
 
+local ngx = ngx
+local say, exit, log, WARN = ngx.say, ngx.exit, ngx.log, ngx.WARN
+local get_method, get_uri_args = ngx.req.get_method, ngx.req.get_uri_args
+
 local _M = {}
 
 local function reply(status, body)
     ngx.status = status
     ngx.header["Content-Type"] = "application/json"
     ngx.header["Cache-Control"] = "no-store"
-    ngx.say(cjson.encode(body))
-    return ngx.exit(status)
+    say(cjson.encode(body))
+    return exit(status)
 end
 
 local function is_self(addr)
@@ -46,13 +50,17 @@ local function reported(args)
 end
 
 function _M.handle()
-    local method = ngx.req.get_method()
+    local method = get_method()
     local uri = ngx.var.uri
     local addr = ngx.var.realip_remote_addr
 
     -- Which tree this nginx runs (lb-push.sh checks it after a reload) and its config generation.
     if uri == "/lb/config" then
-        return reply(200, { release = state.release or cjson.null, generation = state.generation(), peers = #state.peers })
+        return reply(200, {
+            release = state.release or cjson.null,
+            generation = state.generation(),
+            peers = #state.peers,
+        })
     end
 
     if uri == "/lb/peers" or uri == "/lb/peers/" then
@@ -89,13 +97,15 @@ function _M.handle()
     if not is_self(addr) and peer_ip(p.name) ~= addr then
         return reply(403, { error = "a caller may only manage its own peer", caller = addr })
     end
-    local release, node, bad = reported(ngx.req.get_uri_args())
+    local release, node, bad = reported(get_uri_args())
     if bad then
         return reply(400, { error = bad })
     end
     state.set_release(p.name, release, node)
-    state.set_draining(p.name, action == "drain")
-    ngx.log(ngx.WARN, "meteor-do: peer ", p.name, " ", action, "ed by ", addr)
+    if not state.set_draining(p.name, action == "drain") then
+        return reply(500, { error = "could not record the change (see the error log)", name = p.name })
+    end
+    log(WARN, "meteor-do: peer ", p.name, " ", action, "ed by ", addr)
     return reply(200, state.describe(p))
 end
 

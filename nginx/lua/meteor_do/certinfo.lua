@@ -4,6 +4,8 @@
 -- which is also when nginx loads it, so the page shows the certificate nginx really serves.
 local _M = {}
 
+local decode_base64 = ngx.decode_base64
+
 -- The element at i: its tag, and where its content starts and ends (inclusive); nil when truncated.
 local function element(der, i)
     local tag, b = der:byte(i, i + 1)
@@ -113,7 +115,7 @@ function _M.read(path)
     local pem = f:read("*a")
     f:close()
     local b64 = pem:match("%-%-%-%-%-BEGIN CERTIFICATE%-%-%-%-%-(.-)%-%-%-%-%-END CERTIFICATE%-%-%-%-%-")
-    local der = b64 and ngx.decode_base64((b64:gsub("%s", "")))
+    local der = b64 and decode_base64((b64:gsub("%s", "")))
     if not der then
         return nil, "no PEM certificate in " .. path
     end

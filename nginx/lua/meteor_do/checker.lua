@@ -5,14 +5,22 @@
 local config = require("meteor_do.config")
 local state = require("meteor_do.state")
 
+local ngx = ngx
+local log, ERR, WARN = ngx.log, ngx.ERR, ngx.WARN
+local tcp, sleep, now, update_time = ngx.socket.tcp, ngx.sleep, ngx.now, ngx.update_time
+local spawn, wait = ngx.thread.spawn, ngx.thread.wait
+local every, at = ngx.timer.every, ngx.timer.at
+local worker_id, worker_exiting, worker_pid = ngx.worker.id, ngx.worker.exiting, ngx.worker.pid
+local floor = math.floor
+
 local hc = config.health_check
-local dict = state.dict
 local _M = {}
 
 local running = false
+local LOCK = "round_lock"
 
 local function probe(p)
-    local sock = ngx.socket.tcp()
+    local sock = tcp()
     sock:settimeout(hc.timeout_ms)
     local ok, err = sock:connect(p.ip, p.port)
     if not ok then
@@ -43,11 +51,11 @@ end
 
 -- The probe, timed (ms) for the status page; the clock is refreshed around it (ngx.now is cached).
 local function timed_probe(p)
-    ngx.update_time()
-    local started = ngx.now()
+    update_time()
+    local started = now()
     local ok, err = probe(p)
-    ngx.update_time()
-    return ok, err, math.floor((ngx.now() - started) * 10000 + 0.5) / 10
+    update_time()
+    return ok, err, floor((now() - started) * 10000 + 0.5) / 10
 end
 
 -- rise/fall: consecutive successes/failures, as the check module counts them.
@@ -55,28 +63,28 @@ local function record(p, ok, err)
     local name = p.name
     local up = state.is_up(name)
     if ok then
-        dict:set("fall:" .. name, 0)
-        local n = dict:incr("rise:" .. name, 1, 0)
-        if not up and n >= hc.rise then
+        state.set("fall:" .. name, 0)
+        local n = state.incr("rise:" .. name, 1)
+        if n and not up and n >= hc.rise then
             state.set_up(name, true)
-            ngx.log(ngx.WARN, "meteor-do: peer ", name, " is up after ", n, " good checks")
+            log(WARN, "meteor-do: peer ", name, " is up after ", n, " good checks")
         end
     else
-        dict:set("rise:" .. name, 0)
-        local n = dict:incr("fall:" .. name, 1, 0)
-        if up and n >= hc.fall then
+        state.set("rise:" .. name, 0)
+        local n = state.incr("fall:" .. name, 1)
+        if n and up and n >= hc.fall then
             state.set_up(name, false)
-            ngx.log(ngx.WARN, "meteor-do: peer ", name, " is down after ", n, " failed checks: ", err)
+            log(WARN, "meteor-do: peer ", name, " is down after ", n, " failed checks: ", err)
         end
     end
 end
 
 -- Marked down as if `fall` checks had failed: only `rise` good probes bring it back.
 local function mark_down(p, why)
-    dict:set("rise:" .. p.name, 0)
-    dict:set("fall:" .. p.name, hc.fall)
+    state.set("rise:" .. p.name, 0)
+    state.set("fall:" .. p.name, hc.fall)
     state.set_up(p.name, false)
-    ngx.log(ngx.WARN, "meteor-do: peer ", p.name, " is down at once: ", why)
+    log(WARN, "meteor-do: peer ", p.name, " is down at once: ", why)
 end
 
 local function confirm(premature, p)
@@ -85,15 +93,15 @@ local function confirm(premature, p)
     end
     local ok, err = probe(p)
     if not ok then
-        ngx.log(ngx.WARN, "meteor-do: peer ", p.name, " stays down: ", err)
+        log(WARN, "meteor-do: peer ", p.name, " stays down: ", err)
         return
     end
     -- It passes a health check: the failure was a pooled connection the app had closed. Up again,
     -- unless an active check counted meanwhile.
-    if dict:get("fall:" .. p.name) == hc.fall then
-        dict:set("fall:" .. p.name, 0)
+    if state.get("fall:" .. p.name) == hc.fall then
+        state.set("fall:" .. p.name, 0)
         state.set_up(p.name, true)
-        ngx.log(ngx.WARN, "meteor-do: peer ", p.name, " is up again: it passes a health check")
+        log(WARN, "meteor-do: peer ", p.name, " is up again: it passes a health check")
     end
 end
 
@@ -106,13 +114,13 @@ function _M.passive_failure(p, err)
     if not state.is_up(p.name) then
         return
     end
-    if not dict:add("passive:" .. p.name, true, hc.interval_ms / 1000) then
+    if not state.add("passive:" .. p.name, true, hc.interval_ms / 1000) then
         return
     end
     mark_down(p, "passive: " .. tostring(err))
-    local ok, terr = ngx.timer.at(0, confirm, p)
+    local ok, terr = at(0, confirm, p)
     if not ok then
-        ngx.log(ngx.ERR, "meteor-do: cannot confirm a failure of ", p.name, ": ", terr)
+        log(ERR, "meteor-do: cannot confirm a failure of ", p.name, ": ", terr)
     end
 end
 
@@ -122,15 +130,15 @@ end
 -- idle connection itself (keep-alive or header timeouts) is told apart by the check passing. The
 -- connection never carries a request; reads time out every interval to notice a reload.
 local function watch(premature, p)
-    while not premature and not ngx.worker.exiting() do
-        local sock = ngx.socket.tcp()
+    while not premature and not worker_exiting() do
+        local sock = tcp()
         sock:settimeout(hc.timeout_ms)
         if sock:connect(p.ip, p.port) then
             sock:settimeout(hc.interval_ms)
             local _, err
             repeat
                 _, err = sock:receive(1)
-            until err ~= "timeout" or ngx.worker.exiting()
+            until err ~= "timeout" or worker_exiting()
             sock:close()
             if err ~= "timeout" and state.is_up(p.name) then
                 local ok, why = probe(p)
@@ -139,18 +147,27 @@ local function watch(premature, p)
                 end
             end
         end
-        ngx.sleep(hc.interval_ms / 1000)
+        sleep(hc.interval_ms / 1000)
+    end
+end
+
+-- Released only by its owner: a round that outlived the lock's TTL must not delete the lock of a round
+-- another worker (e.g. of the next generation) has started since.
+local function release_lock(token)
+    if state.get(LOCK) == token then
+        state.delete(LOCK)
     end
 end
 
 local function round(premature)
-    if premature or running or ngx.worker.exiting() then
+    if premature or running or worker_exiting() then
         return
     end
     -- The lock expires on its own if a worker dies mid-round; a round lasts at most 3 timeouts
     -- (connect, send, receive).
     local lock_ttl = (3 * hc.timeout_ms + hc.interval_ms) / 1000 + 1
-    if not dict:add("round_lock", true, lock_ttl) then
+    local token = worker_pid() .. ":" .. now()
+    if not state.add(LOCK, token, lock_ttl) then
         return
     end
     running = true
@@ -158,10 +175,10 @@ local function round(premature)
     local ok, err = pcall(function()
         local threads = {}
         for i, p in ipairs(state.peers) do
-            threads[i] = ngx.thread.spawn(timed_probe, p)
+            threads[i] = spawn(timed_probe, p)
         end
         for i, p in ipairs(state.peers) do
-            local alive, healthy, why, ms = ngx.thread.wait(threads[i])
+            local alive, healthy, why, ms = wait(threads[i])
             if not alive then
                 healthy, why = false, "probe error: " .. tostring(healthy)
             end
@@ -170,24 +187,30 @@ local function round(premature)
         end
     end)
     running = false
-    dict:delete("round_lock")
+    release_lock(token)
     if not ok then
-        ngx.log(ngx.ERR, "meteor-do: health check round failed: ", err)
+        log(ERR, "meteor-do: health check round failed: ", err)
     end
 end
 
 function _M.start()
-    if ngx.worker.id() ~= 0 or #state.peers == 0 then
+    if worker_id() ~= 0 or #state.peers == 0 then
         return
     end
-    local ok, err = ngx.timer.every(hc.interval_ms / 1000, round)
+    local ok, err = every(hc.interval_ms / 1000, round)
     if not ok then
-        ngx.log(ngx.ERR, "meteor-do: cannot start health checks: ", err)
+        log(ERR, "meteor-do: cannot start health checks: ", err)
         return
     end
-    ngx.timer.at(0, round)
+    ok, err = at(0, round)
+    if not ok then
+        log(ERR, "meteor-do: cannot run the first health check round: ", err)
+    end
     for _, p in ipairs(state.peers) do
-        ngx.timer.at(0, watch, p)
+        ok, err = at(0, watch, p)
+        if not ok then
+            log(ERR, "meteor-do: cannot watch ", p.name, ": ", err)
+        end
     end
 end
 

@@ -5,6 +5,7 @@
 local _M = {}
 
 local find = string.find
+local ngx_now = ngx.now
 local ESTABLISHED = "01"
 
 -- "a.b.c.d:port" as /proc/net/tcp prints it: the address as a little-endian 32-bit word (x86_64, as
@@ -25,7 +26,7 @@ local cached = { at = -1 }
 -- name -> established connections to it, for every peer; nil when the table cannot be read. The
 -- whole table is searched with plain finds for " <remote> 01 " (remote address, state ESTABLISHED).
 function _M.count(peers)
-    local now = ngx.now()
+    local now = ngx_now()
     if now - cached.at < 1 then
         return cached.counts
     end

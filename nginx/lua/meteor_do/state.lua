@@ -4,8 +4,12 @@
 local cjson = require("cjson.safe")
 local config = require("meteor_do.config")
 
+local ngx = ngx
+local log, ERR = ngx.log, ngx.ERR
+local md5, now = ngx.md5, ngx.now
+
 local dict = ngx.shared.meteor_do
-local _M = { dict = dict, upstream = config.upstream }
+local _M = { upstream = config.upstream }
 
 local peers, by_name = {}, {}
 for i, p in ipairs(config.peers) do
@@ -20,18 +24,46 @@ function _M.find(name)
     return by_name[name]
 end
 
--- Every write is checked: a full dict logs (and the caller goes on) instead of failing silently.
-local function put(key, value)
-    local ok, err = dict:set(key, value)
+-- Every write is checked: one that fails (a full dict, a value of the wrong type) is logged and the
+-- caller goes on, so the state lags one write instead of a worker failing its request or round.
+local function put(key, value, ttl)
+    local ok, err = dict:set(key, value, ttl)
     if not ok then
-        ngx.log(ngx.ERR, "meteor-do: shared dict write of ", key, " failed: ", err)
+        log(ERR, "meteor-do: shared dict write of ", key, " failed: ", err)
+    end
+    return ok
+end
+_M.set = put
+
+-- add: true when this call created the key; false (silently) when it exists already.
+function _M.add(key, value, ttl)
+    local ok, err = dict:add(key, value, ttl)
+    if not ok and err ~= "exists" then
+        log(ERR, "meteor-do: shared dict add of ", key, " failed: ", err)
     end
     return ok
 end
 
+-- The new value, or nil when the increment failed.
+function _M.incr(key, by)
+    local n, err = dict:incr(key, by, 0)
+    if not n then
+        log(ERR, "meteor-do: shared dict incr of ", key, " failed: ", err)
+    end
+    return n
+end
+
+function _M.get(key)
+    return dict:get(key)
+end
+
+function _M.delete(key)
+    dict:delete(key)
+end
+
 -- A bump tells each worker's balancer to rebuild its ring (one dict read per request instead of 2N).
 local function bump()
-    dict:incr("version", 1, 0)
+    _M.incr("version", 1)
 end
 
 -- The release id lb-push.sh wrote beside this tree (nil for local runs). Read when the config loads,
@@ -48,16 +80,16 @@ end
 _M.release = read_release()
 
 -- One id per config load: workers of a load count it once, a restarted worker does not again.
-local cycle = ngx.md5(tostring(ngx.now()) .. tostring({}) .. tostring(_M.release))
+local cycle = md5(tostring(now()) .. tostring({}) .. tostring(_M.release))
 
 -- Called from init_by_lua (master, before workers fork) on every start and reload.
 function _M.init()
     for _, p in ipairs(peers) do
         -- A new peer starts "up" so traffic flows at once after a push; the checker's `fall`
         -- failures take it out. Known peers keep their state (add never overwrites).
-        dict:add("up:" .. p.name, true)
+        _M.add("up:" .. p.name, true)
         -- For "state since" on the status page (os.time: ngx.now is not available in init_by_lua).
-        dict:add("since:" .. p.name, os.time())
+        _M.add("since:" .. p.name, os.time())
     end
     bump()
 end
@@ -65,8 +97,8 @@ end
 -- Called from init_worker_by_lua: a load counts as a generation only once its workers run (a reload
 -- that fails after init_by_lua, e.g. on bind(), leaves the old workers and the old generation).
 function _M.init_worker()
-    if dict:add("cycle:" .. cycle, true) then
-        dict:incr("generation", 1, 0)
+    if _M.add("cycle:" .. cycle, true) then
+        _M.incr("generation", 1)
     end
 end
 
@@ -80,28 +112,30 @@ end
 
 function _M.set_up(name, up)
     if _M.is_up(name) ~= up then
-        put("since:" .. name, ngx.now())
+        put("since:" .. name, now())
     end
     put("up:" .. name, up)
     bump()
 end
 
+-- false when the dict refused the write (the admin API reports it instead of claiming success).
 function _M.set_draining(name, draining)
     if _M.is_draining(name) ~= draining then
-        put("since:" .. name, ngx.now())
+        put("since:" .. name, now())
     end
-    put("drain:" .. name, draining)
+    local ok = put("drain:" .. name, draining)
     bump()
+    return ok
 end
 
 -- The last active check of a peer: how long it took, and its error (kept, with its time, after the
 -- peer recovers, so the page can say what went wrong last).
 function _M.record_check(name, ms, err)
     put("check_ms:" .. name, ms)
-    put("check_at:" .. name, ngx.now())
+    put("check_at:" .. name, now())
     if err then
         put("error:" .. name, #err > 200 and err:sub(1, 200) or err)
-        put("error_at:" .. name, ngx.now())
+        put("error_at:" .. name, now())
     end
 end
 

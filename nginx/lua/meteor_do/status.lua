@@ -10,14 +10,18 @@ local conns = require("meteor_do.conns")
 local page = require("meteor_do.status_html")
 local state = require("meteor_do.state")
 
+local ngx = ngx
 local ngx_now = ngx.now
+local log, WARN = ngx.log, ngx.WARN
+local say, write, exit = ngx.say, ngx.print, ngx.exit
+local get_uri_args = ngx.req.get_uri_args
 local null = cjson.null
 local _M = {}
 
 -- Read when the config loads (init_by_lua, before workers fork), as nginx loads the certificate.
 local cert_not_after, cert_error = certinfo.read(config.certificate)
 if not cert_not_after then
-    ngx.log(ngx.WARN, "meteor-do: cannot read the expiry of ", config.certificate, ": ", cert_error)
+    log(WARN, "meteor-do: cannot read the expiry of ", config.certificate, ": ", cert_error)
 end
 
 local function rows(filter)
@@ -149,12 +153,12 @@ local formats = {
 
 local function bad(message)
     ngx.status = 400
-    ngx.say(message)
-    return ngx.exit(400)
+    say(message)
+    return exit(400)
 end
 
 function _M.handle()
-    local args = ngx.req.get_uri_args()
+    local args = get_uri_args()
     local format = args.format or "html"
     local filter = args.status
     local f = formats[format]
@@ -174,7 +178,7 @@ function _M.handle()
     end
     ngx.header["Content-Type"] = f[1]
     ngx.header["Cache-Control"] = "no-store"
-    ngx.print(f[2](rows(filter), state.generation(), { status = filter, refresh = refresh }))
+    write(f[2](rows(filter), state.generation(), { status = filter, refresh = refresh }))
 end
 
 return _M

@@ -6,6 +6,7 @@
 local _M = { default_refresh = 5 }
 
 local floor = math.floor
+local escape_uri = ngx.escape_uri
 
 local escapes = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }
 local function esc(v)
@@ -96,7 +97,7 @@ local function link(args)
     local q = {}
     for _, k in ipairs({ "format", "status", "refresh" }) do
         if args[k] ~= nil then
-            q[#q + 1] = k .. "=" .. ngx.escape_uri(tostring(args[k]))
+            q[#q + 1] = k .. "=" .. escape_uri(tostring(args[k]))
         end
     end
     return "?" .. table.concat(q, "&")
