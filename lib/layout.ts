@@ -11,7 +11,7 @@ export const lbAdminPort = 8181;
 /** The SSH user every Command logs in as (sudo without password, key-only). */
 export const deployUser = "deploy";
 /** The user operators log in as for `npm run ops` (operatorSshKeys; operator.sh). */
-export const operatorUser = "operator";
+export const operatorUser = "ops";
 /** The unprivileged user the app runs as. */
 export const appUser = "meteor";
 /** The user nginx's workers run as (Debian's). */

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Gives the people in operatorSshKeys their own login for `npm run ops`, with the rights it needs:
-#   sudo operator.sh app|lb < public-keys      (one key per line; none: nobody can log in as operator)
-# Both roles: the `operator` user (key-only, bash), in the systemd-journal group (reads the app's
-# journal), its authorized_keys owned by root (only this script writes them). App hosts: sudo for the
-# rollback form of cutover.sh (`... --env live`) and nothing else. LB: may open tunnels to port 22 (the
-# bastion for app hosts), as the deploy user may. Idempotent. It runs from a Command, not from
-# user-data, so adding or removing a key never replaces a droplet.
+#   sudo operator.sh app|lb < public-keys      (one key per line; none: nobody can log in as ops)
+# Both roles: the `ops` user (key-only, bash; not "operator", a system group on Debian), in the
+# systemd-journal group (reads the app's journal), its authorized_keys owned by root (only this script
+# writes them). App hosts: sudo for the rollback form of cutover.sh (`... --env live`) and nothing else.
+# LB: may open tunnels to port 22 (the bastion for app hosts), as the deploy user may. Idempotent. It
+# runs from a Command, not from user-data, so adding or removing a key never replaces a droplet.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=layout.sh disable=SC1091  # rendered by the program; checked as installed (unit suite)

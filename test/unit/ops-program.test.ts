@@ -112,7 +112,7 @@ describe("program", () => {
             ["app-2", (outputs.appPrivateIps as string[])[1]],
         ]);
         expect(t.lb.publicIp).toBe(outputs.lbReservedIp);
-        expect(t).toMatchObject({ user: "operator", appPort: 3000, release: bundleSha, bundle: bundleSha });
+        expect(t).toMatchObject({ user: "ops", appPort: 3000, release: bundleSha, bundle: bundleSha });
         expect(t.cutover).toEqual({
             healthCheckPath: "/",
             keepReleases: 3,

@@ -91,7 +91,7 @@ describe("ssh", () => {
                 "    HostKeyAlias meteor-do-droplet-403",
                 "    ProxyJump lb",
                 "Host *",
-                "    User operator",
+                "    User ops",
                 '    UserKnownHostsFile "/s/known hosts"',
                 "    StrictHostKeyChecking accept-new",
                 "    GlobalKnownHostsFile /dev/null",

@@ -15,7 +15,7 @@ export const outputs = {
             { name: "app-1", droplet: "mdo-staging-app-1", dropletId: "402", privateIp: "10.10.0.3" },
             { name: "app-2", droplet: "mdo-staging-app-2", dropletId: "403", privateIp: "10.10.0.4" },
         ],
-        user: "operator",
+        user: "ops",
         appPort: 3000,
         release: A,
         bundle: A,
