@@ -111,7 +111,6 @@ export class Scenario {
         return {
             appCount: String(APP_COUNT),
             vpcIpRange: VPC_RANGE,
-            nodeVersion: this.nodeVersion,
             nodeDistUrl: this.nodeDistUrl,
             adminCidrs: JSON.stringify(["198.18.0.0/15", "203.0.113.0/24"]),
             bundle: bundle.file,
@@ -135,12 +134,15 @@ export class Scenario {
         return r;
     }
 
-    /** Builds a sample-app bundle into the data dir (sample-app/build.js arguments). */
+    /**
+     * Builds a sample-app bundle into the data dir (sample-app/build.js arguments). Its star.json records the
+     * mirror's Node.js version: with nodeVersion auto (unset here) that is what the hosts install.
+     */
     async bundle(name: string, args: string[]): Promise<Bundle> {
         const file = path.join(DATA_DIR, "bundles", `${name}.tgz`);
         fs.mkdirSync(path.dirname(file), { recursive: true });
         const build = path.join(ROOT, "sample-app", "build.js");
-        const child = spawn(process.execPath, [build, "--out", file, ...args], {
+        const child = spawn(process.execPath, [build, "--out", file, "--node-version", this.nodeVersion, ...args], {
             cwd: ROOT,
             stdio: ["ignore", "ignore", "inherit"],
         });

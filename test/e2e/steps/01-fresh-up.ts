@@ -43,6 +43,7 @@ const step: Step = async (s) => {
         `http://${site}/some/page?x=1`,
     ]);
     s.check(/^30[18] https:\/\//.test(redirect.stdout), `http:// redirects to https:// (${redirect.stdout})`);
+    const nodes = new Map<string, string>();
     const sticky = await Promise.all(
         clientAddresses()
             .slice(0, 24)
@@ -51,7 +52,9 @@ const step: Step = async (s) => {
                 for (let i = 0; i < 4; i++) {
                     const r = await stack.curl(["-k", `https://${site}/info.json`], a);
                     try {
-                        seen.add(JSON.parse(r.stdout).host);
+                        const answer = JSON.parse(r.stdout);
+                        seen.add(answer.host);
+                        nodes.set(answer.host, answer.node);
                     } catch {
                         seen.add(`error:${r.stderr.trim()}`);
                     }
@@ -62,6 +65,11 @@ const step: Step = async (s) => {
     const stuck = sticky.filter((x) => x.length === 1 && !x[0].startsWith("error")).length;
     const spread = new Set(sticky.flat()).size;
     s.check(stuck === 24, `24 client addresses each stick to one host (${stuck} did)`);
+    const runs = [...nodes.values()];
+    s.check(
+        runs.length >= 2 && runs.every((v) => v === `v${s.nodeVersion}`),
+        `every host answering runs Node.js v${s.nodeVersion}, the bundle's star.json (nodeVersion auto): ${[...nodes].map(([h, v]) => `${h}=${v}`).join(" ")}`,
+    );
     s.check(spread >= 2, `the 24 addresses spread over more than one host (${spread})`);
     const status = await stack.curl(["-k", `https://${site}/check-status?format=json`], clientAddresses()[0]);
     let servers: { name: string; status: string }[] = [];
