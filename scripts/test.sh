@@ -2,7 +2,7 @@
 # The test command (`npm test`, and what .ci/run calls): brings a fresh Debian 12 machine to green.
 # 1. installs the Debian packages in scripts/apt-packages.txt that are missing (needs root or sudo),
 # 2. installs npm dependencies when node_modules is missing or older than package-lock.json,
-# 3. type-checks and shellchecks, then runs every suite: unit, nginx, host, sample, workflows, letsencrypt, e2e.
+# 3. type-checks, lints (ESLint, Prettier, luacheck) and shellchecks, then runs every suite: unit, nginx, host, sample, workflows, letsencrypt, e2e.
 # SUITES="unit nginx" runs only those (e2e included by name).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,7 @@ fi
 suites=${SUITES:-unit nginx host sample workflows letsencrypt e2e}
 echo "== static checks"
 npx tsc --noEmit -p .
+npm run -s lint
 mapfile -t scripts < <(find components scripts test sample-app .ci -name node_modules -prune -o \( -name '*.sh' -o -path .ci/run \) -type f -print)
 shellcheck --external-sources --source-path=SCRIPTDIR "${scripts[@]}"
 
