@@ -41,6 +41,18 @@ export interface Figures {
     upSeconds?: Record<string, number>;
     requests?: Record<string, number>;
     lbRebootMs?: number;
+    /** `npm run ops` against the topology (steps/07-ops.ts). */
+    ops?: { keyUpCommands: string; statusMs: number; logsMs: number; logsLines: number; execMs: number };
+    /** `npm run ops -- rollback` under load and the ups that follow it (steps/08-rollback.ts). */
+    rollback?: {
+        seconds: number;
+        secondsPerHost: Record<string, number>;
+        requests: number;
+        failedRequests: number;
+        uploadedBytes: number;
+        confirmUpCommands: string;
+        secondUpCommands: string;
+    };
     ok?: boolean;
     problems?: string[];
 }
