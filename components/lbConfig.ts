@@ -44,7 +44,7 @@ export class LbConfig extends pulumi.ComponentResource {
         assertRule(rules.appPort, args.appPort, "appPort");
         assertRule(rules.appPortFree, args.appPort, "appPort");
         checkStackSettings(args);
-        for (const c of args.adminCidrs) assertRule(rules.cidr, c, "adminCidrs entry");
+        for (const c of args.adminCidrs) assertRule(rules.narrowCidr, c, "adminCidrs entry");
 
         const files = pulumi
             .all([args.peers, args.peerNames, args.lbPrivateIp, args.vpcCidr, args.serverName])

@@ -154,6 +154,8 @@ export class MeteorSite extends pulumi.ComponentResource {
                 trustedProxyCount: lbSettings.trustedProxyCount,
                 realIpFrom: lbSettings.trustedProxyCidrs.length > 0 ? lbSettings.trustedProxyCidrs : undefined,
                 adminCidrs: placement.adminCidrs,
+                hstsMaxAge: tls.hstsMaxAge,
+                limits: lbSettings.limits,
                 // Let's Encrypt certificates carry no OCSP responder and the first start is self-signed: no stapling.
                 tls: letsencrypt
                     ? { ...letsencrypt.tlsPaths, selfSigned: true }

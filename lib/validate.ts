@@ -102,6 +102,11 @@ export function isPublicKey(v: string): boolean {
 const cidrAllowed = "each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48";
 const ms = "must be an integer number of milliseconds greater than 0";
 
+/** A CIDR that is not the whole address space: /0 would trust or admit everyone. */
+export function isNarrowCidr(v: string): boolean {
+    return isCidr(v) && !v.endsWith("/0");
+}
+
 export const rules = {
     appCount: intRule(1, 100, "must be an integer from 1 to 100 (the number of app droplets)"),
     appPort: intRule(1024, 65535, "must be an unprivileged port from 1024 to 65535 (the app runs unprivileged)"),
@@ -125,6 +130,17 @@ export const rules = {
     cutoverTimeoutSeconds: intRule(5, 1800, "must be an integer number of seconds from 5 to 1800"),
     oplogTooFarBehind: intRule(1, 10_000_000, "must be a positive integer"),
     cidr: { ok: isCidr, allowed: cidrAllowed } as Rule<string>,
+    /** adminCidrs and trustedProxyCidrs: a list of everyone (0.0.0.0/0, ::/0) defeats the list. */
+    narrowCidr: {
+        ok: isNarrowCidr,
+        allowed: `${cidrAllowed}, not a /0 such as 0.0.0.0/0 or ::/0 (that is every address)`,
+    } as Rule<string>,
+    /** Strict-Transport-Security max-age in seconds; 0: no header. At most two years (browsers cap there). */
+    hstsMaxAge: intRule(0, 63072000, "must be an integer number of seconds from 0 (no HSTS) to 63072000 (two years)"),
+    /** Concurrent connections (HTTP/2 streams count each) per client address; 0: no limit. */
+    connectionsPerIp: intRule(0, 1_000_000, "must be an integer from 0 (no limit) to 1000000"),
+    /** New requests per second per client address (a burst of 20 s worth passes); 0: no limit. */
+    requestsPerSecondPerIp: intRule(0, 100_000, "must be an integer from 0 (no limit) to 100000"),
     domain: {
         ok: isDomainName,
         allowed:

@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import Mustache from "mustache";
 import { HealthCheck, healthCheckTypes, Stickiness, stickinessModes } from "../lib/types";
-import { assertRule, isCidr, isIp, isIpv4, Rule, rules } from "../lib/validate";
+import { assertRule, isCidr, isIp, isIpv4, isNarrowCidr, Rule, rules } from "../lib/validate";
 
 /** One app droplet as the balancer sees it (private IP, app port) and, for the status page, its name. */
 export interface LbPeer {
@@ -26,10 +26,14 @@ export interface LbView {
     /** Proxies in front of the LB whose X-Forwarded-For is believed (0: none). */
     trustedProxyCount: number;
     /**
-     * Addresses of those proxies. Only used when trustedProxyCount > 0; defaults to any address, which
-     * trusts exactly one hop (the rightmost X-Forwarded-For entry). More than one hop needs the list.
+     * Addresses of those proxies, required when trustedProxyCount > 0: only a connection from one of them
+     * may set the client address through X-Forwarded-For; anyone else's header is replaced.
      */
     realIpFrom?: string[];
+    /** Strict-Transport-Security max-age on HTTPS responses; unset or 0: no header (self-signed). */
+    hstsMaxAge?: number;
+    /** Per client address on the public ports; unset or 0: no limit. */
+    limits?: { connectionsPerIp: number; requestsPerSecondPerIp: number };
     serverName: string;
     /** Paths on the host; the private key stays outside the pushed tree. */
     tls: { certificate: string; privateKey: string; selfSigned: boolean };
@@ -64,6 +68,11 @@ const addressRule: Rule<string> = {
     ok: (v) => isCidr(v) || isIp(v),
     allowed: "must be an IP address or a CIDR such as 203.0.113.0/24 or 2001:db8::/48",
 };
+/** Trusted proxies: single addresses or CIDRs, but not everyone (a /0). */
+const narrowAddressRule: Rule<string> = {
+    ok: (v) => isIp(v) || isNarrowCidr(v),
+    allowed: "must be an IP address or a CIDR such as 203.0.113.0/24 or 2001:db8::/48, not a /0",
+};
 /** The Host of checks and server_name: config's domain rule, an IPv4 address (the reserved IP), or localhost. */
 const hostRule: Rule<string> = {
     ok: (v) => rules.serverName.ok(v) || v === "localhost",
@@ -79,7 +88,10 @@ function port(n: number, what: string): void {
 }
 
 /** The parts of a view that come from stack config. */
-export type LbStackSettings = Pick<LbView, "stickiness" | "trustedProxyCount" | "realIpFrom"> & {
+export type LbStackSettings = Pick<
+    LbView,
+    "stickiness" | "trustedProxyCount" | "realIpFrom" | "hstsMaxAge" | "limits"
+> & {
     healthCheck: HealthCheck;
 };
 
@@ -101,13 +113,18 @@ export function checkStackSettings(v: LbStackSettings): void {
     assertRule(rules.healthCheckFall, hc.fall, "healthCheck.fall");
     assertRule({ ok: (s) => stickinessModes.includes(s), allowed: "must be ip or cookie" }, v.stickiness, "stickiness");
     assertRule(rules.trustedProxyCount, v.trustedProxyCount, "trustedProxyCount");
-    if (v.trustedProxyCount > 1) {
+    if (v.trustedProxyCount > 0) {
         check(
             (v.realIpFrom ?? []).length > 0,
-            "trustedProxyCount > 1 needs realIpFrom (the proxies' CIDRs): without them only one hop can be trusted safely",
+            "trustedProxyCount > 0 needs realIpFrom (the proxies' CIDRs): without them a client that bypasses the proxies chooses its own address",
         );
     }
-    for (const c of v.realIpFrom ?? []) assertRule(addressRule, c, "realIpFrom entry");
+    for (const c of v.realIpFrom ?? []) assertRule(narrowAddressRule, c, "realIpFrom entry");
+    if (v.hstsMaxAge !== undefined) assertRule(rules.hstsMaxAge, v.hstsMaxAge, "hstsMaxAge");
+    if (v.limits !== undefined) {
+        assertRule(rules.connectionsPerIp, v.limits.connectionsPerIp, "limits.connectionsPerIp");
+        assertRule(rules.requestsPerSecondPerIp, v.limits.requestsPerSecondPerIp, "limits.requestsPerSecondPerIp");
+    }
 }
 
 function validate(v: LbView): void {
@@ -171,7 +188,8 @@ function sources(): { rel: string; out: string; template: boolean }[] {
 export function renderNginx(view: LbView): Record<string, string> {
     validate(view);
     const trust = view.trustedProxyCount > 0;
-    const explicitRealIp = (view.realIpFrom ?? []).length > 0;
+    const connLimit = view.limits?.connectionsPerIp ?? 0;
+    const rate = view.limits?.requestsPerSecondPerIp ?? 0;
     const model = {
         ...view,
         // Explicit "": mustache would otherwise look `host` up in the enclosing view.
@@ -185,8 +203,11 @@ export function renderNginx(view: LbView): Record<string, string> {
         adminSelf: ["127.0.0.1", "::1", ...(view.adminSelf ?? [])],
         trustForwardedFor: trust,
         cookieStickiness: view.stickiness === "cookie",
-        realIpFrom: trust ? (explicitRealIp ? view.realIpFrom : ["0.0.0.0/0", "::/0"]) : [],
-        realIpRecursive: explicitRealIp ? "on" : "off",
+        realIpFrom: trust ? view.realIpFrom : [],
+        hsts: view.hstsMaxAge ? { maxAge: view.hstsMaxAge } : undefined,
+        connLimit: connLimit > 0 ? { perIp: connLimit } : undefined,
+        // A burst of 20 s worth: a page load or a reconnect storm from one office passes at once.
+        reqLimit: rate > 0 ? { rate, burst: rate * 20 } : undefined,
         listenAddrs: [view.listen.address ?? "0.0.0.0"],
         httpsPortSuffix: view.listen.https === 443 ? "" : `:${view.listen.https}`,
     };

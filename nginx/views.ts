@@ -3,6 +3,7 @@
 // are the same; paths, ports and check timings differ.
 import * as path from "path";
 import { acmeWebroot, lbAdminPort, lbHostPaths, nginxUser } from "../lib/layout";
+import { assertRule, rules } from "../lib/validate";
 import type { LbHealthCheck, LbPeer, LbView } from "./render";
 
 /** What the production view is made of, once every Pulumi Input is known (components/lbConfig.ts). */
@@ -20,9 +21,14 @@ export interface ProductionSite {
     healthCheck: Omit<LbHealthCheck, "host">;
     stickiness: LbView["stickiness"];
     trustedProxyCount: number;
-    /** CIDRs of the trusted proxies; required when trustedProxyCount > 1. */
+    /** CIDRs of the trusted proxies; required when trustedProxyCount > 0. */
     realIpFrom?: string[];
+    /** Who may read /check-status besides loopback and the VPC; never everyone (a /0). */
     adminCidrs: string[];
+    /** Strict-Transport-Security max-age; 0: no header. */
+    hstsMaxAge: number;
+    /** Per client address on 80/443 (0: no limit). */
+    limits: { connectionsPerIp: number; requestsPerSecondPerIp: number };
     /** Paths on the LB host (written by the TLS Command before the push). */
     tls: LbView["tls"];
 }
@@ -31,12 +37,15 @@ export interface ProductionSite {
 export function productionView(s: ProductionSite): LbView {
     if (s.peerNames !== undefined && s.peerNames.length !== s.peers.length)
         throw new Error(`peerNames has ${s.peerNames.length} names for ${s.peers.length} peers`);
+    for (const c of s.adminCidrs) assertRule(rules.narrowCidr, c, "adminCidrs entry");
     return {
         peers: s.peers.map((ip, i) => ({ ip, port: s.appPort, ...(s.peerNames ? { host: s.peerNames[i] } : {}) })),
         healthCheck: { ...s.healthCheck, host: s.serverName },
         stickiness: s.stickiness,
         trustedProxyCount: s.trustedProxyCount,
         realIpFrom: s.realIpFrom,
+        hstsMaxAge: s.hstsMaxAge,
+        limits: s.limits,
         serverName: s.serverName,
         tls: s.tls,
         statusAllow: ["127.0.0.0/8", "::1", s.vpcCidr, ...s.adminCidrs],

@@ -10,8 +10,10 @@ export interface LbSettings {
     stickiness: Stickiness;
     /** Proxies in front of the LB whose X-Forwarded-For is believed (0: none). */
     trustedProxyCount: number;
-    /** CIDRs of the proxies in front of the LB; empty: trust one hop from any address (count 1 only). */
+    /** CIDRs of the proxies in front of the LB: only they may set the client address (required with a count). */
     trustedProxyCidrs: string[];
+    /** Per client address on 80/443: open connections and new requests per second (0: no limit). */
+    limits: { connectionsPerIp: number; requestsPerSecondPerIp: number };
 }
 
 export function readLb(r: Reader): LbSettings {
@@ -26,11 +28,11 @@ export function readLb(r: Reader): LbSettings {
     };
     const stickiness = r.oneOf("stickiness", stickinessModes);
     const trustedProxyCount = r.int("trustedProxyCount", rules.trustedProxyCount);
-    const trustedProxyCidrs = r.list("trustedProxyCidrs", rules.cidr);
-    if (trustedProxyCount > 1 && trustedProxyCidrs.length === 0) {
-        // Beyond one hop, X-Forwarded-For can only be walked safely through known proxy addresses.
+    const trustedProxyCidrs = r.list("trustedProxyCidrs", rules.narrowCidr);
+    if (trustedProxyCount >= 1 && trustedProxyCidrs.length === 0) {
+        // Without the proxies' addresses, a client that bypasses them would choose its own address.
         r.problem(
-            `${r.key("trustedProxyCidrs")} is required when ${r.key("trustedProxyCount")} is more than 1 (the CIDRs of the proxies in front of the load balancer)`,
+            `${r.key("trustedProxyCidrs")} is required when ${r.key("trustedProxyCount")} is 1 or more (the CIDRs of the proxies in front of the load balancer: only they may set X-Forwarded-For)`,
         );
     }
     if (trustedProxyCount === 0 && trustedProxyCidrs.length > 0) {
@@ -38,5 +40,9 @@ export function readLb(r: Reader): LbSettings {
             `${r.key("trustedProxyCidrs")} is set but ${r.key("trustedProxyCount")} is 0: set trustedProxyCount to the number of proxies in front of the load balancer`,
         );
     }
-    return { size, healthCheck, stickiness, trustedProxyCount, trustedProxyCidrs };
+    const limits = {
+        connectionsPerIp: r.int("connectionsPerIp", rules.connectionsPerIp),
+        requestsPerSecondPerIp: r.int("requestsPerSecondPerIp", rules.requestsPerSecondPerIp),
+    };
+    return { size, healthCheck, stickiness, trustedProxyCount, trustedProxyCidrs, limits };
 }

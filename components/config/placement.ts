@@ -37,7 +37,7 @@ export function readPlacement(r: Reader): PlacementConfig {
             allowed:
                 "must be an RFC 1918 IPv4 range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) with a prefix from /16 to /24, e.g. 10.10.0.0/20",
         }),
-        adminCidrs: r.list("adminCidrs", rules.cidr),
+        adminCidrs: r.list("adminCidrs", rules.narrowCidr),
         backups: r.bool("backups"),
         monitoring: r.bool("monitoring"),
     };

@@ -15,6 +15,8 @@ export interface TlsSettings {
     letsencryptEmail?: string;
     /** ACME directory URL certbot uses (mode letsencrypt). */
     letsencryptServer: string;
+    /** Strict-Transport-Security max-age the LB sends; 0 (always with self-signed): no header. */
+    hstsMaxAge: number;
 }
 
 /** ACME directories that letsencryptServer may name instead of a URL. */
@@ -64,9 +66,12 @@ export function readTls(r: Reader): TlsSettings {
             "must be production, staging or the https:// directory URL of an ACME server",
         );
 
+    // A browser cannot pin a certificate it was asked to click through: no HSTS for self-signed.
+    const hstsMaxAge = r.int("hstsMaxAge", rules.hstsMaxAge);
     return {
         domain,
         mode,
+        hstsMaxAge: mode === "self-signed" ? 0 : hstsMaxAge,
         certificate: certificate === undefined ? undefined : pulumi.output(certificate),
         privateKey: r.secret("tlsPrivateKey"),
         letsencryptEmail,

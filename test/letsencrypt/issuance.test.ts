@@ -106,6 +106,8 @@ beforeAll(async () => {
             privateKey: path.join(tlsDir, "live/privkey.pem"),
             selfSigned: true,
         },
+        // What config gives tlsMode letsencrypt by default (hstsMaxAge).
+        hstsMaxAge: 31536000,
     });
     pebble = await startPebble(dir, ports.http);
     env = {
@@ -173,6 +175,22 @@ describe("issuance and renewal against pebble", () => {
         expect(conf).toContain(`server = ${pebble.directory}`);
         expect(conf).toContain(`renew_hook = ${script} deploy-hook`);
         issuedSerial = s.serial;
+    });
+
+    test("HSTS: a response over the CA-issued certificate, verified against the CA, carries Strict-Transport-Security", async () => {
+        const ca = await pebble.issuingRoot();
+        const res = await new Promise<{ status?: number; hsts?: string | string[] }>((resolve, reject) => {
+            const req = https.get(
+                { host: "127.0.0.1", port: httpsPort, servername: domain, path: "/", ca, headers: { Host: domain } },
+                (r) => {
+                    r.resume();
+                    resolve({ status: r.statusCode, hsts: r.headers["strict-transport-security"] });
+                },
+            );
+            req.on("error", reject);
+            req.setTimeout(10_000, () => req.destroy(new Error("timed out")));
+        });
+        expect(res).toEqual({ status: 200, hsts: "max-age=31536000" });
     });
 
     test("a later write-tls.sh run (a new self-signed pair) and reload never replace the issued certificate", async () => {

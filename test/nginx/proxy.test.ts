@@ -186,6 +186,8 @@ describe("trustedProxyCount=1", () => {
                 TPORTS,
                 {
                     trustedProxyCount: 1,
+                    // The proxy's addresses (trustedProxyCidrs): only they may set X-Forwarded-For.
+                    realIpFrom: ["127.0.0.31", "127.0.0.32/32"],
                     paths: { ...lb.view.paths, prefix: `${dir}/tree-proxy`, pid: `${dir}/logs/proxy.pid` },
                 },
             ),
@@ -213,6 +215,16 @@ describe("trustedProxyCount=1", () => {
             byClient.set(client, a.json.backend);
         }
         expect(new Set(byClient.values()).size).toBe(2);
+    });
+
+    test("a client that bypasses the proxy cannot choose its address: its X-Forwarded-For is replaced", async () => {
+        const r = await request<BackendEcho>({
+            url: `https://127.0.0.1:${TPORTS.https}/who`,
+            localAddress: "127.0.0.34",
+            headers: { "X-Forwarded-For": "203.0.113.99" },
+        });
+        expect(r.json.headers["x-forwarded-for"]).toBe("127.0.0.34");
+        expect(r.json.headers["x-real-ip"]).toBe("127.0.0.34");
     });
 
     test("/check-status access ignores X-Forwarded-For", async () => {

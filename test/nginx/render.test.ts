@@ -21,6 +21,8 @@ const resolved = {
     stickiness: "ip" as const,
     trustedProxyCount: 0,
     adminCidrs: ["203.0.113.0/24"],
+    hstsMaxAge: 31536000,
+    limits: { connectionsPerIp: 1000, requestsPerSecondPerIp: 100 },
     tls: {
         certificate: "/etc/meteor-do/tls/fullchain.pem",
         privateKey: "/etc/meteor-do/tls/privkey.pem",
@@ -82,10 +84,43 @@ test("production specifics: user, ports, redirect, status allow list, self addre
     expect(proxied["http/real-ip.conf"]).toMatch(
         /^set_real_ip_from 198\.51\.100\.0\/24;\nreal_ip_header X-Forwarded-For;\nreal_ip_recursive on;$/m,
     );
-    const oneHop = renderNginx(productionView({ ...resolved, trustedProxyCount: 1 }));
-    expect(oneHop["http/real-ip.conf"]).toMatch(
-        /^set_real_ip_from 0\.0\.0\.0\/0;\nset_real_ip_from ::\/0;\nreal_ip_header X-Forwarded-For;\nreal_ip_recursive off;$/m,
+    // Only the proxies may set the client address: the chain is kept from them alone.
+    expect(proxied["http/real-ip.conf"]).toMatch(/^ {4}198\.51\.100\.0\/24 1;$/m);
+    expect(proxied["http/proxy.conf"]).toContain('map "$meteor_do_from_proxy:$http_x_forwarded_for"');
+    expect(() => productionView({ ...resolved, trustedProxyCount: 1 })).not.toThrow();
+    expect(() => renderNginx(productionView({ ...resolved, trustedProxyCount: 1 }))).toThrow(
+        "trustedProxyCount > 0 needs realIpFrom",
     );
+    expect(() => renderNginx(productionView({ ...resolved, trustedProxyCount: 1, realIpFrom: ["0.0.0.0/0"] }))).toThrow(
+        'realIpFrom entry is "0.0.0.0/0"',
+    );
+    expect(() => productionView({ ...resolved, adminCidrs: ["::/0"] })).toThrow('adminCidrs entry is "::/0"');
+});
+
+test("HTTP hardening: HSTS only when asked, per-address limits on the public servers only, short client timeouts", () => {
+    const f = renderNginx(productionView(resolved));
+    expect(f["sites/https.conf"]).toContain('add_header Strict-Transport-Security "max-age=31536000" always;');
+    expect(f["sites/http.conf"]).not.toContain("Strict-Transport-Security");
+    const noHsts = renderNginx(productionView({ ...resolved, hstsMaxAge: 0 }));
+    expect(noHsts["sites/https.conf"]).not.toContain("Strict-Transport-Security");
+
+    expect(f["http/limits.conf"]).toMatch(/^limit_conn_zone \$binary_remote_addr zone=meteor_do_conn:10m;$/m);
+    expect(f["http/limits.conf"]).toMatch(
+        /^limit_req_zone \$binary_remote_addr zone=meteor_do_req:10m rate=100r\/s;$/m,
+    );
+    expect(f["sites/limits.conf"]).toMatch(/^limit_conn meteor_do_conn 1000;$/m);
+    expect(f["sites/limits.conf"]).toMatch(/^limit_req zone=meteor_do_req burst=2000 nodelay;$/m);
+    for (const site of ["sites/http.conf", "sites/https.conf"])
+        expect(f[site]).toContain("include /etc/meteor-do/nginx/current/sites/limits.conf;");
+    expect(f["sites/admin.conf"]).not.toContain("limits.conf");
+    const unlimited = renderNginx(
+        productionView({ ...resolved, limits: { connectionsPerIp: 0, requestsPerSecondPerIp: 0 } }),
+    );
+    expect(unlimited["http/limits.conf"]).not.toMatch(/^limit_/m);
+    expect(unlimited["sites/limits.conf"]).not.toMatch(/^limit_/m);
+
+    expect(f["http/basics.conf"]).toMatch(/^client_header_timeout 10s;$/m);
+    expect(f["http/basics.conf"]).toMatch(/^client_body_timeout 20s;$/m);
 });
 
 test("mustache leaves paths alone (no HTML escaping)", () => {

@@ -55,10 +55,13 @@ describe("defaults", () => {
                 stickiness: "ip",
                 trustedProxyCount: 0,
                 trustedProxyCidrs: [],
+                limits: { connectionsPerIp: 1000, requestsPerSecondPerIp: 100 },
             },
             tls: {
                 domain: undefined,
                 mode: "self-signed",
+                // Never for a certificate a browser was asked to click through.
+                hstsMaxAge: 0,
                 letsencryptServer: "https://acme-v02.api.letsencrypt.org/directory",
             },
         });
@@ -87,6 +90,7 @@ describe("defaults", () => {
             "appSize",
             "backups",
             "bundle",
+            "connectionsPerIp",
             "cutoverTimeoutSeconds",
             "database",
             "databaseName",
@@ -102,6 +106,7 @@ describe("defaults", () => {
             "healthCheckRise",
             "healthCheckTimeoutMs",
             "healthCheckType",
+            "hstsMaxAge",
             "keepReleases",
             "lbSize",
             "letsencryptEmail",
@@ -120,6 +125,7 @@ describe("defaults", () => {
             "promoteFrom",
             "protectStateful",
             "region",
+            "requestsPerSecondPerIp",
             "rollback",
             "stickiness",
             "stopGraceSeconds",
@@ -147,6 +153,7 @@ describe("good values are taken as given", () => {
             vpcIpRange: "10.20.0.0/20",
             appEnv: JSON.stringify({ MAIL_URL: "smtp://mail", FEATURE_X: "on" }),
             trustedProxyCount: "1",
+            trustedProxyCidrs: JSON.stringify(["198.51.100.0/24"]),
             mongoUrl: "mongodb+srv://u:p@db.example.com/app",
             meteorSettings: '{"public":{"x":1}}',
             oplogTooFarBehind: "5000",
@@ -164,7 +171,7 @@ describe("good values are taken as given", () => {
             },
             app: { count: 7, oplogTooFarBehind: 5000 },
             lb: { stickiness: "cookie", trustedProxyCount: 1, healthCheck: { type: "tcp" } },
-            tls: { domain: "app.example.com", mode: "provided" },
+            tls: { domain: "app.example.com", mode: "provided", hstsMaxAge: 31536000 },
         });
         for (const secret of [cfg.tls.privateKey!, cfg.app.mongoUrl!, cfg.app.meteorSettings!]) {
             expect(await pulumi.isSecret(secret)).toBe(true);
@@ -234,12 +241,12 @@ const table: [string, Record<string, string>, string][] = [
     [
         "malformed CIDR",
         { adminCidrs: '["10.0.0.0/33"]' },
-        'meteor-do:adminCidrs has "10.0.0.0/33": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48',
+        'meteor-do:adminCidrs has "10.0.0.0/33": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48, not a /0 such as 0.0.0.0/0 or ::/0 (that is every address)',
     ],
     [
         "CIDR without prefix",
         { adminCidrs: '["203.0.113.9"]' },
-        'meteor-do:adminCidrs has "203.0.113.9": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48',
+        'meteor-do:adminCidrs has "203.0.113.9": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48, not a /0 such as 0.0.0.0/0 or ::/0 (that is every address)',
     ],
     [
         "adminCidrs not a list",
@@ -357,9 +364,29 @@ const table: [string, Record<string, string>, string][] = [
         'meteor-do:trustedProxyCount is "-1": must be an integer from 0 to 10 (proxies in front of the load balancer)',
     ],
     [
-        "more than one proxy without their CIDRs",
-        { trustedProxyCount: "2" },
-        "meteor-do:trustedProxyCidrs is required when meteor-do:trustedProxyCount is more than 1 (the CIDRs of the proxies in front of the load balancer)",
+        "a proxy without its CIDRs",
+        { trustedProxyCount: "1" },
+        "meteor-do:trustedProxyCidrs is required when meteor-do:trustedProxyCount is 1 or more (the CIDRs of the proxies in front of the load balancer: only they may set X-Forwarded-For)",
+    ],
+    [
+        "every address as a proxy",
+        { trustedProxyCount: "1", trustedProxyCidrs: '["0.0.0.0/0"]' },
+        'meteor-do:trustedProxyCidrs has "0.0.0.0/0": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48, not a /0 such as 0.0.0.0/0 or ::/0 (that is every address)',
+    ],
+    [
+        "every address as admin",
+        { adminCidrs: '["::/0"]' },
+        'meteor-do:adminCidrs has "::/0": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48, not a /0 such as 0.0.0.0/0 or ::/0 (that is every address)',
+    ],
+    [
+        "HSTS beyond two years",
+        { hstsMaxAge: "63072001" },
+        'meteor-do:hstsMaxAge is "63072001": must be an integer number of seconds from 0 (no HSTS) to 63072000 (two years)',
+    ],
+    [
+        "negative connection limit",
+        { connectionsPerIp: "-5" },
+        'meteor-do:connectionsPerIp is "-5": must be an integer from 0 (no limit) to 1000000',
     ],
     [
         "proxy CIDRs without proxies",
@@ -369,7 +396,7 @@ const table: [string, Record<string, string>, string][] = [
     [
         "malformed proxy CIDR",
         { trustedProxyCount: "1", trustedProxyCidrs: '["cdn"]' },
-        'meteor-do:trustedProxyCidrs has "cdn": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48',
+        'meteor-do:trustedProxyCidrs has "cdn": each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48, not a /0 such as 0.0.0.0/0 or ::/0 (that is every address)',
     ],
     [
         "keepReleases 1",

@@ -7,6 +7,7 @@ import { Inputs } from "../support/mocks";
 import { untarGzBase64 } from "../support/untar";
 
 const healthCheck = { path: "/healthz", intervalMs: 750, rise: 2, fall: 2, timeoutMs: 1000, type: "http" as const };
+const limits = { connectionsPerIp: 1000, requestsPerSecondPerIp: 100 };
 const connection = {
     host: "198.51.100.10",
     user: "deploy",
@@ -27,6 +28,8 @@ function args(over: Partial<LbConfigArgs> = {}): LbConfigArgs {
         stickiness: "ip",
         trustedProxyCount: 0,
         adminCidrs: ["192.0.2.0/24"],
+        hstsMaxAge: 0,
+        limits,
         tls: {
             certificate: "/etc/meteor-do/tls/fullchain.pem",
             privateKey: "/etc/meteor-do/tls/privkey.pem",
@@ -118,6 +121,8 @@ test("one Command runs lb-push.sh with the rendered tree on stdin and the files'
             stickiness: "ip",
             trustedProxyCount: 0,
             adminCidrs: ["192.0.2.0/24"],
+            hstsMaxAge: 0,
+            limits,
             tls: args().tls,
         }),
     );
@@ -164,7 +169,10 @@ test("the production view: Debian paths, ports 80/443/8181, status for loopback 
         healthCheck,
         stickiness: "cookie",
         trustedProxyCount: 1,
+        realIpFrom: ["198.51.100.0/24"],
         adminCidrs: ["192.0.2.0/24"],
+        hstsMaxAge: 0,
+        limits,
         tls: args().tls,
     });
     expect(v).toEqual({
@@ -172,7 +180,9 @@ test("the production view: Debian paths, ports 80/443/8181, status for loopback 
         healthCheck: { ...healthCheck, host: "203.0.113.7" },
         stickiness: "cookie",
         trustedProxyCount: 1,
-        realIpFrom: undefined,
+        realIpFrom: ["198.51.100.0/24"],
+        hstsMaxAge: 0,
+        limits,
         serverName: "203.0.113.7",
         tls: args().tls,
         statusAllow: ["127.0.0.0/8", "::1", "10.116.0.0/20", "192.0.2.0/24"],
@@ -217,7 +227,9 @@ test("the trigger changes when and only when a rendered file changes", async () 
         args({ adminCidrs: [] }),
         args({ serverName: "other.example.com" }),
         args({ tls: { ...args().tls, selfSigned: false } }),
-        args({ trustedProxyCount: 1 }),
+        args({ trustedProxyCount: 1, realIpFrom: ["198.51.100.0/24"] }),
+        args({ hstsMaxAge: 31536000 }),
+        args({ limits: { ...limits, requestsPerSecondPerIp: 50 } }),
         args({ peerNames: ["stack-app-1", pulumi.output("stack-app-2")] }),
     ];
     const hashes = new Set<string>([base]);
@@ -243,6 +255,8 @@ test("peerNames: the droplets' names reach the Lua config beside their addresses
         stickiness: "ip" as const,
         trustedProxyCount: 0,
         adminCidrs: [],
+        hstsMaxAge: 0,
+        limits,
         tls: args().tls,
     };
     expect(() => productionView({ ...site, peerNames: ["a", "b"] })).toThrow("peerNames has 2 names for 1 peers");
@@ -262,7 +276,10 @@ test("argument errors are plain and early", () => {
     expect(() => new LbConfig("x", args({ appPort: 0 }))).toThrow(
         "appPort is 0: must be an unprivileged port from 1024 to 65535",
     );
-    expect(() => new LbConfig("y", args({ trustedProxyCount: 2 }))).toThrow("trustedProxyCount > 1 needs realIpFrom");
+    expect(() => new LbConfig("y", args({ trustedProxyCount: 1 }))).toThrow("trustedProxyCount > 0 needs realIpFrom");
+    expect(() => new LbConfig("z", args({ adminCidrs: ["0.0.0.0/0"] }))).toThrow(
+        'adminCidrs entry is "0.0.0.0/0": each entry must be a CIDR',
+    );
     expect(() =>
         renderNginx({
             ...productionView({
@@ -275,6 +292,8 @@ test("argument errors are plain and early", () => {
                 stickiness: "ip",
                 trustedProxyCount: 0,
                 adminCidrs: [],
+                hstsMaxAge: 0,
+                limits,
                 tls: args().tls,
             }),
         }),
