@@ -229,3 +229,17 @@ test("only the newest LB_KEEP trees are kept", async () => {
     expect(current()).toBe(`releases/${kept[kept.length - 1]}`);
     expect(fs.readdirSync(path.join(lbRoot, "releases")).filter((n) => n.startsWith(".stage"))).toEqual([]);
 });
+
+test("a peer a push adds to a running LB starts down, and joins once the checker sees it healthy", async () => {
+    // A scale-up: the new host's app runs only from its first cutover on, so the LB must not send it
+    // traffic before (a fresh start, by contrast, begins with every peer up: the others keep serving).
+    const added = { ip: "127.0.0.54", port: 19414 };
+    const peers = [...backends.map((b) => ({ ip: b.ip, port: b.port })), added];
+    const r = await push(renderNginx({ ...view, peers }));
+    expect(r.code).toBe(0);
+    const name = `${added.ip}:${added.port}`;
+    expect(await peerStatus(PORTS.admin, name)).toMatchObject({ status: "down", draining: false });
+    expect((await peerStatus(PORTS.admin, backends[0].name)).status).toBe("up");
+    backends.push(await startBackend(added.ip, added.port));
+    await waitFor("the added peer up", async () => (await peerStatus(PORTS.admin, name)).status === "up", 10000);
+});

@@ -84,10 +84,14 @@ local cycle = md5(tostring(now()) .. tostring({}) .. tostring(_M.release))
 
 -- Called from init_by_lua (master, before workers fork) on every start and reload.
 function _M.init()
+    -- The dict outlives a reload, not a start: a generation means this is a push to a running LB.
+    local running = _M.get("generation") ~= nil
     for _, p in ipairs(peers) do
-        -- A new peer starts "up" so traffic flows at once after a push; the checker's `fall`
-        -- failures take it out. Known peers keep their state (add never overwrites).
-        _M.add("up:" .. p.name, true)
+        -- On a start every peer begins "up", so traffic flows at once (the checker's `fall` failures
+        -- take a dead one out). A peer new to a running LB (a host added by a scale-up) begins "down":
+        -- it joins the ring once its first cutover has started the app and the checker has seen
+        -- `rise` good checks. Known peers keep their state (add never overwrites).
+        _M.add("up:" .. p.name, not running)
         -- For "state since" on the status page (os.time: ngx.now is not available in init_by_lua).
         _M.add("since:" .. p.name, os.time())
     end
