@@ -3,11 +3,15 @@ import * as digitalocean from "@pulumi/digitalocean";
 import * as remote from "@pulumi/command/remote";
 import { appUserData } from "./cloudInit";
 import { debianDroplet, DropletBaseArgs } from "./droplet";
+import { restartTimeoutSeconds } from "../lib/layout";
 import { Connection, connectionTo, installRuntime, ProxyConnection, trigger } from "./commands";
+import { hostNumbers, pause, PauseOptions, resume, resumeTimeoutSeconds, retire } from "./hostLifecycle";
 import { HostReady } from "./hostTools";
 
 export interface AppServersArgs extends DropletBaseArgs {
     count: number;
+    /** Host names (app-N) taken out for good: the others keep their numbers (hostLifecycle.ts hostNumbers). */
+    removeHosts?: string[];
     /** Droplet names are `${dropletNamePrefix}-<n>`, n from 1. */
     dropletNamePrefix: string;
     /** Exact X.Y.Z (an Output when read from the bundle). */
@@ -17,6 +21,12 @@ export interface AppServersArgs extends DropletBaseArgs {
     /** The load balancer: app droplets are reached through it (bastion) once it is ready. */
     bastion: Connection;
     bastionReady: pulumi.Resource;
+    /** The LB's tools Command: the resize's pause and resume run lb-peer.sh there. */
+    bastionTools: pulumi.Resource;
+    lbPrivateIp: pulumi.Input<string>;
+    appPort: number;
+    /** A cutover's timeout: a resized host gets this plus its boot time to be reported up again. */
+    cutoverTimeoutSeconds: number;
 }
 
 export interface AppHost {
@@ -29,6 +39,11 @@ export interface AppHost {
     runtime: remote.Command;
     /** The runtime's triggers: the app must restart (host by host) when one changes. */
     runtimeTriggers: pulumi.Output<string>[];
+    /** Before and after a resize of its droplet (hostLifecycle.ts); resume is the next host's `after`. */
+    pause: remote.Command;
+    resume: remote.Command;
+    /** Its `delete` takes the host out of service before the droplet is destroyed. */
+    retire: remote.Command;
 }
 
 /**
@@ -36,6 +51,8 @@ export interface AppHost {
  * cloud-init gate, the host scripts and the runtime (Node.js, the unit's stop timeout), reached over SSH
  * through the load balancer. The runtime is a Command, not user-data: user-data changes replace a
  * droplet, all of them at once, while a new Node.js version must roll one host at a time.
+ * Each droplet sits in a chain, pause -> droplet -> resume -> next host's pause (hostLifecycle.ts), so a
+ * new size powers off one droplet at a time; the price is that a first `up` creates them one after another.
  */
 export class AppServers extends pulumi.ComponentResource {
     readonly hosts: AppHost[];
@@ -57,9 +74,21 @@ export class AppServers extends pulumi.ComponentResource {
         const proxy: ProxyConnection = { host: args.bastion.host, ...bastionRest };
 
         this.hosts = [];
-        for (let i = 1; i <= args.count; i++) {
+        let previous: remote.Command | undefined;
+        for (const i of hostNumbers(args.count, args.removeHosts ?? [], name)) {
             const hostName = `${name}-${i}`;
-            const droplet = debianDroplet(hostName, `${args.dropletNamePrefix}-${i}`, args, userData, { parent: this });
+            const dropletName = `${args.dropletNamePrefix}-${i}`;
+            const options: PauseOptions = {
+                dropletName,
+                appPort: args.appPort,
+                graceSeconds: args.stopGraceSeconds,
+                timeoutSeconds: resumeTimeoutSeconds(args.cutoverTimeoutSeconds),
+                size: args.size,
+            };
+            const lifecycle = { hostName, lb: args.bastion, lbTools: args.bastionTools, options, after: previous };
+            const paused = pause(lifecycle, { parent: this });
+            const droplet = debianDroplet(hostName, dropletName, args, userData, { parent: this, dependsOn: [paused] });
+            const resumed = resume(lifecycle, droplet, { parent: this });
             const connection = connectionTo(droplet.ipv4AddressPrivate, args.deployPrivateKey, proxy);
             const ready = new HostReady(
                 `${hostName}-host`,
@@ -78,6 +107,16 @@ export class AppServers extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn: [ready.tools] },
             );
+            const retired = retire(
+                hostName,
+                { connection, privateIp: droplet.ipv4AddressPrivate, tools: ready.tools },
+                {
+                    appPort: args.appPort,
+                    lbPrivateIp: args.lbPrivateIp,
+                    stopTimeoutSeconds: restartTimeoutSeconds(args.stopGraceSeconds),
+                },
+                { parent: this },
+            );
             this.hosts.push({
                 name: hostName,
                 droplet,
@@ -86,7 +125,11 @@ export class AppServers extends pulumi.ComponentResource {
                 ready,
                 runtime,
                 runtimeTriggers,
+                pause: paused,
+                resume: resumed,
+                retire: retired,
             });
+            previous = resumed;
         }
         this.registerOutputs({ privateIps: this.hosts.map((h) => h.privateIp) });
     }

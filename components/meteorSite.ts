@@ -114,6 +114,7 @@ export class MeteorSite extends pulumi.ComponentResource {
             {
                 ...common,
                 count: app.count,
+                removeHosts: app.removeHosts,
                 size: app.size,
                 tags: [network.appTag.name],
                 dropletNamePrefix: `${prefix}-app`,
@@ -125,6 +126,10 @@ export class MeteorSite extends pulumi.ComponentResource {
                 stopGraceSeconds: app.stopGraceSeconds,
                 bastion: lb.connection,
                 bastionReady: lb.ready.cloudInit,
+                bastionTools: lb.ready.tools,
+                lbPrivateIp: lb.privateIp,
+                appPort: app.port,
+                cutoverTimeoutSeconds: app.cutoverTimeoutSeconds,
             },
             child,
         );

@@ -109,6 +109,10 @@ export function isNarrowCidr(v: string): boolean {
 
 export const rules = {
     appCount: intRule(1, 100, "must be an integer from 1 to 100 (the number of app droplets)"),
+    appHostName: patternRule(
+        "^app-[1-9][0-9]{0,2}$",
+        "names must be app hosts as `npm run ops -- status` shows them, app-1, app-2, ...",
+    ),
     appPort: intRule(1024, 65535, "must be an unprivileged port from 1024 to 65535 (the app runs unprivileged)"),
     /** The app port must leave the LB admin port to the admin API (the firewalls admit both). */
     appPortFree: {

@@ -17,6 +17,8 @@ export interface Bundle {
 /** The app droplets, the app's runtime and environment, and how a release rolls out. */
 export interface AppConfig {
     count: number;
+    /** removeHosts: app host names (app-N) removed for good; the others keep their numbers. */
+    removeHosts: string[];
     size: string;
     port: number;
     /** X.Y.Z, or "auto": the bundle's own (components/bundleInfo.ts resolveNodeVersion). */
@@ -42,6 +44,9 @@ export const sizeSlug = /^[a-z0-9][a-z0-9-]*[a-z0-9]$/;
 
 export function readApp(r: Reader): AppConfig {
     const count = r.int("appCount", rules.appCount);
+    const removeHosts = r.list("removeHosts", rules.appHostName);
+    const twice = removeHosts.find((h, i) => removeHosts.indexOf(h) !== i);
+    if (twice !== undefined) r.problem(`${r.key("removeHosts")} lists ${JSON.stringify(twice)} twice`);
     const size = r.checked("appSize", matches(sizeSlug, "must be a DigitalOcean size slug such as s-1vcpu-2gb"));
     const port = r.int("appPort", rules.appPort);
     if (!Number.isNaN(port) && !rules.appPortFree.ok(port)) r.bad("appPort", String(port), rules.appPortFree.allowed);
@@ -70,6 +75,7 @@ export function readApp(r: Reader): AppConfig {
     }
     return {
         count,
+        removeHosts,
         size,
         port,
         nodeVersion,

@@ -125,6 +125,7 @@ describe("defaults", () => {
             "promoteFrom",
             "protectStateful",
             "region",
+            "removeHosts",
             "requestsPerSecondPerIp",
             "rollback",
             "stickiness",

@@ -33,10 +33,15 @@ const operatorAccess = [
     "command:remote:Command::lb-operators",
     "meteor-do:ops:OperatorAccess::ops",
 ];
+/** A resize's pause and resume, a removed host's retire (components/hostLifecycle.ts). */
+const lifecycle = ["app-1", "app-2"].flatMap((h) =>
+    ["pause", "resume", "retire"].map((c) => `command:remote:Command::${h}-${c}`),
+);
 const added: Record<keyof typeof deployed, string[]> = {
-    default: [...operatorAccess, site].sort(),
+    default: [...operatorAccess, ...lifecycle, site].sort(),
     "every service": [
         ...operatorAccess,
+        ...lifecycle,
         site,
         "meteor-do:tls:LetsEncryptIssuance::lb-certbot",
         // Uptime checks and alerts (alertEmails).

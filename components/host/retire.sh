@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Takes this app host out of service before its droplet is destroyed (the `delete` of the program's
+# app-N-retire Command, which Pulumi runs before it deletes the droplet):
+#   sudo retire.sh --peer <privateIp:port> --lb <lbPrivateIp> [--stop-timeout S]
+# drain the peer on the LB (the LB config pushed earlier in the same `up` usually no longer lists it: then
+# it is out of the ring already) -> stop the app unit: SIGTERM, and the app closes its DDP connections
+# over its grace period (the unit's TimeoutStopSec), as in a cutover, so its clients reconnect to the
+# other hosts gradually instead of all at once when the droplet goes.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=deploy-lib.sh
+. "$(dirname "$0")/deploy-lib.sh"
+
+STOP_CMD=${METEOR_DO_STOP_CMD:-systemctl stop $LAYOUT_APP_UNIT}
+LB_PORT=${METEOR_DO_LB_PORT:-$LAYOUT_LB_ADMIN_PORT}
+
+peer="" lb="" stop_timeout=$DEFAULT_RESTART_TIMEOUT
+while [[ $# -gt 0 ]]; do
+  [[ $# -ge 2 ]] || die "usage: retire.sh --peer IP:PORT --lb IP [--stop-timeout S]"
+  case $1 in
+    --peer) peer=$2 ;;
+    --lb) lb=$2 ;;
+    --stop-timeout) stop_timeout=$2 ;;
+    *) die "unknown option $1" ;;
+  esac
+  shift 2
+done
+[[ $peer =~ ^[0-9A-Za-z.:-]+:[0-9]+$ ]] || die "--peer must be IP:PORT, got '$peer'"
+[[ $lb =~ ^[0-9A-Za-z.:-]+$ ]] || die "--lb must be an address, got '$lb'"
+[[ $stop_timeout =~ ^[0-9]+$ ]] || die "--stop-timeout is whole seconds"
+take_lock
+
+# 200: drained now; 404: the LB no longer lists this peer. Anything else (the LB unreachable) is logged:
+# the host is being destroyed either way, and its clients reconnect through the LB's other hosts.
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://$lb:$LB_PORT/lb/peers/$peer/drain" || true)
+case $code in
+  200) log "drained $peer on the LB" ;;
+  404) log "$peer is no longer a peer of the LB: out of the ring already" ;;
+  *) warn "the LB answered '$code' to drain $peer; stopping the app anyway" ;;
+esac
+started=$(now_ms)
+read -ra stop_cmd <<<"$STOP_CMD"
+timeout "$stop_timeout" "${stop_cmd[@]}" 9>&- || die "'$STOP_CMD' failed or took over ${stop_timeout}s"
+ms=$(($(now_ms) - started))
+log "app stopped in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s; the droplet can go"
