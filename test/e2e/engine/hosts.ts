@@ -4,7 +4,7 @@ import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { sha256 } from "../../../components/hash";
-import { alive, stopPid } from "../../support/processes";
+import { alive, killPid, stopPid } from "../../support/processes";
 import { sleep } from "../../support/wait";
 import {
     CLIENT_NS,
@@ -170,6 +170,33 @@ export async function rebootHost(name: string, timeoutMs = 30000): Promise<HostR
     const end = Date.now() + timeoutMs;
     while (alive(host.pid) && Date.now() < end) await sleep(100);
     if (alive(host.pid)) throw new Error(`${name}: did not go down within ${timeoutMs} ms`);
+    startContainer(state, host);
+    saveState(state);
+    await waitForInit(host);
+    return host;
+}
+
+/**
+ * Power off as DigitalOcean's power_off does (a resize, a destroy): no shutdown. The links go down first,
+ * so nothing the dying processes send (FIN, RST) reaches the VPC; then everything in the host's cgroup is
+ * killed. Returns when it is off.
+ */
+export async function powerOff(name: string): Promise<void> {
+    const state = loadState()!;
+    const host = state.hosts[name];
+    if (!host) return;
+    for (const dev of ["eth0", "eth1"]) ip("-n", host.netns, "link", "set", dev, "down");
+    killPid(host.pid, "SIGKILL");
+    for (const h of ["systemd", "unified"]) if (host.cgroup) await removeCgroup(`/sys/fs/cgroup/${h}/${host.cgroup}`);
+}
+
+/** Powers a host that powerOff stopped on again: links up, a boot from the same disk. */
+export async function powerOn(name: string): Promise<HostRecord> {
+    const state = loadState()!;
+    const host = state.hosts[name];
+    for (const dev of ["eth0", "eth1"]) ip("-n", host.netns, "link", "set", dev, "up");
+    // The default route left with eth0's carrier.
+    ip("-n", host.netns, "route", "replace", "default", "via", PUBLIC_GATEWAY);
     startContainer(state, host);
     saveState(state);
     await waitForInit(host);

@@ -25,12 +25,18 @@
 //    `up` is not touched and keeps its outputs (so keys, certificates and droplets survive a second
 //    `up`); a Command re-runs when its inputs (triggers, create, stdin, environment, connection) change.
 //  - Everything else (components, Tag, Firewall, ...): inputs echoed as state.
+//  - Deletes: after a successful `up`, what the state holds and the program no longer registered is
+//    deleted, dependents first as Pulumi does: Commands run their `delete` (with the inputs they were
+//    created with, so on the host while it still exists), then droplets are powered off and destroyed.
+//  - Droplet resize: a new `size` powers the host off (links down, processes killed: DigitalOcean's
+//    power_off, no shutdown), keeps it off 2 s, and boots it again from the same disk.
 //
 // NOT EMULATED
 //  - Cloud Firewalls (no packet filtering; every droplet has a public eth0), DigitalOcean's API
-//    validation, the metrics agent, backups, droplet resize.
-//  - `delete` commands, deletion of resources that left the program, replacement ordering, and the
-//    engine's stop-on-first-error (independent resources keep going; dependents of a failure never run).
+//    validation, the metrics agent, backups.
+//  - Replacement ordering (the replaced droplet's Commands' `delete` does not run), the order of deletes
+//    beyond "Commands, then the rest, then droplets", and the engine's stop-on-first-error (independent
+//    resources keep going; dependents of a failure never run).
 //  - addPreviousOutputInEnv, `logging`, customTimeouts (a Command is killed after 15 minutes).
 //  - Host key checking (pulumi-command does not check host keys either).
 //  - `pulumi preview` and its diff; additionalSecretOutputs (mocks never apply it); provider functions
@@ -55,6 +61,8 @@ import { DATA_DIR } from "./topology";
 
 export class E2eMocks implements pulumi.runtime.Mocks {
     readonly journal: JournalEntry[] = [];
+    /** What this `up`'s program registered (type::name); the rest of the state is deleted at the end. */
+    private readonly registered = new Set<string>();
     private readonly engine: EngineState;
     private readonly keyDir: string;
     private readonly resources: Resources;
@@ -72,6 +80,35 @@ export class E2eMocks implements pulumi.runtime.Mocks {
         fs.rmSync(this.keyDir, { recursive: true, force: true });
     }
 
+    /** Deletes what the program no longer has, dependents first (see EMULATED); failures stay in the state. */
+    async deleteRemoved(): Promise<void> {
+        const rank = (key: string) =>
+            key.startsWith("command:remote:") ? 0 : key.startsWith("digitalocean:index/droplet:Droplet::") ? 2 : 1;
+        const gone = Object.keys(this.engine.resources).filter((k) => !this.registered.has(k));
+        for (const r of [0, 1, 2]) {
+            await Promise.all(
+                gone
+                    .filter((k) => rank(k) === r)
+                    .map(async (key) => {
+                        const [type, name] = key.split("::");
+                        const startedAt = Date.now();
+                        let error: string | undefined;
+                        try {
+                            await this.resources.remove(type, name, this.engine.resources[key]);
+                            delete this.engine.resources[key];
+                            saveEngineState(this.engine);
+                        } catch (e) {
+                            error = e instanceof Error ? e.message : String(e);
+                        }
+                        const action = error ? "failed" : "delete";
+                        this.journal.push({ type, name, action, startedAt, ms: Date.now() - startedAt, error });
+                    }),
+            );
+            // Pulumi stops deleting at the first failure: a droplet whose retire failed stays.
+            if (this.journal.some((j) => j.action === "failed")) return;
+        }
+    }
+
     call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
         throw new Error(`e2e mocks: function ${args.token} is not emulated`);
     }
@@ -81,6 +118,7 @@ export class E2eMocks implements pulumi.runtime.Mocks {
         const key = `${args.type}::${args.name}`;
         const hash = await inputsHash(inputs);
         const prev = this.engine.resources[key];
+        this.registered.add(key);
         const startedAt = Date.now();
         const entry = (action: JournalEntry["action"], error?: string) =>
             this.journal.push({

@@ -4,7 +4,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { addPublicAddress, bootDroplet, destroyHost, waitForInit } from "./hosts";
+import { addPublicAddress, bootDroplet, destroyHost, powerOff, powerOn, waitForInit } from "./hosts";
 import { Connection, SshClient } from "./ssh";
 import { EngineState, Props, Stored } from "./state";
 import { loadState } from "./topology";
@@ -48,6 +48,8 @@ interface CopyInputs {
 }
 
 const FORCES_NEW_DROPLET = ["userData", "image", "region", "sshKeys", "vpcUuid"];
+/** How long a resized droplet stays off here (DigitalOcean takes about a minute; the order is what counts). */
+const RESIZE_OFF_MS = 2000;
 const md5Fingerprint = (blob: Buffer) => crypto.createHash("md5").update(blob).digest("hex").match(/../g)!.join(":");
 
 function run(cmd: string, args: string[]): string {
@@ -121,7 +123,16 @@ export class Resources {
 
     private async droplet(name: string, inputs: DropletInputs & Props, prev?: Stored): Promise<Applied> {
         const same = (k: string) => JSON.stringify(prev?.inputs[k]) === JSON.stringify(inputs[k]);
-        if (prev && FORCES_NEW_DROPLET.every(same)) return { id: prev.id, state: { ...prev.state, ...inputs } };
+        if (prev && FORCES_NEW_DROPLET.every(same)) {
+            // A new size: DigitalOcean powers the droplet off, resizes it and powers it on again.
+            if (!same("size")) {
+                const host = String(prev.state.name ?? name);
+                await powerOff(host);
+                await new Promise((r) => setTimeout(r, RESIZE_OFF_MS));
+                await powerOn(host);
+            }
+            return { id: prev.id, state: { ...prev.state, ...inputs } };
+        }
         const keys = (inputs.sshKeys ?? []).map((k) => {
             const pub = this.publicKeys.get(String(k));
             if (!pub) throw new Error(`Droplet ${name}: unknown SSH key ${k}`);
@@ -145,6 +156,24 @@ export class Resources {
                 createdAt: new Date().toISOString(),
             },
         };
+    }
+
+    /**
+     * A resource that left the program: a Command runs its `delete` (with the inputs it was created with),
+     * a droplet is powered off and destroyed; everything else just leaves the state.
+     */
+    async remove(type: string, name: string, stored: Stored): Promise<void> {
+        if (type === "command:remote:Command") {
+            const inputs = stored.inputs as unknown as CommandInputs & { delete?: string };
+            if (!inputs.delete) return;
+            const r = await this.ssh.run(name, inputs.connection, inputs.delete, undefined, inputs.environment);
+            if (r.code !== 0)
+                throw new Error(`Command ${name}: delete exited with status ${r.code}: ${inputs.delete}:\n${r.stderr}`);
+        } else if (type === "digitalocean:index/droplet:Droplet") {
+            const host = String(stored.state.name ?? name);
+            await powerOff(host);
+            await destroyHost(host);
+        }
     }
 
     private privateKey(inputs: PrivateKeyInputs): Record<string, string> {

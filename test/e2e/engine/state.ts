@@ -26,7 +26,7 @@ export interface EngineState {
 export interface JournalEntry {
     type: string;
     name: string;
-    action: "create" | "update" | "replace" | "same" | "failed";
+    action: "create" | "update" | "replace" | "same" | "delete" | "failed";
     startedAt: number;
     ms: number;
     error?: string;

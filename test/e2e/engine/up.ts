@@ -28,11 +28,14 @@ const request: UpRequest = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const mocks = new E2eMocks();
 const errors: string[] = [];
 let outputs: Record<string, unknown> | undefined;
-let written = false;
+let finishing = false;
 
-function finish(): void {
-    if (written) return;
-    written = true;
+async function finish(): Promise<void> {
+    if (finishing) return;
+    finishing = true;
+    // As the engine does once the program is done and every step succeeded: delete what it left out.
+    if (errors.length === 0 && outputs !== undefined && !mocks.journal.some((j) => j.action === "failed"))
+        await mocks.deleteRemoved();
     mocks.cleanup();
     for (const j of mocks.journal) if (j.action === "failed" && j.error) errors.push(`${j.name}: ${j.error}`);
     const result: UpResult = {
@@ -46,7 +49,7 @@ function finish(): void {
 }
 
 // A failed resource leaves its dependents waiting forever, so the run ends when nothing is left to do.
-process.on("beforeExit", finish);
+process.on("beforeExit", () => void finish());
 process.on("unhandledRejection", (e) => {
     // The SDK re-raises a failed registration for each waiter; one line per distinct failure is enough.
     const message = String(e instanceof Error ? e.message : e);
