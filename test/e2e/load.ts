@@ -21,6 +21,8 @@ let stopping = false;
 const stats = {
     requests: 0,
     failed: 0,
+    /** GETs sent again on a new connection after the LB closed the reused one first (see get()). */
+    retried: 0,
     failures: [] as string[],
     hostsByAddress: {} as Record<string, Record<string, number>>,
 };
@@ -30,7 +32,7 @@ function fail(what: string): void {
     if (stats.failures.length < 20) stats.failures.push(`${new Date().toISOString()} ${what}`);
 }
 
-function get(agent: https.Agent, address: string): Promise<void> {
+function get(agent: https.Agent, address: string, retry = true): Promise<void> {
     return new Promise((resolve) => {
         const req = https.request(
             {
@@ -70,7 +72,15 @@ function get(agent: https.Agent, address: string): Promise<void> {
             },
         );
         req.on("timeout", () => req.destroy(new Error("timeout")));
-        req.on("error", (e) => {
+        req.on("error", (e: NodeJS.ErrnoException) => {
+            // A keep-alive connection the server closed as the request went out (nginx closes idle ones
+            // when it reloads): browsers send such a GET again on a new connection (RFC 9112 9.3.1), and
+            // Node's docs advise the same (req.reusedSocket). Counted, once per request.
+            if (retry && req.reusedSocket && e.code === "ECONNRESET") {
+                stats.retried++;
+                resolve(get(agent, address, false));
+                return;
+            }
             stats.requests++;
             fail(`${address} ${e.message}`);
             resolve();

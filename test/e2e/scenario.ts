@@ -53,6 +53,34 @@ export interface Figures {
         confirmUpCommands: string;
         secondUpCommands: string;
     };
+    /** appCount +1 under load: from the `up`'s start to the new host serving (steps/09-scale-up.ts). */
+    scaleUp?: {
+        capacitySeconds: number;
+        upSeconds: number;
+        requests: number;
+        failedRequests: number;
+        retriedRequests: number;
+    };
+    /** 4 -> 3 by removeHosts under load, DDP clients on the leaving host (steps/10-scale-down.ts). */
+    scaleDown?: {
+        upSeconds: number;
+        retireSeconds: number;
+        requests: number;
+        failedRequests: number;
+        retriedRequests: number;
+        ddpOnLeavingHost: number;
+        ddpResubscribedElsewhere: number;
+        leavingPeerAtStop: string;
+    };
+    /** appSize changed under load (steps/11-resize.ts). */
+    resize?: {
+        upSeconds: number;
+        offSecondsPerHost: Record<string, number>;
+        maxHostsOffAtOnce: number;
+        requests: number;
+        failedRequests: number;
+        retriedRequests: number;
+    };
     ok?: boolean;
     problems?: string[];
 }
@@ -65,6 +93,8 @@ export interface Bundle {
 export interface LoadSummary {
     requests: number;
     failed: number;
+    /** GETs sent again after the LB closed a reused keep-alive connection (load.ts get()). */
+    retried: number;
     failures: string[];
     hostsByAddress: Record<string, Record<string, number>>;
     ddp: DdpStat[];
@@ -92,6 +122,8 @@ export class Scenario {
     bundles: Record<"v1" | "v2" | "broken", Bundle> = {} as Record<"v1" | "v2" | "broken", Bundle>;
     nodeDistUrl = "";
     nodeVersion = "";
+    /** The config of the latest `up`: a later step changes one key of it. */
+    lastConfig: Record<string, string> = {};
 
     constructor(
         readonly stack: LocalStack,
@@ -136,6 +168,7 @@ export class Scenario {
 
     /** One `up`, counted in the figures (Commands run of those registered, per label). */
     async up(label: string, config: Record<string, string>): Promise<UpResult & { ms: number }> {
+        this.lastConfig = config;
         const r = await this.stack.up(label, config, ["mongoUrl"]);
         const cmds = r.journal.filter((j) => j.type.startsWith("command:remote:"));
         const ran = cmds.filter((j) => j.action !== "same").length;
