@@ -8,7 +8,9 @@
 //   2. under steady load (keep-alive HTTPS clients from many 127.0.0.x addresses through the LB, plus DDP
 //      clients over wss that reconnect like Meteor's), stage the next release on every host at once, then
 //      cut the hosts over one by one; per-host cutover time, requests that failed during the whole roll,
-//      DDP closes and failed reconnects. Repeated `rounds` times (alternating two releases).
+//      DDP closes and failed reconnects. Repeated `rounds` times (alternating two releases);
+//   3. still under load, a rollback of every host to the release before (`npm run ops -- rollback`'s host
+//      side: cutover.sh --env live to a kept release, nothing uploaded), seconds per host beside a roll's.
 // Targets (issue 4): 0 failed requests; cutover <= 1.5 x (restart + rise x interval).
 // The last line of output is one JSON object. The full run on booted Debian hosts is the e2e scenario's.
 import { execFileSync } from "child_process";
@@ -50,6 +52,7 @@ interface Host {
 
 const round = (x: number) => Math.round(x);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sec = (ms: number) => Math.round(ms / 100) / 10;
 
 function makeHost(dir: string, i: number): Host {
     const ip = `127.0.0.${71 + i}`;
@@ -83,7 +86,8 @@ async function stage(h: Host, b: Bundle): Promise<void> {
     if (r.code !== 0) throw new Error(`stage on ${h.peer} failed: ${r.stderr}`);
 }
 
-async function cutover(h: Host, b: Bundle): Promise<number> {
+/** One host's cutover to `b`; `live`: to a release it keeps, with the env it runs, as `npm run ops -- rollback`. */
+async function cutover(h: Host, b: Bundle, live = false): Promise<number> {
     const r = await run(
         path.join(HOST_DIR, "cutover.sh"),
         [
@@ -101,8 +105,9 @@ async function cutover(h: Host, b: Bundle): Promise<number> {
             "30",
             "--lb-timeout",
             "30",
+            ...(live ? ["--env", "live"] : []),
         ],
-        { env: h.env, stdin: h.envFile, timeoutMs: 120_000 },
+        { env: h.env, stdin: live ? "" : h.envFile, timeoutMs: 120_000 },
     );
     if (r.code !== 0) throw new Error(`cutover on ${h.peer} failed: ${r.stderr}`);
     process.stdout.write(`  ${r.stdout.trim().split("\n").pop()}\n`);
@@ -277,12 +282,19 @@ async function main(): Promise<void> {
             stageMs.push(Date.now() - s0);
             for (const h of hosts) cutoverMs.push(await cutover(h, next));
         }
+        // Rollback, the host side of `npm run ops -- rollback` (ops/remote.ts rollbackCommand): every host back
+        // to the release before, which it keeps, through the same gate with its live env; nothing uploaded
+        // or staged (the SSH hops through the LB are not in it).
+        const previous = releases[(ROUNDS + 1) % 2];
+        console.log(`rollback: ${hosts.length} hosts back to ${previous.sha256.slice(0, 12)}`);
+        const rollbackMs: number[] = [];
+        for (const h of hosts) rollbackMs.push(await cutover(h, previous, true));
         await new Promise((r) => setTimeout(r, 1000));
         loadOn = false;
         await Promise.all(workers);
         ddp.stop();
 
-        const last = releases[ROUNDS % 2];
+        const last = previous;
         const finalLabels = await Promise.all(
             hosts.map(
                 async (h) =>
@@ -305,6 +317,12 @@ async function main(): Promise<void> {
             cutoverMs: cutoverMs.map(round),
             meanCutoverMs: round(meanCutover),
             cutoverOverBaseline: Math.round((meanCutover / baselineMs) * 100) / 100,
+            // A roll's wall time per host (stage on all hosts at once, then the cutovers), beside a rollback's.
+            deploySecondsPerHost: sec(
+                (stageMs.reduce((a, b) => a + b, 0) + cutoverMs.reduce((a, b) => a + b, 0)) / cutoverMs.length,
+            ),
+            rollbackMs: rollbackMs.map(round),
+            rollbackSecondsPerHost: sec(mean(rollbackMs)),
             requests: ok + failures.length,
             failed: failures.length,
             failures: [...new Set(failures)].slice(0, 5),
