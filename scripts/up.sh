@@ -3,10 +3,39 @@
 # one), installs npm deps when they are missing or stale, selects or creates the stack, builds the sample
 # bundle when the stack's configured bundle is the sample's and the file is missing, then runs `pulumi up`.
 # Needs DIGITALOCEAN_TOKEN and a Pulumi backend (`pulumi login`). Your own app: docs/your-app.md.
+# `npm run up -- --local [--destroy]`: the same program on this machine, no account needed (scripts/local.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage="usage: npm run up -- --stack <name> [pulumi up flags]"
+usage="usage: npm run up -- --stack <name> [pulumi up flags] | npm run up -- --local [--config FILE] [--port N] [--destroy]"
+
+# `--local`: the same program against a local topology on this machine (scripts/local.ts); no account, no CLI.
+if [[ " $* " == *" --local "* ]]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "up --local: run as root (the local stack makes network namespaces and boots containers)" >&2
+    exit 2
+  fi
+  # shellcheck source=/dev/null
+  os=$(. /etc/os-release 2>/dev/null && echo "${ID:-}-${VERSION_ID:-}")
+  if [ "$os" != "debian-12" ]; then
+    echo "up --local: needs Debian 12 (this is ${os:-an unknown system}): the hosts are built with debootstrap from its apt sources" >&2
+    exit 2
+  fi
+  missing=()
+  for pkg in systemd-container debootstrap iproute2 util-linux openssh-client openssl curl xz-utils python3 socat; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "up --local: installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund
+  fi
+  exec node -r ts-node/register/transpile-only scripts/local.ts "$@"
+fi
+
 stack=""
 args=()
 while [ $# -gt 0 ]; do

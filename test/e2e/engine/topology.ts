@@ -13,7 +13,9 @@ import * as path from "path";
 import { killPid, stopPid } from "../../support/processes";
 import { sleep } from "../../support/wait";
 
-export const PREFIX = "mdoe2e";
+// Namespaces and cgroups are named after PREFIX, so a second topology (the local stack, scripts/local.ts) with
+// its own prefix and data dir lives beside the e2e's and neither teardown touches the other.
+export const PREFIX = process.env.METEOR_DO_E2E_PREFIX ?? "mdoe2e";
 export const VPC_NS = `${PREFIX}-vpc`;
 export const CLIENT_NS = `${PREFIX}-client`;
 export const PUBLIC_GATEWAY = "203.0.113.1";
