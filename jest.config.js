@@ -16,5 +16,7 @@ module.exports = {
         project("sample"),
         project("workflows"),
         project("letsencrypt"),
+        // As root, under the e2e lock: `npm run up -- --local` on this machine (scripts/test.sh runs it as root).
+        project("local"),
     ],
 };

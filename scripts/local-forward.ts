@@ -49,10 +49,13 @@ function portFree(port: number): Promise<boolean> {
 /** Any HTTPS answer through the forward (the certificate is the stack's self-signed one). */
 function answers(port: number): Promise<boolean> {
     return new Promise((resolve) => {
-        const req = https.get({ host: "127.0.0.1", port, path: "/", rejectUnauthorized: false, timeout: 3000 }, (res) => {
-            res.resume();
-            resolve(true);
-        });
+        const req = https.get(
+            { host: "127.0.0.1", port, path: "/", rejectUnauthorized: false, timeout: 3000 },
+            (res) => {
+                res.resume();
+                resolve(true);
+            },
+        );
         req.on("error", () => resolve(false));
         req.on("timeout", () => req.destroy());
     });
@@ -77,12 +80,19 @@ export async function ensureForward(f: Forward): Promise<"kept" | "started"> {
     try {
         start(
             want[1],
-            ["ip", "netns", "exec", topo.CLIENT_NS, "socat"]
-                .concat([`UNIX-LISTEN:${sock},fork,unlink-early,mode=600`, `TCP:${f.target}:443,connect-timeout=5`]),
+            ["ip", "netns", "exec", topo.CLIENT_NS, "socat"].concat([
+                `UNIX-LISTEN:${sock},fork,unlink-early,mode=600`,
+                `TCP:${f.target}:443,connect-timeout=5`,
+            ]),
             topo.CLIENT_NS,
             log,
         );
-        start(want[0], ["socat", `TCP-LISTEN:${f.port},bind=127.0.0.1,reuseaddr,fork`, `UNIX-CONNECT:${sock}`], "", log);
+        start(
+            want[0],
+            ["socat", `TCP-LISTEN:${f.port},bind=127.0.0.1,reuseaddr,fork`, `UNIX-CONNECT:${sock}`],
+            "",
+            log,
+        );
     } finally {
         fs.closeSync(log);
     }
@@ -90,5 +100,7 @@ export async function ensureForward(f: Forward): Promise<"kept" | "started"> {
         if (await answers(f.port)) return "started";
         await sleep(200);
     }
-    throw new Error(`the forward 127.0.0.1:${f.port} → ${f.target}:443 did not answer; see ${topo.DATA_DIR}/forward.log`);
+    throw new Error(
+        `the forward 127.0.0.1:${f.port} → ${f.target}:443 did not answer; see ${topo.DATA_DIR}/forward.log`,
+    );
 }

@@ -2,7 +2,7 @@
 # The test command (`npm test`, and what .ci/run calls): brings a fresh Debian 12 machine to green.
 # 1. installs the Debian packages in scripts/apt-packages.txt that are missing (needs root or sudo),
 # 2. installs npm dependencies when node_modules is missing or older than package-lock.json,
-# 3. type-checks, lints (ESLint, Prettier, luacheck) and shellchecks, then runs every suite: unit, nginx, host, sample, workflows, letsencrypt, e2e.
+# 3. type-checks, lints (ESLint, Prettier, luacheck) and shellchecks, then runs every suite: unit, nginx, host, sample, workflows, letsencrypt, local (npm run up -- --local), e2e.
 # SUITES="unit nginx" runs only those (e2e included by name).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
 fi
 
-suites=${SUITES:-unit nginx host sample workflows letsencrypt e2e}
+suites=${SUITES:-unit nginx host sample workflows letsencrypt local e2e}
 echo "== static checks"
 npx tsc --noEmit -p .
 npm run -s lint
@@ -36,6 +36,8 @@ for suite in $suites; do
   echo "== suite: $suite"
   if [ "$suite" = e2e ]; then
     as_root "$(command -v node)" node_modules/.bin/ts-node --transpile-only test/e2e/run.ts
+  elif [ "$suite" = local ]; then
+    as_root "$(command -v node)" node_modules/.bin/jest --ci --selectProjects local
   else
     npx jest --ci --selectProjects "$suite"
   fi

@@ -214,7 +214,6 @@ describe("npm run up (scripts/up.sh)", () => {
                 `curl -fsSL https://get.pulumi.com | sh -s -- --version ${sdkVersion}\n`,
         );
         expect([r.npm, r.fetchers]).toEqual([[], []]);
-        expect(fs.existsSync(path.join(dir, "node_modules"))).toBe(false);
 
         // With node_modules installed, the version is the installed SDK's, read at run time.
         const sdk = path.join(dir, "node_modules", "@pulumi", "pulumi");
@@ -230,9 +229,28 @@ describe("npm run up (scripts/up.sh)", () => {
         const r = up(dir, ["--yes"]);
         expect([r.status, r.stderr, r.pulumi, r.npm]).toEqual([
             2,
-            "usage: npm run up -- --stack <name> [pulumi up flags]\n",
+            "usage: npm run up -- --stack <name> [pulumi up flags] | npm run up -- --local [--config FILE] [--port N] [--destroy]\n",
             [],
             [],
+        ]);
+    });
+
+    test("--local as a user other than root: one line saying so, exit 2", () => {
+        const dir = freshClone("local-user");
+        // As nobody (setpriv needs root; a non-root run is that user already); the script on stdin, so no
+        // directory of this suite needs to be readable by nobody.
+        const asNobody =
+            process.getuid?.() === 0 ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+        const argv = [...asNobody, "bash", "-s", "--", "--local", "--destroy"];
+        const r = spawnSync(argv[0], argv.slice(1), {
+            input: fs.readFileSync(path.join(dir, "scripts/up.sh")),
+            cwd: "/",
+            encoding: "utf8",
+            timeout: 30_000,
+        });
+        expect([r.status, r.stderr]).toEqual([
+            2,
+            "up --local: run as root (the local stack makes network namespaces and boots containers)\n",
         ]);
     });
 });
