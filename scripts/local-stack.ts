@@ -71,8 +71,9 @@ export async function up(opts: UpOptions): Promise<boolean> {
     const file = opts.configFile ?? (fs.existsSync(defaultFile) ? defaultFile : undefined);
     if (file && !fs.existsSync(file)) throw new Error(`--config ${file}: no such file`);
 
-    const image = stack.image();
-    const nodeDistUrl = await stack.network(image.path);
+    // A running stack keeps the image its hosts were booted from (a new image would remove the old one).
+    const image = topo.loadState()?.image ?? stack.image().path;
+    const nodeDistUrl = await stack.network(image);
     const local = localConfig(file, {
         nodeDistUrl,
         nodeVersion: NODE_VERSION,

@@ -16,7 +16,7 @@ const DIR = "/var/lib/meteor-do-local-test";
 const PREFIX = "mdoltest";
 const APP_COUNT = 2;
 
-let release: () => Promise<void> = async () => undefined;
+let release: (() => Promise<void>) | undefined;
 let port = 0;
 let configDir = "";
 let destroyed = false;
@@ -116,6 +116,8 @@ beforeAll(async () => {
 }, 960e3);
 
 afterAll(async () => {
+    // Without the lock nothing of this suite ran, and nothing may run now.
+    if (!release) return;
     if (!destroyed) await up(["--destroy"]);
     removeTempDirs();
     await release();
