@@ -108,12 +108,12 @@ async function leftovers(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-    release = await takeE2eLock(900);
+    release = await takeE2eLock(1800);
     configDir = tempDir("local");
     port = await freePort();
     // A run killed before its destroy left its stack: start clean.
     await up(["--destroy"]);
-}, 960e3);
+}, 1860e3);
 
 afterAll(async () => {
     // Without the lock nothing of this suite ran, and nothing may run now.
