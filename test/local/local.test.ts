@@ -112,7 +112,7 @@ beforeAll(async () => {
     configDir = tempDir("local");
     port = await freePort();
     // A run killed before its destroy left its stack: start clean.
-    await up(["--destroy"]);
+    if (fs.existsSync(DIR)) await up(["--destroy"]);
 }, 1860e3);
 
 afterAll(async () => {
