@@ -15,7 +15,7 @@ import { filesHash } from "./hash";
 import { hostScripts } from "./hostTools";
 
 /** The host scripts a deploy runs (and the layout they source); their hash is in every stage/cutover trigger. */
-export const deployScripts = ["cutover.sh", "deploy-lib.sh", "layout.sh", "stage.sh"];
+export const deployScripts = ["bundle-check.sh", "cutover.sh", "deploy-lib.sh", "layout.sh", "stage.sh"];
 
 /** sha256 over the deploy scripts (name and content, in name order) among the host tools. */
 export function deployScriptsHash(tools: Record<string, string> = hostScripts()): string {

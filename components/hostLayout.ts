@@ -15,6 +15,7 @@ export function renderLayoutSh(): string {
     const values: [string, string | number][] = [
         ["LAYOUT_TOOLS_DIR", layout.toolsDir],
         ["LAYOUT_OPERATOR_USER", layout.operatorUser],
+        ["LAYOUT_BUILD_USER", layout.buildUser],
         ["LAYOUT_APP_ROOT", layout.appRoot],
         ["LAYOUT_ENV_ROOT", layout.envRoot],
         ["LAYOUT_APP_UNIT", layout.appUnit],

@@ -14,6 +14,11 @@ export const deployUser = "deploy";
 export const operatorUser = "ops";
 /** The unprivileged user the app runs as. */
 export const appUser = "meteor";
+/**
+ * The unprivileged user stage.sh unpacks bundles and runs `npm install` as (in a sandboxed transient unit):
+ * nothing from a bundle, install scripts included, ever runs as root.
+ */
+export const buildUser = "meteor-build";
 /** The user nginx's workers run as (Debian's). */
 export const nginxUser = "www-data";
 

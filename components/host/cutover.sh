@@ -202,6 +202,8 @@ if [[ -n $prev_release && $prev_release != "$new_release" ]]; then switch_link "
 if [[ -n $prev_env && $prev_env != "$new_env" ]]; then switch_link "$prev_env" "$ENV_ROOT/previous.env"; fi
 
 # Mark what went live, for choosing what to keep: releases that were live, newest first, then the rest.
+# Never through a link (stage.sh refuses one; a release staged before it did may hold one).
+if [[ -L $release/DEPLOYED ]]; then rm -f "$release/DEPLOYED"; fi
 touch "$release/DEPLOYED" "$ENV_DIR/$ENV_HASH.env"
 
 # The host is live on the new release: cleaning up is best effort and never rolls back.

@@ -7,8 +7,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { renderEnvFile } from "../../components/env";
-import { hostEnv } from "../support/fakeHost";
+import { BUILD_USER, hostEnv } from "../support/fakeHost";
+import { ROOT } from "../support/files";
 import { localHostTools } from "../support/hostTools";
+import { builderNpmCache } from "../support/npmCache";
 import { request } from "../support/http";
 import { freePort } from "../support/ports";
 import { alive, killPid, run, RunResult } from "../support/processes";
@@ -109,6 +111,8 @@ function repack(b: Bundle, name: string, remove: string): Bundle {
 
 beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "meteor-do-host-"));
+    // The build user (nobody) reaches the releases directory, as on a host.
+    fs.chmodSync(tmp, 0o755);
     appRoot = path.join(tmp, "srv", "meteor");
     envRoot = path.join(tmp, "etc", "meteor");
     fs.mkdirSync(path.join(appRoot, "releases"), { recursive: true });
@@ -188,15 +192,19 @@ describe("stage.sh", () => {
     test("installs the server deps with npm when the bundle has none (offline, from npm's cache)", async () => {
         const noDeps = repack(bundles.A, "no-deps", "node_modules");
         upload(noDeps);
-        const r = await stage(noDeps, envFile("env-1"), { npm_config_offline: "true" });
+        const lockFile = path.join(ROOT, "sample-app", "bundle", "programs", "server", "package-lock.json");
+        const cache = builderNpmCache(lockFile, path.join(tmp, "npm-cache"), BUILD_USER);
+        const r = await stage(noDeps, envFile("env-1"), { npm_config_offline: "true", npm_config_cache: cache });
         expect(r.code).toBe(0);
-        expect(r.stdout).toContain("installing server deps (npm install --omit=dev)");
+        expect(r.stdout).toContain(`installing server deps (npm install --omit=dev, as ${BUILD_USER})`);
         const server = path.join(appRoot, "releases", noDeps.sha256, "bundle", "programs", "server");
         const resolved = execFileSync(process.execPath, ["-e", "console.log(require.resolve('sockjs'))"], {
             cwd: server,
             encoding: "utf8",
         });
         expect(resolved.trim()).toBe(path.join(server, "node_modules", "sockjs", "index.js"));
+        // Built as the build user, owned by root once staged.
+        expect(fs.statSync(path.join(server, "node_modules", "sockjs", "index.js")).uid).toBe(0);
         fs.rmSync(path.join(appRoot, "releases", noDeps.sha256), { recursive: true });
     });
 

@@ -1,16 +1,24 @@
 // An app "host" on this machine for the deploy scripts: a temporary root with the production layout,
 // the environment that points stage.sh/cutover.sh at it, and fake-service.sh standing in for systemd
-// (it really starts and stops the app's node process, by PID).
+// (it really starts and stops the app's node process, by PID). stage.sh builds as `nobody` (BUILD_USER) with
+// setpriv: this machine has no systemd as PID 1 for the production sandbox.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
 export const FAKE_SERVICE = path.join(__dirname, "fake-service.sh");
 
-/** The layout stage.sh and cutover.sh expect under /srv/meteor and /etc/meteor, made under `root`. */
+/** The unprivileged user stage.sh builds as here (a user every Debian machine has). */
+export const BUILD_USER = "nobody";
+
+/**
+ * The layout stage.sh and cutover.sh expect under /srv/meteor and /etc/meteor, made under `root`. `root` and
+ * its parent become 0755 (a temporary directory is 0700) so that the build user reaches the releases.
+ */
 export function makeHostRoot(root: string): { appRoot: string; envRoot: string } {
     for (const d of ["srv/meteor/releases", "srv/meteor/incoming", "etc/meteor"])
         fs.mkdirSync(path.join(root, d), { recursive: true });
+    for (const d of [path.dirname(root), root]) fs.chmodSync(d, 0o755);
     return { appRoot: path.join(root, "srv/meteor"), envRoot: path.join(root, "etc/meteor") };
 }
 
@@ -38,6 +46,8 @@ export function hostEnv(o: HostEnvOptions): NodeJS.ProcessEnv {
         METEOR_DO_RESTART_CMD: `${FAKE_SERVICE} restart`,
         METEOR_DO_JOURNAL_CMD: `${FAKE_SERVICE} journal`,
         METEOR_DO_LB_PORT: String(o.lbPort),
+        METEOR_DO_BUILD_USER: BUILD_USER,
+        METEOR_DO_BUILD_SANDBOX: "setpriv",
         // The Node.js cutover.sh reports to the LB: the one running the tests.
         METEOR_DO_NODE: process.execPath,
         ...(o.healthHost ? { METEOR_DO_HEALTH_HOST: o.healthHost } : {}),
