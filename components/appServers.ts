@@ -5,8 +5,9 @@ import { appUserData } from "./cloudInit";
 import { debianDroplet, DropletBaseArgs } from "./droplet";
 import { restartTimeoutSeconds } from "../lib/layout";
 import { Connection, connectionTo, installRuntime, ProxyConnection, trigger } from "./commands";
+import { sha256 } from "./hash";
 import { hostNumbers, pause, PauseOptions, resume, resumeTimeoutSeconds, retire } from "./hostLifecycle";
-import { HostReady } from "./hostTools";
+import { HostReady, hostScripts } from "./hostTools";
 
 export interface AppServersArgs extends DropletBaseArgs {
     count: number;
@@ -18,6 +19,8 @@ export interface AppServersArgs extends DropletBaseArgs {
     nodeVersion: pulumi.Input<string>;
     nodeDistUrl: string;
     stopGraceSeconds: number;
+    /** The app unit's MemoryMax (appMemoryMax). */
+    memoryMax: string;
     /** The load balancer: app droplets are reached through it (bastion) once it is ready. */
     bastion: Connection;
     bastionReady: pulumi.Resource;
@@ -69,6 +72,9 @@ export class AppServers extends pulumi.ComponentResource {
             trigger("node", args.nodeVersion),
             trigger("nodeDist", args.nodeDistUrl),
             trigger("stopGrace", args.stopGraceSeconds),
+            trigger("memoryMax", args.memoryMax),
+            // The unit's sandbox is in app-unit.sh: a change to it restarts the app, host by host.
+            trigger("appUnit", sha256(hostScripts()["app-unit.sh"])),
         ];
         const { host: _host, ...bastionRest } = args.bastion;
         const proxy: ProxyConnection = { host: args.bastion.host, ...bastionRest };
@@ -101,7 +107,7 @@ export class AppServers extends pulumi.ComponentResource {
                     connection,
                     create: pulumi
                         .output(args.nodeVersion)
-                        .apply((v) => installRuntime(v, args.nodeDistUrl, args.stopGraceSeconds)),
+                        .apply((v) => installRuntime(v, args.nodeDistUrl, args.stopGraceSeconds, args.memoryMax)),
                     triggers: [trigger("droplet", ready.hostId), ...runtimeTriggers],
                     addPreviousOutputInEnv: false,
                 },

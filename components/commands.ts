@@ -31,11 +31,17 @@ export function installTools(): string {
 }
 
 /**
- * The app's runtime on an app host: Node.js (checked against SHASUMS256.txt) and the unit's stop timeout,
- * the app's grace period plus time to exit.
+ * The app's runtime on an app host: Node.js (checked against SHASUMS256.txt) and the unit's drop-ins: the
+ * stop timeout (the app's grace period plus time to exit), the sandbox and the memory limit.
  */
-export function installRuntime(nodeVersion: string, nodeDistUrl: string, stopGraceSeconds: number): string {
-    return `${runTool("install-node.sh", nodeVersion, nodeDistUrl)} && ${runTool("app-unit.sh", String(unitStopTimeoutSeconds(stopGraceSeconds)))}`;
+export function installRuntime(
+    nodeVersion: string,
+    nodeDistUrl: string,
+    stopGraceSeconds: number,
+    memoryMax: string,
+): string {
+    const unit = runTool("app-unit.sh", String(unitStopTimeoutSeconds(stopGraceSeconds)), memoryMax);
+    return `${runTool("install-node.sh", nodeVersion, nodeDistUrl)} && ${unit}`;
 }
 
 /** Quotes one shell word; plain words stay as they are so commands stay readable in a diff. */

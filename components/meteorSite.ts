@@ -124,6 +124,7 @@ export class MeteorSite extends pulumi.ComponentResource {
                         : app.nodeVersion,
                 nodeDistUrl: app.nodeDistUrl,
                 stopGraceSeconds: app.stopGraceSeconds,
+                memoryMax: app.memoryMax,
                 bastion: lb.connection,
                 bastionReady: lb.ready.cloudInit,
                 bastionTools: lb.ready.tools,

@@ -99,6 +99,15 @@ export function isPublicKey(v: string): boolean {
     return len > 0 && blob.length >= 4 + len && blob.subarray(4, 4 + len).toString("latin1") === type;
 }
 
+const memoryMaxPattern = "^([1-9][0-9]*[KMGT]|([1-9][0-9]|100)%|infinity)$";
+/** Below 64 MiB (or 10% of RAM) Node.js cannot start a Meteor app: a typo, not a limit. */
+function memoryMaxBigEnough(v: string): boolean {
+    const m = /^([0-9]+)([KMGT])$/.exec(v);
+    if (!m) return true;
+    const mib = Number(m[1]) * { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 }[m[2] as "K" | "M" | "G" | "T"];
+    return mib >= 64;
+}
+
 const cidrAllowed = "each entry must be a CIDR such as 203.0.113.0/24 or 2001:db8::/48";
 const ms = "must be an integer number of milliseconds greater than 0";
 
@@ -131,6 +140,14 @@ export const rules = {
     trustedProxyCount: intRule(0, 10, "must be an integer from 0 to 10 (proxies in front of the load balancer)"),
     keepReleases: intRule(2, 50, "must be an integer from 2 to 50 (the previous release is always kept for rollback)"),
     stopGraceSeconds: intRule(1, 600, "must be an integer number of seconds from 1 to 600"),
+    /** The app unit's MemoryMax (systemd's syntax, a subset): bytes with a suffix, a share of RAM, or none. */
+    memoryMax: {
+        ...patternRule(
+            memoryMaxPattern,
+            "must be a size of 64M or more with a K, M, G or T suffix (768M, 2G), a percentage of the droplet's RAM from 10% to 100% (90%), or infinity",
+        ),
+        ok: (v: string) => typeof v === "string" && new RegExp(memoryMaxPattern).test(v) && memoryMaxBigEnough(v),
+    },
     cutoverTimeoutSeconds: intRule(5, 1800, "must be an integer number of seconds from 5 to 1800"),
     oplogTooFarBehind: intRule(1, 10_000_000, "must be a positive integer"),
     cidr: { ok: isCidr, allowed: cidrAllowed } as Rule<string>,
@@ -178,6 +195,7 @@ export const shellPatterns: Record<string, string> = {
     DOMAIN_RE: domainPattern,
     EMAIL_RE: rules.email.pattern,
     ENV_NAME_RE: rules.envName.pattern,
+    MEMORY_MAX_RE: rules.memoryMax.pattern,
     PUBLIC_KEY_RE: publicKeyPattern,
 };
 

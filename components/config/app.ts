@@ -37,6 +37,8 @@ export interface AppConfig {
     oplogTooFarBehind?: number;
     keepReleases: number;
     stopGraceSeconds: number;
+    /** appMemoryMax: the app unit's MemoryMax (app-unit.sh). */
+    memoryMax: string;
     cutoverTimeoutSeconds: number;
 }
 
@@ -90,6 +92,7 @@ export function readApp(r: Reader): AppConfig {
         oplogTooFarBehind: r.optionalInt("oplogTooFarBehind", rules.oplogTooFarBehind),
         keepReleases: r.int("keepReleases", rules.keepReleases),
         stopGraceSeconds: r.int("stopGraceSeconds", rules.stopGraceSeconds),
+        memoryMax: r.checked("appMemoryMax", rules.memoryMax),
         cutoverTimeoutSeconds: r.int("cutoverTimeoutSeconds", rules.cutoverTimeoutSeconds),
     };
 }

@@ -1,25 +1,71 @@
 #!/usr/bin/env bash
-# Sets how long systemd gives the app to stop (the app's own grace period plus time to exit) as a
-# drop-in of the app's unit, so changing stopGraceSeconds never touches the droplet's user-data.
-# Takes effect at the next stop (the cutover's restart); a second run with the same value changes nothing.
-# Usage: app-unit.sh <stop timeout seconds>
+# Writes the app unit's drop-ins, so that changing them never touches the droplet's user-data:
+#   50-stop-timeout.conf  how long systemd gives the app to stop (its grace period plus time to exit)
+#   60-sandbox.conf       what the app may reach: no kernel knobs, devices, capabilities, setuid, namespaces
+#                         or foreign processes; system calls of ordinary services; IPv4/6 and Unix sockets;
+#                         a read-only system (it writes only to its private /tmp); at most <memory max>.
+# Takes effect at the next start (the cutover's restart); a second run with the same values changes nothing.
+# Usage: app-unit.sh <stop timeout seconds> <memory max: bytes with K/M/G/T, a percentage of RAM, or infinity>
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=layout.sh disable=SC1091  # rendered by the program; checked as installed (unit suite)
 . "$(dirname "$0")/layout.sh"
 
-timeout_s=${1:?usage: app-unit.sh <stop timeout seconds>}
+usage="usage: app-unit.sh <stop timeout seconds> <memory max>"
+timeout_s=${1:?$usage}
+memory_max=${2:?$usage}
 [[ $timeout_s =~ ^[0-9]+$ ]] || { echo "app-unit: stop timeout must be whole seconds, got '$timeout_s'" >&2; exit 1; }
+[[ $memory_max =~ $MEMORY_MAX_RE ]] ||
+  { echo "app-unit: memory max must be bytes with K, M, G or T, a percentage of RAM, or infinity, got '$memory_max'" >&2; exit 1; }
 dir=${APP_UNIT_DROPIN_DIR:-$LAYOUT_APP_UNIT_DROPIN_DIR}
-file="$dir/50-stop-timeout.conf"
-want=$(printf '[Service]\nTimeoutStopSec=%s\n' "$timeout_s")
 
-if [[ -f $file && $(<"$file") == "$want" ]]; then
-  echo "app-unit: TimeoutStopSec=$timeout_s already set"
+stop_timeout=$(printf '[Service]\nTimeoutStopSec=%s\n' "$timeout_s")
+# Node.js needs writable+executable memory (its JIT), so no MemoryDenyWriteExecute; it reads /proc for
+# os.cpus(), so no ProcSubset=pid.
+sandbox="[Service]
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictSUIDSGID=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+LockPersonality=yes
+RemoveIPC=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+SystemCallErrorNumber=EPERM
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+UMask=0027
+LimitCORE=0
+MemoryMax=$memory_max"
+
+changed=()
+# write NAME CONTENT: replaces drop-in NAME when its content differs.
+write() {
+  local file="$dir/$1"
+  if [[ -f $file && $(<"$file") == "$2" ]]; then return; fi
+  install -d -m 0755 "$dir"
+  printf '%s\n' "$2" >"$file.new"
+  mv -f "$file.new" "$file"
+  changed+=("$1")
+}
+write 50-stop-timeout.conf "$stop_timeout"
+write 60-sandbox.conf "$sandbox"
+
+if ((${#changed[@]} == 0)); then
+  echo "app-unit: TimeoutStopSec=$timeout_s MemoryMax=$memory_max already set"
   exit 0
 fi
-install -d -m 0755 "$dir"
-printf '%s\n' "$want" >"$file.new"
-mv -f "$file.new" "$file"
 if [[ -z ${APP_UNIT_NO_RELOAD:-} ]]; then systemctl daemon-reload; fi
-echo "app-unit: TimeoutStopSec=$timeout_s"
+echo "app-unit: TimeoutStopSec=$timeout_s MemoryMax=$memory_max (${changed[*]})"

@@ -46,7 +46,7 @@ const script = (name: string, args: string[], extra: Record<string, string> = {}
 const releases = () => fs.readdirSync(path.join(appRoot, "releases")).sort();
 const served = async () => JSON.parse((await request({ url: `http://127.0.0.1:${appPort}/info.json` })).body).release;
 
-type Entry = { header: tar.Headers; body?: string };
+type Entry = { header: Partial<tar.Header> & { name: string }; body?: string };
 
 /** The live bundle's entries, edited by `edit`, packed as a new upload; returns its sha256. */
 async function hostile(edit: (entries: Entry[]) => Entry[]): Promise<string> {
@@ -54,22 +54,25 @@ async function hostile(edit: (entries: Entry[]) => Entry[]): Promise<string> {
     const extract = tar.extract();
     extract.on("entry", (header, stream, next) => {
         const chunks: Buffer[] = [];
-        stream.on("data", (c: Buffer) => chunks.push(c));
+        stream.on("data", (c) => chunks.push(c as Buffer));
         stream.on("end", () => {
             entries.push({ header, body: Buffer.concat(chunks).toString("latin1") });
             next();
         });
     });
-    const read = new Promise((resolve, reject) => extract.on("finish", resolve).on("error", reject));
+    const read = new Promise<void>((resolve, reject) => extract.on("finish", () => resolve()).on("error", reject));
     extract.end(zlib.gunzipSync(fs.readFileSync(live.path)));
     await read;
     const pack = tar.pack();
     const chunks: Buffer[] = [];
-    const packed = new Promise((resolve) => pack.on("data", (c: Buffer) => chunks.push(c)).on("end", resolve));
+    const packed = new Promise<void>((resolve) =>
+        pack.on("data", (c) => chunks.push(c as Buffer)).on("end", () => resolve()),
+    );
     for (const e of edit(entries)) {
         const body =
             e.header.type === undefined || e.header.type === "file" ? Buffer.from(e.body ?? "", "latin1") : undefined;
-        pack.entry({ ...e.header, size: body?.length ?? 0 }, body);
+        if (body) pack.entry({ ...e.header, size: body.length }, body);
+        else pack.entry({ ...e.header, size: 0 });
     }
     pack.finalize();
     await packed;

@@ -138,6 +138,12 @@ const table: [string, Record<string, string>, () => string][] = [
         () =>
             `meteor-do:nodeVersion is "auto", but the bundle ${noStar.bundle} records no Node.js version (no nodeVersion in bundle/star.json, no bundle/.node_version.txt; \`meteor build\` writes them): set meteor-do:nodeVersion to the exact version X.Y.Z the app needs`,
     ],
+    ...["2GB", "32M", "5%", "101%", "1.5G", "-1", "max"].map((v): [string, Record<string, string>, () => string] => [
+        `appMemoryMax ${v}`,
+        { appMemoryMax: v },
+        () =>
+            `meteor-do:appMemoryMax is "${v}": must be a size of 64M or more with a K, M, G or T suffix (768M, 2G), a percentage of the droplet's RAM from 10% to 100% (90%), or infinity`,
+    ]),
 ];
 
 describe("bad values fail at preview, naming the key and never showing a value", () => {
@@ -150,6 +156,12 @@ describe("bad values fail at preview, naming the key and never showing a value",
 });
 
 describe("good values", () => {
+    test("appMemoryMax: 90% by default; sizes from 64M, percentages and infinity are taken as given", () => {
+        expect(load({}).app.memoryMax).toBe("90%");
+        for (const v of ["64M", "65536K", "2G", "1T", "10%", "100%", "infinity"])
+            expect(load({ appMemoryMax: v }).app.memoryMax).toBe(v);
+    });
+
     test("nodeVersion auto resolves to the bundle's; an exact version is taken as given", async () => {
         expect(load({}).app.nodeVersion).toBe("auto");
         expect(await resolveNodeVersion("auto", load({}).app.bundle.path)).toBe("14.21.4");

@@ -56,6 +56,20 @@ describe("cloud-init user-data", () => {
         expect(app).toContain("      AllowTcpForwarding no\n");
     });
 
+    test("app: bundles are built by an unprivileged system user without a login", () => {
+        expect(app).toContain(
+            "  - name: meteor-build\n    gecos: unpacks bundles and runs npm install (stage.sh), never root\n    system: true\n    shell: /usr/sbin/nologin\n",
+        );
+    });
+
+    test("lb: Debian's nginx unit gets a sandbox drop-in, loaded before nginx (re)starts", () => {
+        expect(lb).toContain("  - path: /etc/systemd/system/nginx.service.d/60-sandbox.conf\n");
+        for (const line of ["ProtectSystem=full", "ProtectKernelTunables=yes", "SystemCallFilter=@system-service"])
+            expect(lb).toContain(`      ${line}\n`);
+        expect(lb).toMatch(/- \[systemctl, daemon-reload\]\n(.*\n)*  - \[systemctl, try-restart, nginx.service\]/);
+        expect(app).not.toContain("nginx.service.d");
+    });
+
     test("app: the unit runs the current release as the unprivileged meteor user; no Node.js in user-data", () => {
         expect(app).toContain("      User=meteor\n");
         expect(app).toContain("      WorkingDirectory=/srv/meteor/current/bundle\n");
@@ -135,8 +149,8 @@ describe("command builders", () => {
         );
         expect(() => runTool("../evil")).toThrow('tool name "../evil" must look like name.sh');
         expect(shellQuote("a b")).toBe("'a b'");
-        expect(installRuntime("22.12.0", "https://nodejs.org/dist", 20)).toBe(
-            "sudo /usr/local/lib/meteor-do/install-node.sh 22.12.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 30",
+        expect(installRuntime("22.12.0", "https://nodejs.org/dist", 20, "90%")).toBe(
+            "sudo /usr/local/lib/meteor-do/install-node.sh 22.12.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 30 90%",
         );
     });
 

@@ -38,6 +38,7 @@ test("layout.sh gives bash the program's layout, patterns and defaults, value fo
     expect(sourced()).toEqual({
         LAYOUT_TOOLS_DIR: layout.toolsDir,
         LAYOUT_OPERATOR_USER: layout.operatorUser,
+        LAYOUT_BUILD_USER: layout.buildUser,
         LAYOUT_APP_ROOT: layout.appRoot,
         LAYOUT_ENV_ROOT: layout.envRoot,
         LAYOUT_APP_UNIT: layout.appUnit,

@@ -10,6 +10,8 @@ import {
     useMocks,
     waitsFor,
 } from "../support/mocks";
+import { sha256 } from "../../components/hash";
+import { hostScripts } from "../../components/hostTools";
 import { untarGzBase64 } from "../support/untar";
 
 // The whole program (index.ts) under mocks: what it registers, with which inputs, in which order.
@@ -223,16 +225,18 @@ describe("a new Node.js version rolls the hosts instead of replacing them", () =
     };
 
     test("the runtime Command installs the configured Node.js after the host scripts, before the release", async () => {
-        await run({ appCount: "2", nodeVersion: "22.11.0", stopGraceSeconds: "15" });
+        await run({ appCount: "2", nodeVersion: "22.11.0", stopGraceSeconds: "15", appMemoryMax: "1536M" });
         for (const i of [1, 2]) {
             const runtime = named(`app-${i}-runtime`);
             expect(runtime.inputs.create).toBe(
-                "sudo /usr/local/lib/meteor-do/install-node.sh 22.11.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 25",
+                "sudo /usr/local/lib/meteor-do/install-node.sh 22.11.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 25 1536M",
             );
             expect(runtime.inputs.triggers.slice(1)).toEqual([
                 "node=22.11.0",
                 "nodeDist=https://nodejs.org/dist",
                 "stopGrace=15",
+                "memoryMax=1536M",
+                `appUnit=${sha256(hostScripts()["app-unit.sh"])}`,
             ]);
             expect(runtime.dependsOn).toEqual([`app-${i}-host-tools`]);
             expect(waitsFor(`release-app-${i}-stage`).has(`app-${i}-runtime`)).toBe(true);
@@ -253,10 +257,12 @@ describe("a new Node.js version rolls the hosts instead of replacing them", () =
             "release-app-1-cutover",
             "release-app-2-cutover",
         ]);
-        expect(after["release-app-2-cutover"].triggers.slice(-3)).toEqual([
+        expect(after["release-app-2-cutover"].triggers.slice(-5)).toEqual([
             "node=22.12.0",
             "nodeDist=https://nodejs.org/dist",
             "stopGrace=20",
+            "memoryMax=90%",
+            `appUnit=${sha256(hostScripts()["app-unit.sh"])}`,
         ]);
     });
 });

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -15,65 +15,155 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const script = hostTool;
 
 describe("write-tls.sh", () => {
-    const key = "-----BEGIN PRIVATE KEY-----\nS3CRETKEY\n-----END PRIVATE KEY-----\n";
-    const leaf = "-----BEGIN CERTIFICATE-----\nLEAF\n-----END CERTIFICATE-----\n";
-    const ca = "-----BEGIN CERTIFICATE-----\nINTERMEDIATE\n-----END CERTIFICATE-----\n";
+    // Real pairs (openssl), since the script checks that the key matches the certificate and nginx loads them.
+    const pair = (name: string) => {
+        const key = path.join(dir, `${name}.key`);
+        const cert = path.join(dir, `${name}.crt`);
+        execFileSync(
+            "openssl",
+            [
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                `/CN=${name}.example.test`,
+                "-days",
+                "2",
+                "-keyout",
+                key,
+                "-out",
+                cert,
+            ],
+            { stdio: "ignore" },
+        );
+        return { key: fs.readFileSync(key, "utf8"), cert: fs.readFileSync(cert, "utf8") };
+    };
+    let site: { key: string; cert: string };
+    let other: { key: string; cert: string };
+    let ca: string;
+    beforeAll(() => {
+        site = pair("site");
+        other = pair("other");
+        ca = pair("ca").cert;
+    });
     const run = (tlsDir: string, input: string) =>
         spawnSync("bash", [script("write-tls.sh")], {
             input,
             encoding: "utf8",
             env: { ...process.env, TLS_DIR: tlsDir, TLS_NO_RELOAD: "1" },
         });
+    const installed = (tlsDir: string) => ({
+        key: fs.readFileSync(path.join(tlsDir, "privkey.pem"), "utf8"),
+        cert: fs.readFileSync(path.join(tlsDir, "fullchain.pem"), "utf8"),
+    });
 
     test("splits key and chain from stdin: key 0600, chain in order, nothing secret printed", () => {
         const tlsDir = path.join(dir, "tls1");
-        const r = run(tlsDir, key + leaf + ca);
+        const r = run(tlsDir, site.key + site.cert + ca);
+        expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
         expect(r.stdout).toBe(`write-tls: installed 2 certificate(s) in ${tlsDir}\n`);
-        expect(r.stdout + r.stderr).not.toContain("S3CRETKEY");
-        expect(fs.readFileSync(path.join(tlsDir, "privkey.pem"), "utf8")).toBe(key);
-        expect(fs.readFileSync(path.join(tlsDir, "fullchain.pem"), "utf8")).toBe(leaf + ca);
+        const keyBody = site.key.split("\n")[1];
+        expect(r.stdout + r.stderr).not.toContain(keyBody);
+        expect(installed(tlsDir)).toEqual({ key: site.key, cert: site.cert + ca });
         expect(fs.statSync(path.join(tlsDir, "privkey.pem")).mode & 0o777).toBe(0o600);
         expect(fs.statSync(tlsDir).mode & 0o777).toBe(0o700);
         expect(fs.readdirSync(tlsDir).sort()).toEqual(["fullchain.pem", "privkey.pem"]);
     });
 
+    const garbage = "-----BEGIN CERTIFICATE-----\nR0FSQkFHRQ==\n-----END CERTIFICATE-----\n";
     test.each([
-        ["no key", leaf, "write-tls: no PRIVATE KEY block on stdin\n"],
-        ["no certificate", key, "write-tls: no CERTIFICATE block on stdin\n"],
-        ["two keys", key + key + leaf, "write-tls: expected exactly one private key on stdin\n"],
+        ["no key", () => site.cert, "write-tls: no PRIVATE KEY block on stdin\n"],
+        ["no certificate", () => site.key, "write-tls: no CERTIFICATE block on stdin\n"],
+        ["two keys", () => site.key + site.key + site.cert, "write-tls: expected exactly one private key on stdin\n"],
+        [
+            "a key that does not match the certificate",
+            () => other.key + site.cert,
+            "write-tls: the private key does not match the certificate (the first CERTIFICATE block); the installed pair is unchanged\n",
+        ],
+        [
+            "a leaf that is not a certificate",
+            () => site.key + garbage,
+            "write-tls: the first CERTIFICATE block is not a certificate; the installed pair is unchanged\n",
+        ],
     ])("refuses %s and leaves the installed files alone", (_case, input, error) => {
         const tlsDir = path.join(dir, `tls-${crypto.randomUUID()}`);
-        expect(run(tlsDir, key + leaf).status).toBe(0);
-        const r = run(tlsDir, input);
+        expect(run(tlsDir, site.key + site.cert).status).toBe(0);
+        const r = run(tlsDir, input());
         expect(r.status).toBe(1);
         expect(r.stderr).toBe(error);
-        expect(fs.readFileSync(path.join(tlsDir, "fullchain.pem"), "utf8")).toBe(leaf);
+        expect(installed(tlsDir)).toEqual({ key: site.key, cert: site.cert });
         expect(fs.readdirSync(tlsDir).sort()).toEqual(["fullchain.pem", "privkey.pem"]);
+    });
+
+    test("a chain nginx cannot load (a broken intermediate) is refused by nginx -t before it is installed", () => {
+        const tlsDir = path.join(dir, "tls-nginx");
+        expect(run(tlsDir, site.key + site.cert).status).toBe(0);
+        const r = run(tlsDir, other.key + other.cert + garbage);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/^write-tls: nginx refuses the pair: .*PEM.*; the installed pair is unchanged\n$/s);
+        expect(installed(tlsDir)).toEqual({ key: site.key, cert: site.cert });
     });
 });
 
 describe("app-unit.sh", () => {
-    const run = (dropins: string, arg: string) =>
-        spawnSync("bash", [script("app-unit.sh"), arg], {
+    const run = (dropins: string, ...args: string[]) =>
+        spawnSync("bash", [script("app-unit.sh"), ...args], {
             encoding: "utf8",
             env: { ...process.env, APP_UNIT_DROPIN_DIR: dropins, APP_UNIT_NO_RELOAD: "1" },
         });
+    const read = (dropins: string, name: string) => fs.readFileSync(path.join(dropins, name), "utf8");
 
-    test("writes the stop timeout as a drop-in of meteor-app.service; the same value again changes nothing", () => {
+    test("writes the stop timeout and the sandbox with the memory limit as drop-ins; the same values again change nothing", () => {
         const dropins = path.join(dir, "meteor-app.service.d");
-        expect(run(dropins, "30").stdout).toBe("app-unit: TimeoutStopSec=30\n");
-        expect(fs.readFileSync(path.join(dropins, "50-stop-timeout.conf"), "utf8")).toBe(
-            "[Service]\nTimeoutStopSec=30\n",
+        expect(run(dropins, "30", "90%").stdout).toBe(
+            "app-unit: TimeoutStopSec=30 MemoryMax=90% (50-stop-timeout.conf 60-sandbox.conf)\n",
         );
-        expect(run(dropins, "30").stdout).toBe("app-unit: TimeoutStopSec=30 already set\n");
-        expect(run(dropins, "45").stdout).toBe("app-unit: TimeoutStopSec=45\n");
-        expect(fs.readdirSync(dropins)).toEqual(["50-stop-timeout.conf"]);
+        expect(read(dropins, "50-stop-timeout.conf")).toBe("[Service]\nTimeoutStopSec=30\n");
+        const sandbox = read(dropins, "60-sandbox.conf");
+        for (const line of [
+            "ProtectSystem=strict",
+            "ProtectKernelTunables=yes",
+            "ProtectKernelModules=yes",
+            "ProtectKernelLogs=yes",
+            "ProtectControlGroups=yes",
+            "RestrictSUIDSGID=yes",
+            "RestrictNamespaces=yes",
+            "CapabilityBoundingSet=",
+            "SystemCallFilter=@system-service",
+            "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+            "ProtectProc=invisible",
+            "PrivateDevices=yes",
+            "MemoryMax=90%",
+        ])
+            expect(sandbox.split("\n")).toContain(line);
+        expect(sandbox).not.toContain("MemoryDenyWriteExecute");
+        expect(run(dropins, "30", "90%").stdout).toBe("app-unit: TimeoutStopSec=30 MemoryMax=90% already set\n");
+        expect(run(dropins, "30", "2G").stdout).toBe("app-unit: TimeoutStopSec=30 MemoryMax=2G (60-sandbox.conf)\n");
+        expect(read(dropins, "60-sandbox.conf")).toBe(sandbox.replace("MemoryMax=90%", "MemoryMax=2G"));
+        expect(run(dropins, "45", "2G").stdout).toBe(
+            "app-unit: TimeoutStopSec=45 MemoryMax=2G (50-stop-timeout.conf)\n",
+        );
+        expect(fs.readdirSync(dropins).sort()).toEqual(["50-stop-timeout.conf", "60-sandbox.conf"]);
     });
 
-    test("refuses a timeout that is not whole seconds", () => {
-        const r = run(path.join(dir, "unused.d"), "30s");
-        expect([r.status, r.stderr]).toEqual([1, "app-unit: stop timeout must be whole seconds, got '30s'\n"]);
+    test.each([
+        [["30s", "90%"], "app-unit: stop timeout must be whole seconds, got '30s'\n"],
+        [
+            ["30", "2GB"],
+            "app-unit: memory max must be bytes with K, M, G or T, a percentage of RAM, or infinity, got '2GB'\n",
+        ],
+        [
+            ["30", "50%;x"],
+            "app-unit: memory max must be bytes with K, M, G or T, a percentage of RAM, or infinity, got '50%;x'\n",
+        ],
+    ])("refuses %j", (args, error) => {
+        const r = run(path.join(dir, "unused.d"), ...args);
+        expect([r.status, r.stderr]).toEqual([1, error]);
         expect(fs.existsSync(path.join(dir, "unused.d"))).toBe(false);
     });
 });
