@@ -17,7 +17,11 @@ function render(template: string, view: Record<string, string>): string {
     return Mustache.render(
         read(template),
         { ...layout, ...view },
-        { common: read("common.yaml.mustache") },
+        {
+            common: read("common.yaml.mustache"),
+            hardening: read("hardening.yaml.mustache"),
+            hardeningRuncmd: read("hardening-runcmd.yaml.mustache"),
+        },
         { escape: (s: string) => s },
     );
 }

@@ -2,7 +2,7 @@
 # Cuts this app host over to a staged release, one host at a time (Kamal's rolling boot):
 #   sudo cutover.sh --release <sha256> --peer <privateIp:port> --lb <lbPrivateIp> \
 #        [--health-path P] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] \
-#        [--when always|changed] [--env stdin|live] < app.env
+#        [--when always|changed] [--env stdin|live|<sha256 of a staged env file>] < app.env
 # (the program passes every option it needs; run by hand, each defaults to the stack config's default, see
 # layout.sh). --env live keeps the env the host runs (a rollback: nothing on stdin); --when changed does
 # nothing when the host already runs this release with this env and the LB reports it up (the program
@@ -14,6 +14,9 @@
 # say why on stderr, ending with the new release's last journal lines (env values masked), and exit 1, so
 # that Pulumi stops before the next host and its error shows the app's own message.
 # Each drain/undrain tells the LB the release the host runs at that moment and its Node.js version.
+# It runs detached from the caller (run_detached, deploy-lib.sh): a transient systemd unit does the work and
+# this process only shows its output and exit status, so a dropped SSH session or a killed `pulumi up`
+# never stops a cutover halfway: it still ends healthy and undrained, on the new release or the old one.
 set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=deploy-lib.sh
@@ -24,10 +27,11 @@ LB_PORT=${METEOR_DO_LB_PORT:-$LAYOUT_LB_ADMIN_PORT}
 HEALTH_HOST=${METEOR_DO_HEALTH_HOST:-127.0.0.1}
 NODE_BIN=${METEOR_DO_NODE:-/usr/local/bin/node}
 
-usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] [--when always|changed] [--env stdin|live] < env-file"; }
+usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] [--when always|changed] [--env stdin|live|SHA] < env-file"; }
 
 sha="" peer="" lb="" health_path=$DEFAULT_HEALTH_CHECK_PATH keep=$DEFAULT_KEEP_RELEASES when=always env_from=stdin
 restart_timeout=$DEFAULT_RESTART_TIMEOUT health_timeout=$DEFAULT_CUTOVER_TIMEOUT lb_timeout=$DEFAULT_CUTOVER_TIMEOUT
+argv=("$@")
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 ]] || usage
   case $1 in
@@ -53,10 +57,15 @@ port=${BASH_REMATCH[1]}
 [[ $keep =~ ^[0-9]+$ && $keep -ge 2 ]] || die "--keep must be an integer >= 2 (the current and the previous release)"
 [[ $restart_timeout =~ ^[0-9]+$ && $health_timeout =~ ^[0-9]+$ && $lb_timeout =~ ^[0-9]+$ ]] || die "timeouts are whole seconds"
 [[ $when == always || $when == changed ]] || die "--when must be always or changed"
-[[ $env_from == stdin || $env_from == live ]] || die "--env must be stdin or live"
+[[ $env_from == stdin || $env_from == live || $env_from =~ $SHA256_RE ]] ||
+  die "--env must be stdin, live or the sha256 of a staged env file"
+if [[ -z ${METEOR_DO_CUTOVER_UNIT:-} && ${METEOR_DO_CUTOVER_DETACH:-systemd} == systemd ]]; then run_detached "$env_from" "${argv[@]}"; fi
 
 take_lock
-if [[ $env_from == live ]]; then
+if [[ $env_from =~ $SHA256_RE ]]; then
+  [[ -f $ENV_DIR/$env_from.env ]] || die "--env $env_from: no such staged env file"
+  ENV_HASH=$env_from
+elif [[ $env_from == live ]]; then
   live_env=$(readlink "$ENV_ROOT/app.env" || true)
   [[ $live_env =~ ^env/([0-9a-f]{64})\.env$ && -f $ENV_DIR/${BASH_REMATCH[1]}.env ]] ||
     die "--env live: no live env to keep ($ENV_ROOT/app.env -> '$live_env')"
@@ -209,47 +218,6 @@ touch "$release/DEPLOYED" "$ENV_DIR/$ENV_HASH.env"
 # The host is live on the new release: cleaning up is best effort and never rolls back.
 trap - ERR
 
-# Reads names ranked newest first; prints those beyond the first $keep, except the protected ones ("$@").
-beyond_keep() {
-  local n=0 name p protected
-  while IFS= read -r name; do
-    n=$((n + 1))
-    protected=0
-    for p in "$@"; do [[ $name == "$p" ]] && protected=1; done
-    if ((n > keep && !protected)); then printf '%s\n' "$name"; fi
-  done
-}
-ranked_releases() {
-  local name
-  for name in "$RELEASES"/*/; do
-    name=${name%/}
-    name=${name##*/}
-    [[ -f $RELEASES/$name/RELEASE ]] || continue
-    if [[ -f $RELEASES/$name/DEPLOYED ]]; then
-      printf '1 %s %s\n' "$(stat -c %.9Y "$RELEASES/$name/DEPLOYED")" "$name"
-    else
-      printf '0 %s %s\n' "$(stat -c %.9Y "$RELEASES/$name")" "$name"
-    fi
-  done | sort -k1,1nr -k2,2nr | cut -d' ' -f3
-}
-ranked_envs() {
-  find "$ENV_DIR" -mindepth 1 -maxdepth 1 -name '*.env' -printf '%T@ %f\n' | sort -rn | cut -d' ' -f2
-}
-prev_now=$(readlink "$APP_ROOT/previous" || true)
-prev_env_now=$(readlink "$ENV_ROOT/previous.env" || true)
-removed=0
-while IFS= read -r old; do
-  [[ -n $old ]] || continue
-  if rm -rf "${RELEASES:?}/$old" "$INCOMING/$old.tgz"; then
-    removed=$((removed + 1))
-  else
-    warn "could not remove release $old"
-  fi
-done < <(ranked_releases | beyond_keep "$sha" "${prev_now#releases/}")
-while IFS= read -r old; do
-  [[ -n $old ]] || continue
-  rm -f "${ENV_DIR:?}/$old" || warn "could not remove env file $old"
-done < <(ranked_envs | beyond_keep "$ENV_HASH.env" "${prev_env_now#env/}")
-
+removed=$(prune_releases "$keep" "$sha" "$ENV_HASH")
 total=$(($(now_ms) - started))
 log "cut over to $sha in $((total / 1000)).$(printf '%03d' $((total % 1000)))s:$timings; removed $removed old release(s)"

@@ -106,3 +106,80 @@ mask_env_values() {
   done < <(for s in "${values[@]}"; do if ((${#s} >= 6)); then printf '%d %s\n' "${#s}" "$s"; fi; done | sort -rn | cut -d' ' -f2-)
   printf '%s\n' "$text"
 }
+
+# cutover.sh: runs the calling script again ("$0" "${@:2}") as a transient systemd unit and waits for it,
+# passing on its stdout, stderr and exit status. The caller (sudo under an SSH session) may die at any
+# moment, a dropped connection or a killed `pulumi up`; the unit does not, so the cutover finishes or
+# rolls back on its own. $1 is the caller's --env: from stdin, the env is staged here first and the unit
+# gets its hash (nothing secret in the unit's command line or on disk beyond the 0600 env file).
+run_detached() {
+  local env_from=$1 dir unit runner rc=0
+  local -a args=("${@:2}") tails=()
+  if [[ $env_from == stdin ]]; then
+    stage_env
+    args+=(--env "$ENV_HASH")
+  fi
+  dir=$(mktemp -d "${METEOR_DO_RUN_DIR:-/run}/meteor-do-cutover.XXXXXX")
+  unit=meteor-do-cutover-${dir##*.}
+  : >"$dir/out"
+  : >"$dir/err"
+  systemd-run --quiet --wait --collect --service-type=exec --unit="$unit" --property=StandardInput=null \
+    --property="StandardOutput=append:$dir/out" --property="StandardError=append:$dir/err" \
+    --setenv=METEOR_DO_CUTOVER_UNIT="$unit" -- "$(realpath "$0")" "${args[@]}" </dev/null >"$dir/systemd-run.log" 2>&1 &
+  runner=$!
+  tail -n +1 -s 0.2 -f --pid="$runner" "$dir/out" &
+  tails+=($!)
+  tail -n +1 -s 0.2 -f --pid="$runner" "$dir/err" >&2 &
+  tails+=($!)
+  wait "$runner" || rc=$?
+  wait "${tails[@]}" || true
+  if ((rc != 0)) && [[ ! -s $dir/err ]]; then cat "$dir/systemd-run.log" >&2; fi
+  rm -rf "$dir"
+  exit "$rc"
+}
+
+# cutover.sh, once live on release $2 with env $3: keeps the newest $1 releases that went live (then the
+# rest, newest first) plus the current and previous ones, and as many env files; removes the others with
+# their uploads. Prints how many releases it removed; best effort (a failure is a warning).
+prune_releases() {
+  local keep=$1 sha=$2 env_hash=$3 prev_now prev_env_now removed=0 old
+  # Reads names ranked newest first; prints those beyond the first $keep, except the protected ones ("$@").
+  beyond_keep() {
+    local n=0 name p protected
+    while IFS= read -r name; do
+      n=$((n + 1))
+      protected=0
+      for p in "$@"; do [[ $name == "$p" ]] && protected=1; done
+      if ((n > keep && !protected)); then printf '%s\n' "$name"; fi
+    done
+  }
+  ranked_releases() {
+    local name
+    for name in "$RELEASES"/*/; do
+      name=${name%/}
+      name=${name##*/}
+      [[ -f $RELEASES/$name/RELEASE ]] || continue
+      if [[ -f $RELEASES/$name/DEPLOYED ]]; then
+        printf '1 %s %s\n' "$(stat -c %.9Y "$RELEASES/$name/DEPLOYED")" "$name"
+      else
+        printf '0 %s %s\n' "$(stat -c %.9Y "$RELEASES/$name")" "$name"
+      fi
+    done | sort -k1,1nr -k2,2nr | cut -d' ' -f3
+  }
+  prev_now=$(readlink "$APP_ROOT/previous" || true)
+  prev_env_now=$(readlink "$ENV_ROOT/previous.env" || true)
+  while IFS= read -r old; do
+    [[ -n $old ]] || continue
+    if rm -rf "${RELEASES:?}/$old" "$INCOMING/$old.tgz"; then
+      removed=$((removed + 1))
+    else
+      warn "could not remove release $old"
+    fi
+  done < <(ranked_releases | beyond_keep "$sha" "${prev_now#releases/}")
+  while IFS= read -r old; do
+    [[ -n $old ]] || continue
+    rm -f "${ENV_DIR:?}/$old" || warn "could not remove env file $old"
+  done < <(find "$ENV_DIR" -mindepth 1 -maxdepth 1 -name '*.env' -printf '%T@ %f\n' | sort -rn | cut -d' ' -f2 |
+    beyond_keep "$env_hash.env" "${prev_env_now#env/}")
+  printf '%s\n' "$removed"
+}

@@ -46,6 +46,14 @@ export interface OpsRun {
 
 /** Runs `npm run ops -- <args>` (ts-node, as the npm script does) against the latest outputs. */
 export async function ops(s: Scenario, args: string[], timeoutMs = 5 * 60e3): Promise<OpsRun> {
+    return startOps(s, args, timeoutMs).done;
+}
+
+/**
+ * `npm run ops -- <args>` started in a process group of its own (ts-node and its ssh clients), so that a
+ * step can kill all of it at once, as a dropped laptop would: `kill()` sends SIGKILL to that group.
+ */
+export function startOps(s: Scenario, args: string[], timeoutMs = 5 * 60e3): { done: Promise<OpsRun>; kill(): void } {
     fs.mkdirSync(OPS_DIR, { recursive: true, mode: 0o700 });
     const outputs = path.join(OPS_DIR, "outputs.json");
     fs.writeFileSync(outputs, JSON.stringify(s.outputs ?? {}), { mode: 0o600 });
@@ -59,14 +67,24 @@ export async function ops(s: Scenario, args: string[], timeoutMs = 5 * 60e3): Pr
     const entry = path.join(ROOT, "scripts", "ops.ts");
     const node = [process.execPath, "-r", "ts-node/register/transpile-only", entry, ...argv];
     const t = Date.now();
-    const child = spawn("ip", ["netns", "exec", CLIENT_NS, ...node], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("ip", ["netns", "exec", CLIENT_NS, ...node], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+    });
+    const kill = () => {
+        if (child.pid !== undefined && child.exitCode === null && child.signalCode === null)
+            process.kill(-child.pid, "SIGKILL");
+    };
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    const code = await new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? 255)));
-    clearTimeout(timer);
-    s.log(`ops ${args.join(" ")}: exit ${code} in ${Date.now() - t} ms`);
-    return { code, stdout, stderr, ms: Date.now() - t };
+    const timer = setTimeout(kill, timeoutMs);
+    const done = new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? 255))).then((code) => {
+        clearTimeout(timer);
+        s.log(`ops ${args.join(" ")}: exit ${code} in ${Date.now() - t} ms`);
+        return { code, stdout, stderr, ms: Date.now() - t };
+    });
+    return { done, kill };
 }

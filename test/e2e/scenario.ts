@@ -81,6 +81,8 @@ export interface Figures {
         failedRequests: number;
         retriedRequests: number;
     };
+    /** lynis's hardening index inside the LB and an app host (steps/13-lynis.ts). */
+    lynis?: { lb: number; app: number };
     ok?: boolean;
     problems?: string[];
 }

@@ -366,7 +366,7 @@ describe("cutover.sh", () => {
         );
         expect((await stage(bundles.E, envFile("env-3"))).code).toBe(0);
         const r = await cutover(bundles.E, envFile("env-3"));
-        expect(r.code).toBe(0);
+        expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
         expect(r.stdout).toContain("removed 1 old release(s)");
         // Live order: E (current), D (previous), B; A went live earlier; exits/unhealthy never did.
         expect(fs.readdirSync(path.join(appRoot, "releases")).sort()).toEqual(

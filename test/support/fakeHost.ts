@@ -1,7 +1,7 @@
 // An app "host" on this machine for the deploy scripts: a temporary root with the production layout,
 // the environment that points stage.sh/cutover.sh at it, and fake-service.sh standing in for systemd
 // (it really starts and stops the app's node process, by PID). stage.sh builds as `nobody` (BUILD_USER) with
-// setpriv: this machine has no systemd as PID 1 for the production sandbox.
+// setpriv, and cutover.sh runs inline: this machine has no systemd as PID 1 for either.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -48,6 +48,8 @@ export function hostEnv(o: HostEnvOptions): NodeJS.ProcessEnv {
         METEOR_DO_LB_PORT: String(o.lbPort),
         METEOR_DO_BUILD_USER: BUILD_USER,
         METEOR_DO_BUILD_SANDBOX: "setpriv",
+        // cutover.sh runs inline: no systemd here to run it as a transient unit (the e2e does).
+        METEOR_DO_CUTOVER_DETACH: "no",
         // The Node.js cutover.sh reports to the LB: the one running the tests.
         METEOR_DO_NODE: process.execPath,
         ...(o.healthHost ? { METEOR_DO_HEALTH_HOST: o.healthHost } : {}),

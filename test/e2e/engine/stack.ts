@@ -30,11 +30,22 @@ export interface StackOptions {
 export function preflight(): void {
     if (process.getuid?.() !== 0)
         throw new Error("run as root: the topology needs network namespaces and systemd-nspawn");
-    const tools = ["systemd-nspawn", "debootstrap", "ip", "nsenter", "ssh", "scp", "curl", "xz", "/usr/bin/python3"];
+    const tools = [
+        "systemd-nspawn",
+        "debootstrap",
+        "ip",
+        "nsenter",
+        "ssh",
+        "scp",
+        "curl",
+        "xz",
+        "/usr/bin/python3",
+        "lynis",
+    ];
     const missing = tools.filter((t) => spawnSync("sh", ["-c", `command -v ${t}`], { stdio: "ignore" }).status !== 0);
     if (missing.length)
         throw new Error(
-            `missing ${missing.join(", ")}: apt-get install -y systemd-container debootstrap iproute2 util-linux openssh-client curl xz-utils python3`,
+            `missing ${missing.join(", ")}: apt-get install -y systemd-container debootstrap iproute2 util-linux openssh-client curl xz-utils python3 lynis`,
         );
 }
 
