@@ -5,6 +5,7 @@ import { appUserData } from "./cloudInit";
 import { debianDroplet, DropletBaseArgs } from "./droplet";
 import { restartTimeoutSeconds } from "../lib/layout";
 import { Connection, connectionTo, installRuntime, ProxyConnection, trigger } from "./commands";
+import { rebootWindow } from "../lib/layout";
 import { sha256 } from "./hash";
 import { hostNumbers, pause, PauseOptions, resume, resumeTimeoutSeconds, retire } from "./hostLifecycle";
 import { HostReady, hostScripts } from "./hostTools";
@@ -21,6 +22,9 @@ export interface AppServersArgs extends DropletBaseArgs {
     stopGraceSeconds: number;
     /** The app unit's MemoryMax (appMemoryMax). */
     memoryMax: string;
+    /** The app's port and the LB's private address: the host's peer name, for its reboot window. */
+    appPort: number;
+    lbPrivateIp: pulumi.Input<string>;
     /** The load balancer: app droplets are reached through it (bastion) once it is ready. */
     bastion: Connection;
     bastionReady: pulumi.Resource;
@@ -106,8 +110,14 @@ export class AppServers extends pulumi.ComponentResource {
                 {
                     connection,
                     create: pulumi
-                        .output(args.nodeVersion)
-                        .apply((v) => installRuntime(v, args.nodeDistUrl, args.stopGraceSeconds, args.memoryMax)),
+                        .all([args.nodeVersion, droplet.ipv4AddressPrivate, args.lbPrivateIp])
+                        .apply(([v, ip, lbIp]) =>
+                            installRuntime(v, args.nodeDistUrl, args.stopGraceSeconds, args.memoryMax, {
+                                window: rebootWindow(i),
+                                peer: `${ip}:${args.appPort}`,
+                                lbPrivateIp: lbIp,
+                            }),
+                        ),
                     triggers: [trigger("droplet", ready.hostId), ...runtimeTriggers],
                     addPreviousOutputInEnv: false,
                 },

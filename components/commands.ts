@@ -30,18 +30,31 @@ export function installTools(): string {
     return `sudo install -d -m 0755 ${toolsDir} && base64 -d | sudo tar -xzf - --no-same-owner -C ${toolsDir}`;
 }
 
+/** Where an app host reboots after an update that needs it: its window, its peer name and the LB. */
+export interface RebootWindow {
+    /** HH:MM UTC (lib/layout.ts rebootWindow). */
+    window: string;
+    peer: string;
+    lbPrivateIp: string;
+}
+
 /**
- * The app's runtime on an app host: Node.js (checked against SHASUMS256.txt) and the unit's drop-ins: the
- * stop timeout (the app's grace period plus time to exit), the sandbox and the memory limit.
+ * The app's runtime on an app host: Node.js (checked against SHASUMS256.txt), the unit's drop-ins (the
+ * stop timeout, the app's grace period plus time to exit; the sandbox and the memory limit) and the
+ * host's reboot window.
  */
 export function installRuntime(
     nodeVersion: string,
     nodeDistUrl: string,
     stopGraceSeconds: number,
     memoryMax: string,
+    reboot: RebootWindow,
 ): string {
-    const unit = runTool("app-unit.sh", String(unitStopTimeoutSeconds(stopGraceSeconds)), memoryMax);
-    return `${runTool("install-node.sh", nodeVersion, nodeDistUrl)} && ${unit}`;
+    return [
+        runTool("install-node.sh", nodeVersion, nodeDistUrl),
+        runTool("app-unit.sh", String(unitStopTimeoutSeconds(stopGraceSeconds)), memoryMax),
+        runTool("reboot-window.sh", "install", reboot.window, reboot.peer, reboot.lbPrivateIp),
+    ].join(" && ");
 }
 
 /** Quotes one shell word; plain words stay as they are so commands stay readable in a diff. */

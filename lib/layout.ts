@@ -92,6 +92,18 @@ export function unitStopTimeoutSeconds(stopGraceSeconds: number): number {
     return stopGraceSeconds + 10;
 }
 
+/**
+ * App host i's reboot window (HH:MM UTC; reboot-window.sh): 04:00, 04:30, 05:00, ... one host per half hour,
+ * a minute later on each wrap past 48 hosts, after the LB's own window (lbRebootWindow).
+ */
+export function rebootWindow(hostIndex: number): string {
+    const minutes = 240 + 30 * ((hostIndex - 1) % 48) + Math.floor((hostIndex - 1) / 48);
+    const hh = Math.floor(minutes / 60) % 24;
+    return `${String(hh).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
+}
+/** The LB reboots (unattended-upgrades' Automatic-Reboot) at this time UTC when an update needs it. */
+export const lbRebootWindow = "03:00";
+
 /** How long cutover.sh gives `systemctl restart`: the unit's stop timeout plus time to start. */
 export function restartTimeoutSeconds(stopGraceSeconds: number): number {
     return unitStopTimeoutSeconds(stopGraceSeconds) + 30;

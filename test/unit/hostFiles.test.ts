@@ -149,8 +149,9 @@ describe("command builders", () => {
         );
         expect(() => runTool("../evil")).toThrow('tool name "../evil" must look like name.sh');
         expect(shellQuote("a b")).toBe("'a b'");
-        expect(installRuntime("22.12.0", "https://nodejs.org/dist", 20, "90%")).toBe(
-            "sudo /usr/local/lib/meteor-do/install-node.sh 22.12.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 30 90%",
+        const reboot = { window: "04:30", peer: "10.0.0.5:3000", lbPrivateIp: "10.0.0.2" };
+        expect(installRuntime("22.12.0", "https://nodejs.org/dist", 20, "90%", reboot)).toBe(
+            "sudo /usr/local/lib/meteor-do/install-node.sh 22.12.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 30 90% && sudo /usr/local/lib/meteor-do/reboot-window.sh install 04:30 10.0.0.5:3000 10.0.0.2",
         );
     });
 

@@ -123,3 +123,18 @@ test("no host script, template or Lua module types a value of the layout", () =>
     expect(hostSideFiles().length).toBeGreaterThan(10);
     expect(found).toEqual([]);
 });
+
+test("reboot windows: one app host per half hour from 04:00 UTC, after the LB's 03:00; a minute later past 48 hosts", () => {
+    expect([1, 2, 3, 40, 48, 49, 50, 97, 100].map(layout.rebootWindow)).toEqual([
+        "04:00",
+        "04:30",
+        "05:00",
+        "23:30",
+        "03:30",
+        "04:01",
+        "04:31",
+        "04:02",
+        "05:32",
+    ]);
+    expect(layout.lbRebootWindow).toBe("03:00");
+});

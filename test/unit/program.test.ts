@@ -228,8 +228,13 @@ describe("a new Node.js version rolls the hosts instead of replacing them", () =
         await run({ appCount: "2", nodeVersion: "22.11.0", stopGraceSeconds: "15", appMemoryMax: "1536M" });
         for (const i of [1, 2]) {
             const runtime = named(`app-${i}-runtime`);
-            expect(runtime.inputs.create).toBe(
-                "sudo /usr/local/lib/meteor-do/install-node.sh 22.11.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 25 1536M",
+            // One app host per reboot window: 04:00, 04:30.
+            const window = ["04:00", "04:30"][i - 1];
+            expect(runtime.inputs.create).toMatch(
+                new RegExp(
+                    "^sudo /usr/local/lib/meteor-do/install-node.sh 22.11.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 25 1536M" +
+                        ` && sudo /usr/local/lib/meteor-do/reboot-window.sh install ${window} 10[.]116[.]0[.][0-9]+:3000 10[.]116[.]0[.][0-9]+$`,
+                ),
             );
             expect(runtime.inputs.triggers.slice(1)).toEqual([
                 "node=22.11.0",
