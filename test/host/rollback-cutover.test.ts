@@ -120,7 +120,8 @@ test("--when changed with another env (or release) cuts over as usual", async ()
 });
 
 test.each([
-    [["--env", "file"], "--env must be stdin or live"],
+    [["--env", "file"], "--env must be stdin, live or the sha256 of a staged env file"],
+    [["--env", "f".repeat(64)], `--env ${"f".repeat(64)}: no such staged env file`],
     [["--when", "sometimes"], "--when must be always or changed"],
 ])("bad %j is refused", async (flags, message) => {
     const r = await cutover(bundles.A, envFile("env-2"), flags);
