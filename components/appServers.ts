@@ -22,14 +22,12 @@ export interface AppServersArgs extends DropletBaseArgs {
     stopGraceSeconds: number;
     /** The app unit's MemoryMax (appMemoryMax). */
     memoryMax: string;
-    /** The app's port and the LB's private address: the host's peer name, for its reboot window. */
-    appPort: number;
-    lbPrivateIp: pulumi.Input<string>;
     /** The load balancer: app droplets are reached through it (bastion) once it is ready. */
     bastion: Connection;
     bastionReady: pulumi.Resource;
     /** The LB's tools Command: the resize's pause and resume run lb-peer.sh there. */
     bastionTools: pulumi.Resource;
+    /** The LB's private address and the app's port: a host's peer name (its pause/resume, its reboot window). */
     lbPrivateIp: pulumi.Input<string>;
     appPort: number;
     /** A cutover's timeout: a resized host gets this plus its boot time to be reported up again. */

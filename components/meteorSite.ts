@@ -125,8 +125,6 @@ export class MeteorSite extends pulumi.ComponentResource {
                 nodeDistUrl: app.nodeDistUrl,
                 stopGraceSeconds: app.stopGraceSeconds,
                 memoryMax: app.memoryMax,
-                appPort: app.port,
-                lbPrivateIp: lb.privateIp,
                 bastion: lb.connection,
                 bastionReady: lb.ready.cloudInit,
                 bastionTools: lb.ready.tools,
