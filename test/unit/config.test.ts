@@ -86,6 +86,7 @@ describe("defaults", () => {
             "appCount",
             "appEnv",
             "appEnvAllowUnsafe",
+            "appMemoryMax",
             "appPort",
             "appSize",
             "backups",
