@@ -1,7 +1,9 @@
 // lynis (Debian's package on this machine) inside a droplet of the topology: its files are copied into the
 // host (the host itself never installs it), then `lynis audit system --quick` runs in the host's
 // namespaces and the hardening index is read from its report. Kernel-wide keys inside a container are
-// this machine's kernel's, which the host cannot change: the index counts them as they are here.
+// this machine's kernel's, which the host cannot change: the index counts them as they are here. The
+// host's network keys (its /etc/sysctl.d net.*) are applied to its network namespace first, from outside:
+// on a droplet systemd-sysctl sets them at boot, but systemd-nspawn mounts /proc/sys read-only here.
 import { spawn } from "child_process";
 import { initPid } from "./engine/hosts";
 import type { HostRecord } from "./engine/topology";
@@ -36,6 +38,13 @@ export async function lynis(host: HostRecord, timeoutMs = 30 * 60e3): Promise<Ly
     if (!pid) throw new Error(`${host.name} is not running`);
     const t = Date.now();
     const inHost = ["-t", String(pid), "-m", "-u", "-i", "-n", "-p", "--"];
+    const keys = (await run("nsenter", [...inHost, "sh", "-c", "cat /etc/sysctl.d/*.conf"], 60e3)).stdout
+        .split("\n")
+        .map((l) => /^\s*(net\.[a-z0-9_.]+)\s*=\s*(\S+)\s*$/.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => `${m[1]}=${m[2]}`);
+    const applied = await run("ip", ["netns", "exec", host.netns, "sysctl", "-q", "-w", ...keys], 60e3);
+    if (keys.length === 0 || applied.code !== 0) throw new Error(`${host.name}: its net.* sysctls did not apply`);
     const copy = await run(
         "bash",
         ["-c", `tar -C / -cf - ${FILES.join(" ")} | nsenter ${inHost.join(" ")} tar -C / -xf -`],
