@@ -54,26 +54,35 @@ describe("write-tls.sh", () => {
 });
 
 describe("app-unit.sh", () => {
-    const run = (dropins: string, arg: string) =>
-        spawnSync("bash", [script("app-unit.sh"), arg], {
+    const run = (dropins: string, ...args: string[]) =>
+        spawnSync("bash", [script("app-unit.sh"), ...args], {
             encoding: "utf8",
             env: { ...process.env, APP_UNIT_DROPIN_DIR: dropins, APP_UNIT_NO_RELOAD: "1" },
         });
 
-    test("writes the stop timeout as a drop-in of meteor-app.service; the same value again changes nothing", () => {
+    test("writes the stop timeout and the bind address as drop-ins of meteor-app.service; the same values again change nothing", () => {
         const dropins = path.join(dir, "meteor-app.service.d");
-        expect(run(dropins, "30").stdout).toBe("app-unit: TimeoutStopSec=30\n");
+        expect(run(dropins, "30", "10.116.0.5").stdout).toBe("app-unit: TimeoutStopSec=30 BIND_IP=10.116.0.5\n");
         expect(fs.readFileSync(path.join(dropins, "50-stop-timeout.conf"), "utf8")).toBe(
             "[Service]\nTimeoutStopSec=30\n",
         );
-        expect(run(dropins, "30").stdout).toBe("app-unit: TimeoutStopSec=30 already set\n");
-        expect(run(dropins, "45").stdout).toBe("app-unit: TimeoutStopSec=45\n");
-        expect(fs.readdirSync(dropins)).toEqual(["50-stop-timeout.conf"]);
+        expect(fs.readFileSync(path.join(dropins, "50-bind.conf"), "utf8")).toBe(
+            "[Service]\nEnvironment=BIND_IP=10.116.0.5\n",
+        );
+        expect(run(dropins, "30", "10.116.0.5").stdout).toBe(
+            "app-unit: TimeoutStopSec=30 BIND_IP=10.116.0.5 already set\n",
+        );
+        expect(run(dropins, "45", "10.116.0.5").stdout).toBe("app-unit: TimeoutStopSec=45 BIND_IP=10.116.0.5\n");
+        expect(run(dropins, "45", "10.116.0.9").stdout).toBe("app-unit: TimeoutStopSec=45 BIND_IP=10.116.0.9\n");
+        expect(fs.readFileSync(path.join(dropins, "50-bind.conf"), "utf8")).toContain("BIND_IP=10.116.0.9\n");
+        expect(fs.readdirSync(dropins).sort()).toEqual(["50-bind.conf", "50-stop-timeout.conf"]);
     });
 
-    test("refuses a timeout that is not whole seconds", () => {
-        const r = run(path.join(dir, "unused.d"), "30s");
+    test("refuses a timeout that is not whole seconds, and a bind address that is not IPv4", () => {
+        const r = run(path.join(dir, "unused.d"), "30s", "10.0.0.1");
         expect([r.status, r.stderr]).toEqual([1, "app-unit: stop timeout must be whole seconds, got '30s'\n"]);
+        const b = run(path.join(dir, "unused.d"), "30", "0.0.0.0;x");
+        expect([b.status, b.stderr]).toEqual([1, "app-unit: bind address must be an IPv4 address, got '0.0.0.0;x'\n"]);
         expect(fs.existsSync(path.join(dir, "unused.d"))).toBe(false);
     });
 });
@@ -165,5 +174,79 @@ describe("install-node.sh", () => {
         fs.mkdirSync(path.join(root, "bin"), { recursive: true });
         expect(install("98.0.0", root).status).not.toBe(0);
         expect(fs.readdirSync(path.join(root, "bin"))).toEqual([]);
+    });
+});
+
+describe("bastion.sh", () => {
+    // sshd itself checks the rule: `sshd -t` on a minimal config that includes the drop-in (it wants its
+    // privilege separation directory, as Debian's ssh.service makes it).
+    beforeAll(() => fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }));
+    const sshdTest = (dropin: string) => {
+        const conf = path.join(path.dirname(dropin), "sshd_config");
+        const hostKey = path.join(path.dirname(dropin), "host_key");
+        if (!fs.existsSync(hostKey)) spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]);
+        fs.writeFileSync(conf, `HostKey ${hostKey}\nInclude ${dropin}\n`);
+        return `/usr/sbin/sshd -t -f ${conf}`;
+    };
+    const run = (dropin: string, ...ips: string[]) =>
+        spawnSync("bash", [script("bastion.sh"), ...ips], {
+            encoding: "utf8",
+            env: {
+                ...process.env,
+                METEOR_DO_BASTION_SSHD: dropin,
+                METEOR_DO_SSHD_TEST: sshdTest(dropin),
+                METEOR_DO_SSH_RELOAD: "true",
+            },
+        });
+    const permitOpen = (dropin: string) => /^ {2}PermitOpen (.*)$/m.exec(fs.readFileSync(dropin, "utf8"))?.[1];
+
+    test("the deploy and ops users may tunnel to the listed hosts' port 22 only; sshd accepts the rule", () => {
+        const d = fs.mkdtempSync(path.join(dir, "bastion-"));
+        const dropin = path.join(d, "55-meteor-do-bastion.conf");
+        const r = run(dropin, "10.116.0.5", "10.116.0.6");
+        expect([r.status, r.stderr]).toEqual([0, ""]);
+        expect(fs.readFileSync(dropin, "utf8")).toBe(
+            [
+                "# Written by bastion.sh: the app droplets SSH port, nothing else, for these users.",
+                "# hosts: 10.116.0.5 10.116.0.6",
+                "Match User deploy,ops",
+                "  AllowTcpForwarding local",
+                "  PermitOpen 10.116.0.5:22 10.116.0.6:22",
+                "Match all",
+                "",
+            ].join("\n"),
+        );
+        expect(run(dropin, "10.116.0.5", "10.116.0.6").stdout).toContain("unchanged");
+    });
+
+    test("a host that left the list stays for one more run (its retire goes through the LB), then is gone", () => {
+        const d = fs.mkdtempSync(path.join(dir, "bastion-"));
+        const dropin = path.join(d, "55-meteor-do-bastion.conf");
+        run(dropin, "10.116.0.5", "10.116.0.6");
+        expect(run(dropin, "10.116.0.5").status).toBe(0);
+        expect(permitOpen(dropin)).toBe("10.116.0.5:22 10.116.0.6:22");
+        expect(run(dropin, "10.116.0.5", "10.116.0.7").status).toBe(0);
+        expect(permitOpen(dropin)).toBe("10.116.0.5:22 10.116.0.7:22");
+    });
+
+    test("refuses anything but IPv4 addresses, and keeps the previous rule when sshd refuses the new one", () => {
+        const d = fs.mkdtempSync(path.join(dir, "bastion-"));
+        const dropin = path.join(d, "55-meteor-do-bastion.conf");
+        expect(run(dropin).status).toBe(1);
+        const bad = run(dropin, "10.116.0.5", "*");
+        expect([bad.status, bad.stderr]).toEqual([1, "bastion.sh: error: '*' is not an IPv4 address\n"]);
+        expect(fs.existsSync(dropin)).toBe(false);
+        run(dropin, "10.116.0.5");
+        const refused = spawnSync("bash", [script("bastion.sh"), "10.116.0.9"], {
+            encoding: "utf8",
+            env: {
+                ...process.env,
+                METEOR_DO_BASTION_SSHD: dropin,
+                METEOR_DO_SSHD_TEST: "false",
+                METEOR_DO_SSH_RELOAD: "true",
+            },
+        });
+        expect(refused.status).toBe(1);
+        expect(permitOpen(dropin)).toBe("10.116.0.5:22");
     });
 });

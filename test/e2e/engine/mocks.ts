@@ -24,6 +24,8 @@
 //  - The engine's update semantics, in a state file: a resource whose inputs equal the last successful
 //    `up` is not touched and keeps its outputs (so keys, certificates and droplets survive a second
 //    `up`); a Command re-runs when its inputs (triggers, create, stdin, environment, connection) change.
+//  - Host keys: a connection's `hostKey` is the only key its ssh accepts (a known_hosts of one line), as
+//    pulumi-command checks it.
 //  - Everything else (components, Tag, Firewall, ...): inputs echoed as state.
 //  - Deletes: after a successful `up`, what the state holds and the program no longer registered is
 //    deleted, dependents first as Pulumi does: Commands run their `delete` (with the inputs they were
@@ -38,7 +40,6 @@
 //    beyond "Commands, then the rest, then droplets", and the engine's stop-on-first-error (independent
 //    resources keep going; dependents of a failure never run).
 //  - addPreviousOutputInEnv, `logging`, customTimeouts (a Command is killed after 15 minutes).
-//  - Host key checking (pulumi-command does not check host keys either).
 //  - `pulumi preview` and its diff; additionalSecretOutputs (mocks never apply it); provider functions
 //    and StackReference reads (`call` throws); PEM forms of ED25519 keys (OpenSSH forms only).
 //  - The droplet image is close to, not the same as, DigitalOcean's debian-12-x64: see image.sh for
