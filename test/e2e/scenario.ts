@@ -72,6 +72,8 @@ export interface Figures {
         ddpResubscribedElsewhere: number;
         leavingPeerAtStop: string;
     };
+    /** TCP probes of the emulated Cloud Firewalls, per source and port (steps/12-firewall.ts). */
+    firewall?: Record<string, Record<string, string> | string>;
     /** appSize changed under load (steps/11-resize.ts). */
     resize?: {
         upSeconds: number;
