@@ -104,6 +104,8 @@ function state(type: string, name: string, inputs: Record<string, unknown>, inde
         }
         case "digitalocean:index/sshKey:SshKey":
             return { ...inputs, fingerprint: mockFingerprint(String(inputs.publicKey)) };
+        case "digitalocean:index/databaseUser:DatabaseUser":
+            return { ...inputs, password: "Mock-App/Pass", role: "normal" };
         case "tls:index/privateKey:PrivateKey":
             return {
                 ...inputs,

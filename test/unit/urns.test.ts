@@ -51,6 +51,8 @@ const added: Record<keyof typeof deployed, string[]> = {
         ...operatorAccess,
         ...lifecycle,
         ...keys,
+        // The app's own database user (database managed).
+        "digitalocean:index/databaseUser:DatabaseUser::db-user",
         site,
         "meteor-do:tls:LetsEncryptIssuance::lb-certbot",
         // Uptime checks and alerts (alertEmails).
