@@ -1,14 +1,18 @@
+import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as remote from "@pulumi/command/remote";
 import { appUserData } from "./cloudInit";
-import { debianDroplet, DropletBaseArgs } from "./droplet";
+import { debianDroplet, DropletBaseArgs, hostKey } from "./droplet";
 import { restartTimeoutSeconds } from "../lib/layout";
-import { Connection, connectionTo, installRuntime, ProxyConnection, trigger } from "./commands";
+import { Connection, connectionTo, installRuntime, ProxyConnection, runTool, trigger } from "./commands";
 import { rebootWindow } from "../lib/layout";
 import { sha256 } from "./hash";
 import { hostNumbers, pause, PauseOptions, resume, resumeTimeoutSeconds, retire } from "./hostLifecycle";
-import { HostReady, hostScripts } from "./hostTools";
+import { HostReady, hostScripts, hostScriptsDir } from "./hostTools";
+
+const bastionScript = () => fs.readFileSync(path.join(hostScriptsDir, "bastion.sh"), "utf8");
 
 export interface AppServersArgs extends DropletBaseArgs {
     count: number;
@@ -22,11 +26,14 @@ export interface AppServersArgs extends DropletBaseArgs {
     stopGraceSeconds: number;
     /** The app unit's MemoryMax (appMemoryMax). */
     memoryMax: string;
-    /** The load balancer: app droplets are reached through it (bastion) once it is ready. */
+    /** The load balancer: app droplets are reached through it (bastion) once its tools are installed. */
     bastion: Connection;
-    bastionReady: pulumi.Resource;
-    /** The LB's tools Command: the resize's pause and resume run lb-peer.sh there. */
+    /** The LB's tools Command: bastion.sh, and the resize's pause and resume (lb-peer.sh), run there. */
     bastionTools: pulumi.Resource;
+    /** The LB droplet's id: a replaced LB gets its tunnel rule again. */
+    bastionHostId: pulumi.Input<string>;
+    /** Where the deploy key is accepted from on app hosts (`from=`): the VPC's range. */
+    deployFrom: pulumi.Input<string>;
     /** The LB's private address and the app's port: a host's peer name (its pause/resume, its reboot window). */
     lbPrivateIp: pulumi.Input<string>;
     appPort: number;
@@ -38,6 +45,8 @@ export interface AppHost {
     name: string;
     droplet: digitalocean.Droplet;
     privateIp: pulumi.Output<string>;
+    /** The droplet's SSH host key (public half), pinned on every connection to it. */
+    hostKey: pulumi.Output<string>;
     connection: Connection;
     ready: HostReady;
     /** Node.js and the unit's stop timeout; what the release's Commands wait for. */
@@ -67,9 +76,6 @@ export class AppServers extends pulumi.ComponentResource {
         if (!Number.isInteger(args.count) || args.count < 1) {
             throw new Error(`AppServers: count must be an integer of 1 or more, got ${args.count}`);
         }
-        const userData = pulumi
-            .output(args.deployPublicKey)
-            .apply((deployPublicKey) => appUserData({ deployPublicKey }));
         const runtimeTriggers = [
             trigger("node", args.nodeVersion),
             trigger("nodeDist", args.nodeDistUrl),
@@ -81,7 +87,8 @@ export class AppServers extends pulumi.ComponentResource {
         const { host: _host, ...bastionRest } = args.bastion;
         const proxy: ProxyConnection = { host: args.bastion.host, ...bastionRest };
 
-        this.hosts = [];
+        // Droplets first (each with its own host key), then the LB's tunnels to exactly them, then their Commands.
+        const created = [];
         let previous: remote.Command | undefined;
         for (const i of hostNumbers(args.count, args.removeHosts ?? [], name)) {
             const hostName = `${name}-${i}`;
@@ -95,23 +102,53 @@ export class AppServers extends pulumi.ComponentResource {
             };
             const lifecycle = { hostName, lb: args.bastion, lbTools: args.bastionTools, options, after: previous };
             const paused = pause(lifecycle, { parent: this });
+            const key = hostKey(hostName, { parent: this });
+            const userData = pulumi
+                .all([args.deployPublicKey, args.deployFrom, key.privateKeyOpenssh, key.publicKeyOpenssh])
+                .apply(([deployPublicKey, deployFrom, privateKeyOpenssh, publicKeyOpenssh]) =>
+                    appUserData({ deployPublicKey, deployFrom, hostKey: { privateKeyOpenssh, publicKeyOpenssh } }),
+                );
             const droplet = debianDroplet(hostName, dropletName, args, userData, { parent: this, dependsOn: [paused] });
             const resumed = resume(lifecycle, droplet, { parent: this });
-            const connection = connectionTo(droplet.ipv4AddressPrivate, args.deployPrivateKey, proxy);
+            created.push({ number: i, hostName, key, droplet, paused, resumed });
+            previous = resumed;
+        }
+        const bastion = new remote.Command(
+            `${name}-bastion`,
+            {
+                connection: args.bastion,
+                create: pulumi
+                    .all(created.map((c) => c.droplet.ipv4AddressPrivate))
+                    .apply((ips) => runTool("bastion.sh", ...ips)),
+                triggers: [trigger("droplet", args.bastionHostId), trigger("script", sha256(bastionScript()))],
+                addPreviousOutputInEnv: false,
+            },
+            { parent: this, dependsOn: [args.bastionTools] },
+        );
+
+        this.hosts = [];
+        for (const { number, hostName, key, droplet, paused, resumed } of created) {
+            const connection = connectionTo(
+                droplet.ipv4AddressPrivate,
+                args.deployPrivateKey,
+                proxy,
+                key.publicKeyOpenssh,
+            );
             const ready = new HostReady(
                 `${hostName}-host`,
-                { connection, hostId: droplet.id, dependsOn: [args.bastionReady] },
+                { connection, hostId: droplet.id, dependsOn: [bastion] },
                 { parent: this },
             );
             const runtime = new remote.Command(
                 `${hostName}-runtime`,
                 {
                     connection,
+                    // The app listens on the private address only: the LB is its one client.
                     create: pulumi
                         .all([args.nodeVersion, droplet.ipv4AddressPrivate, args.lbPrivateIp])
                         .apply(([v, ip, lbIp]) =>
-                            installRuntime(v, args.nodeDistUrl, args.stopGraceSeconds, args.memoryMax, {
-                                window: rebootWindow(i),
+                            installRuntime(v, args.nodeDistUrl, args.stopGraceSeconds, ip, args.memoryMax, {
+                                window: rebootWindow(number),
                                 peer: `${ip}:${args.appPort}`,
                                 lbPrivateIp: lbIp,
                             }),
@@ -135,6 +172,7 @@ export class AppServers extends pulumi.ComponentResource {
                 name: hostName,
                 droplet,
                 privateIp: droplet.ipv4AddressPrivate,
+                hostKey: key.publicKeyOpenssh,
                 connection,
                 ready,
                 runtime,
@@ -143,7 +181,6 @@ export class AppServers extends pulumi.ComponentResource {
                 resume: resumed,
                 retire: retired,
             });
-            previous = resumed;
         }
         this.registerOutputs({ privateIps: this.hosts.map((h) => h.privateIp) });
     }

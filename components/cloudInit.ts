@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as path from "path";
 import Mustache from "mustache";
 import * as layout from "../lib/layout";
+import { assertRule, rules } from "../lib/validate";
 
 /**
  * User-data for both droplet roles, rendered from the templates in components/host/cloud-init/ with the
@@ -26,18 +27,45 @@ function render(template: string, view: Record<string, string>): string {
     );
 }
 
-export interface AppUserDataArgs {
+/** What both roles' user-data carry: the role's deploy key and the droplet's own host key (secret). */
+export interface UserDataArgs {
     deployPublicKey: string;
+    /** The droplet's ED25519 host key pair (OpenSSH format), made by the program (droplet.ts hostKey). */
+    hostKey: { privateKeyOpenssh: string; publicKeyOpenssh: string };
+}
+
+export interface AppUserDataArgs extends UserDataArgs {
+    /** Where the deploy key is accepted from (sshd's `from=`): the VPC's range, where the LB is. */
+    deployFrom: string;
+}
+
+function keyView(args: UserDataArgs, deployKeyOptions?: string): Record<string, string> {
+    if (!/^ssh-ed25519 [A-Za-z0-9+/=]+( .*)?$/.test(args.hostKey.publicKeyOpenssh.trim()))
+        throw new Error("hostKey.publicKeyOpenssh must be an ssh-ed25519 public key line");
+    if (
+        !/^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END OPENSSH PRIVATE KEY-----\n?$/.test(
+            args.hostKey.privateKeyOpenssh,
+        )
+    )
+        throw new Error("hostKey.privateKeyOpenssh must be an OpenSSH private key (its value is not shown)");
+    const key = args.deployPublicKey.trim();
+    return {
+        deployAuthorizedKey: deployKeyOptions ? `${deployKeyOptions} ${key}` : key,
+        // A YAML block scalar under `ed25519_private: |`, indented as the template has it.
+        hostKeyPrivate: args.hostKey.privateKeyOpenssh
+            .trim()
+            .split("\n")
+            .map((l) => `    ${l}`)
+            .join("\n"),
+        hostKeyPublic: args.hostKey.publicKeyOpenssh.trim(),
+    };
 }
 
 export function appUserData(args: AppUserDataArgs): string {
-    return render("app.yaml.mustache", { deployPublicKey: args.deployPublicKey.trim() });
+    assertRule(rules.cidr, args.deployFrom, "deployFrom");
+    return render("app.yaml.mustache", keyView(args, `from="${args.deployFrom}"`));
 }
 
-export interface LbUserDataArgs {
-    deployPublicKey: string;
-}
-
-export function lbUserData(args: LbUserDataArgs): string {
-    return render("lb.yaml.mustache", { deployPublicKey: args.deployPublicKey.trim() });
+export function lbUserData(args: UserDataArgs): string {
+    return render("lb.yaml.mustache", keyView(args));
 }

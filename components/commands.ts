@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { deployUser, toolsDir, unitStopTimeoutSeconds } from "../lib/layout";
+import { assertRule, isIpv4 } from "../lib/validate";
 
 /** SSH connection settings of a remote.Command (and of its bastion). */
 export type Connection = command.types.input.remote.ConnectionArgs;
@@ -40,19 +41,21 @@ export interface RebootWindow {
 
 /**
  * The app's runtime on an app host: Node.js (checked against SHASUMS256.txt), the unit's drop-ins (the
- * stop timeout, the app's grace period plus time to exit; the sandbox and the memory limit) and the
- * host's reboot window.
+ * stop timeout, the app's grace period plus time to exit; the address the app listens on, the host's
+ * private one; the sandbox and the memory limit) and the host's reboot window.
  */
 export function installRuntime(
     nodeVersion: string,
     nodeDistUrl: string,
     stopGraceSeconds: number,
+    bindIp: string,
     memoryMax: string,
     reboot: RebootWindow,
 ): string {
+    assertRule({ ok: isIpv4, allowed: "must be an IPv4 address (the host's private address)" }, bindIp, "bindIp");
     return [
         runTool("install-node.sh", nodeVersion, nodeDistUrl),
-        runTool("app-unit.sh", String(unitStopTimeoutSeconds(stopGraceSeconds)), memoryMax),
+        runTool("app-unit.sh", String(unitStopTimeoutSeconds(stopGraceSeconds)), bindIp, memoryMax),
         runTool("reboot-window.sh", "install", reboot.window, reboot.peer, reboot.lbPrivateIp),
     ].join(" && ");
 }
@@ -74,11 +77,16 @@ export function trigger(label: string, value: pulumi.Input<string | number>): pu
 /** Dial settings for every connection: droplets take a minute to boot; keep dialing meanwhile. */
 export const dial = { dialErrorLimit: 60, perDialTimeout: 15 };
 
-/** The SSH connection to a host as the deploy user, optionally through a bastion. */
+/**
+ * The SSH connection to a host as the deploy user, optionally through a bastion, accepting only the host
+ * key the program made for it (`hostKey`: the bastion could otherwise impersonate an app host and receive
+ * the env on stdin).
+ */
 export function connectionTo(
     host: pulumi.Input<string>,
     privateKey: pulumi.Input<string>,
-    proxy?: ProxyConnection,
+    proxy: ProxyConnection | undefined,
+    hostKey: pulumi.Input<string>,
 ): Connection {
-    return { host, user: deployUser, privateKey, ...dial, ...(proxy ? { proxy } : {}) };
+    return { host, user: deployUser, privateKey, hostKey, ...dial, ...(proxy ? { proxy } : {}) };
 }

@@ -24,24 +24,32 @@ export function installMongoCa(): string {
 }
 
 /**
- * The app's URLs from the cluster's private URI (mongodb+srv://doadmin:...@private-.../admin?...):
- * MONGO_URL names the app's database; MONGO_OPLOG_URL names `local`, where a replica set keeps its oplog
- * (local.oplog.rs). Both authenticate against admin (where DigitalOcean keeps its users), over TLS with
- * the cluster's CA. Pure, so tests compare strings.
+ * The app's URLs from the cluster's private URI (mongodb+srv://doadmin:...@private-.../admin?...), as
+ * `user` when given (the app's own database user) instead of the URI's doadmin: MONGO_URL names the app's
+ * database; MONGO_OPLOG_URL names `local`, where a replica set keeps its oplog (local.oplog.rs). Both
+ * authenticate against admin (where DigitalOcean keeps its users), over TLS with the cluster's CA. Pure,
+ * so tests compare strings.
  */
 export function managedMongoUrls(
     privateUri: string,
     databaseName: string,
+    user?: { name: string; password: string },
 ): { mongoUrl: string; mongoOplogUrl: string } {
-    const m = /^(mongodb(?:\+srv)?:\/\/[^/?]+)(?:\/[^?]*)?(?:\?(.*))?$/.exec(privateUri);
+    const m = /^(mongodb(?:\+srv)?:\/\/)(?:[^@/?]*@)?([^/?@]+)(?:\/[^?]*)?(?:\?(.*))?$/.exec(privateUri);
     if (!m) throw new Error("the cluster's private URI is not a mongodb:// URL"); // never echo it: it holds the password
-    const params = (m[2] ?? "").split("&").filter((p) => p !== "" && !/^(tlsCAFile|authSource|tls|ssl)=/i.test(p));
+    const given = /^mongodb(?:\+srv)?:\/\/([^@/?]*@)/.exec(privateUri)?.[1] ?? "";
+    const auth = user ? `${encodeURIComponent(user.name)}:${encodeURIComponent(user.password)}@` : given;
+    const params = (m[3] ?? "").split("&").filter((p) => p !== "" && !/^(tlsCAFile|authSource|tls|ssl)=/i.test(p));
     const query = [...params, "authSource=admin", "tls=true", `tlsCAFile=${mongoCaPath}`].join("&");
+    const base = `${m[1]}${auth}${m[2]}`;
     return {
-        mongoUrl: `${m[1]}/${databaseName}?${query}`,
-        mongoOplogUrl: `${m[1]}/local?${query}`,
+        mongoUrl: `${base}/${databaseName}?${query}`,
+        mongoOplogUrl: `${base}/local?${query}`,
     };
 }
+
+/** The database user the app connects as (never doadmin). */
+export const appDatabaseUser = "meteor-app";
 
 export interface ManagedDatabaseArgs {
     /** The cluster's name in the account (unique per account): project and stack. */
@@ -66,14 +74,17 @@ export interface ManagedDatabaseArgs {
 /**
  * A DigitalOcean managed MongoDB (database: managed): the cluster in the VPC, the app's database, a
  * database firewall admitting only the app droplets' tag, and the CA certificate on every app host.
- * DigitalOcean's MongoDB is a replica set (1 or 3 nodes), so it has an oplog; DigitalOcean's API creates
- * users without a way to grant read on `local`, so both URLs use the cluster's admin user (doadmin).
+ * DigitalOcean's MongoDB is a replica set (1 or 3 nodes), so it has an oplog. The app connects as its own
+ * user (appDatabaseUser), not doadmin: its password alone is on the hosts, and it can be rotated or revoked
+ * without touching the cluster's admin. DigitalOcean gives a new MongoDB user doadmin's rights (its
+ * control panel and this provider offer no narrower MongoDB role), which include reading the oplog.
  * The URLs are secret and carry the CA Commands as dependencies, so whatever consumes the env waits for them.
  */
 export class ManagedDatabase extends pulumi.ComponentResource {
     readonly cluster: digitalocean.DatabaseCluster;
     readonly database: digitalocean.DatabaseDb;
     readonly firewall: digitalocean.DatabaseFirewall;
+    readonly user: digitalocean.DatabaseUser;
     readonly caInstalls: remote.Command[];
     readonly urls: MongoUrls;
 
@@ -105,6 +116,11 @@ export class ManagedDatabase extends pulumi.ComponentResource {
             { clusterId: this.cluster.id, name: args.databaseName },
             { ...parent, protect: args.protect },
         );
+        this.user = new digitalocean.DatabaseUser(
+            `${name}-user`,
+            { clusterId: this.cluster.id, name: appDatabaseUser },
+            { ...parent, additionalSecretOutputs: ["password"] },
+        );
         this.firewall = new digitalocean.DatabaseFirewall(
             `${name}-firewall`,
             {
@@ -132,8 +148,16 @@ export class ManagedDatabase extends pulumi.ComponentResource {
 
         // The database and the CA on every host come first; pulumi.all carries them as dependencies.
         const built = pulumi
-            .all([this.cluster.privateUri, this.database.name, ...this.caInstalls.map((c) => c.id)])
-            .apply(([uri, db]) => managedMongoUrls(uri as string, db as string));
+            .all([
+                this.cluster.privateUri,
+                this.database.name,
+                this.user.name,
+                this.user.password,
+                ...this.caInstalls.map((c) => c.id),
+            ])
+            .apply(([uri, db, user, password]) =>
+                managedMongoUrls(uri as string, db as string, { name: user as string, password: password as string }),
+            );
         const mongoUrl = pulumi.secret(built.apply((u) => u.mongoUrl));
         this.urls = args.oplog
             ? { mongoUrl, mongoOplogUrl: pulumi.secret(built.apply((u) => u.mongoOplogUrl)) }

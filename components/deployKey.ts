@@ -8,8 +8,9 @@ export interface DeployKeyArgs {
 }
 
 /**
- * The key every Command logs in with: an ED25519 key made by @pulumi/tls, registered with DigitalOcean
- * (so droplets are created without a root password) and installed for the deploy user by cloud-init.
+ * A role's deploy key (one for the LB, one for the app hosts): the key that role's Commands log in with, an
+ * ED25519 key made by @pulumi/tls, registered with DigitalOcean (so droplets are created without a root
+ * password) and installed for the deploy user by cloud-init.
  * The private key exists only as a secret in state.
  */
 export class DeployKey extends pulumi.ComponentResource {
@@ -40,5 +41,14 @@ export class DeployKey extends pulumi.ComponentResource {
         this.publicKeyOpenssh = key.publicKeyOpenssh;
         this.fingerprint = registered.fingerprint;
         this.registerOutputs({ publicKeyOpenssh: this.publicKeyOpenssh, fingerprint: this.fingerprint });
+    }
+
+    /** What a droplet of this key's role takes (DropletBaseArgs): registered, installed, logged in with. */
+    dropletArgs() {
+        return {
+            sshKeyFingerprints: [this.fingerprint],
+            deployPublicKey: this.publicKeyOpenssh,
+            deployPrivateKey: this.privateKeyOpenssh,
+        };
     }
 }

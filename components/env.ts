@@ -27,6 +27,7 @@ export interface AppEnvConfig {
 /** Env names the program sets itself; appEnv may not override them. */
 export const reservedEnvNames = [
     "PORT",
+    "BIND_IP",
     "ROOT_URL",
     "MONGO_URL",
     "MONGO_OPLOG_URL",

@@ -14,6 +14,7 @@ export function renderLayoutSh(): string {
     const num = (key: string) => Number(defaults[key].default);
     const values: [string, string | number][] = [
         ["LAYOUT_TOOLS_DIR", layout.toolsDir],
+        ["LAYOUT_DEPLOY_USER", layout.deployUser],
         ["LAYOUT_OPERATOR_USER", layout.operatorUser],
         ["LAYOUT_BUILD_USER", layout.buildUser],
         ["LAYOUT_APP_ROOT", layout.appRoot],

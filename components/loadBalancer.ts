@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as remote from "@pulumi/command/remote";
 import { lbUserData } from "./cloudInit";
-import { debianDroplet, DropletBaseArgs } from "./droplet";
+import { debianDroplet, DropletBaseArgs, hostKey } from "./droplet";
 import { sha256 } from "./hash";
 import { Connection, connectionTo, runTool, trigger } from "./commands";
 import { HostReady } from "./hostTools";
@@ -35,6 +35,8 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
     readonly publicIp: pulumi.Output<string>;
     readonly privateIp: pulumi.Output<string>;
     readonly connection: Connection;
+    /** The droplet's SSH host key (public half), pinned on every connection to it. */
+    readonly hostKey: pulumi.Output<string>;
     readonly ready: HostReady;
     /** write-tls.sh: the certificate and key are where nginx reads them. */
     readonly certificateInstalled: remote.Command;
@@ -42,9 +44,13 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
     constructor(name: string, args: LoadBalancerHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:lb:LoadBalancerHost", name, {}, opts);
         const parent = { parent: this };
+        const key = hostKey(`${name}`, parent);
+        this.hostKey = key.publicKeyOpenssh;
         const userData = pulumi
-            .output(args.deployPublicKey)
-            .apply((deployPublicKey) => lbUserData({ deployPublicKey }));
+            .all([args.deployPublicKey, key.privateKeyOpenssh, key.publicKeyOpenssh])
+            .apply(([deployPublicKey, privateKeyOpenssh, publicKeyOpenssh]) =>
+                lbUserData({ deployPublicKey, hostKey: { privateKeyOpenssh, publicKeyOpenssh } }),
+            );
         this.droplet = debianDroplet(`${name}-droplet`, args.dropletName, args, userData, parent);
         // The site's public address (DNS points at it): protected, so a replacement or destroy cannot lose it.
         this.reservedIp = new digitalocean.ReservedIp(
@@ -63,7 +69,7 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
 
         this.publicIp = this.reservedIp.ipAddress;
         this.privateIp = this.droplet.ipv4AddressPrivate;
-        this.connection = connectionTo(this.publicIp, args.deployPrivateKey);
+        this.connection = connectionTo(this.publicIp, args.deployPrivateKey, undefined, this.hostKey);
         this.ready = new HostReady(
             `${name}-host`,
             { connection: this.connection, hostId: this.droplet.id, dependsOn: [assignment] },

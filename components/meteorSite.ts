@@ -44,7 +44,7 @@ export class MeteorSite extends pulumi.ComponentResource {
     readonly url: pulumi.Output<string>;
     readonly lbReservedIp: pulumi.Output<string>;
     readonly appPrivateIps: pulumi.Output<string>[];
-    /** The public half of the key every Command logs in with (user `deploy`). */
+    /** The public half of the key the LB's Commands log in with (user `deploy`; app hosts have their own). */
     readonly deployPublicKey: pulumi.Output<string>;
     readonly vpcIpRange: pulumi.Output<string>;
     /** The release the app hosts run, known once every app host has cut over to it. */
@@ -74,13 +74,12 @@ export class MeteorSite extends pulumi.ComponentResource {
             },
             child,
         );
+        // A deploy key per role: the LB's opens nothing on the app hosts, the app hosts' works only from the VPC.
         const key = new DeployKey("deploy", { keyName: `${prefix}-deploy` }, child);
+        const appKey = new DeployKey("deploy-app", { keyName: `${prefix}-deploy-app` }, child);
         const common = {
             region: placement.region,
             vpcId: network.vpc.id,
-            sshKeyFingerprints: [key.fingerprint],
-            deployPublicKey: key.publicKeyOpenssh,
-            deployPrivateKey: key.privateKeyOpenssh,
             backups: placement.backups,
             monitoring: placement.monitoring,
         };
@@ -89,6 +88,7 @@ export class MeteorSite extends pulumi.ComponentResource {
             "lb",
             {
                 ...common,
+                ...key.dropletArgs(),
                 size: lbSettings.size,
                 tags: [network.lbTag.name],
                 dropletName: `${prefix}-lb`,
@@ -113,6 +113,8 @@ export class MeteorSite extends pulumi.ComponentResource {
             "app",
             {
                 ...common,
+                ...appKey.dropletArgs(),
+                deployFrom: network.vpc.ipRange,
                 count: app.count,
                 removeHosts: app.removeHosts,
                 size: app.size,
@@ -126,8 +128,8 @@ export class MeteorSite extends pulumi.ComponentResource {
                 stopGraceSeconds: app.stopGraceSeconds,
                 memoryMax: app.memoryMax,
                 bastion: lb.connection,
-                bastionReady: lb.ready.cloudInit,
                 bastionTools: lb.ready.tools,
+                bastionHostId: lb.ready.hostId,
                 lbPrivateIp: lb.privateIp,
                 appPort: app.port,
                 cutoverTimeoutSeconds: app.cutoverTimeoutSeconds,

@@ -65,7 +65,8 @@ export type OpsOutput = ReturnType<typeof opsOutput>;
 
 /**
  * The stack output `npm run ops` reads (ops/target.ts): host names and addresses, the operator user,
- * the release, and the settings of a cutover so a rollback uses the same gate. Nothing secret.
+ * the hosts' public SSH host keys (pinned by ops), the release, and the settings of a cutover so a rollback
+ * uses the same gate. Nothing secret.
  */
 export function opsOutput(a: {
     lb: LoadBalancerHost;
@@ -81,12 +82,14 @@ export function opsOutput(a: {
             dropletId: a.lb.droplet.id,
             publicIp: a.lb.publicIp,
             privateIp: a.lb.privateIp,
+            hostKey: a.lb.hostKey,
         },
         hosts: a.apps.map((h) => ({
             name: h.name,
             droplet: h.droplet.name,
             dropletId: h.droplet.id,
             privateIp: h.privateIp,
+            hostKey: h.hostKey,
         })),
         user: operatorUser,
         appPort: a.appPort,

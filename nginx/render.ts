@@ -44,8 +44,11 @@ export interface LbView {
     adminSelf?: string[];
     /** CIDRs allowed to read /check-status (loopback, the VPC, adminCidrs). */
     statusAllow: string[];
-    /** `address` unset: all IPv4 addresses. */
-    listen: { address?: string; http: number; https: number; admin: number };
+    /**
+     * `address` unset: all IPv4 addresses. `adminAddresses`: where the admin port listens instead of
+     * `address` (production: loopback and the LB's private address, never the public one).
+     */
+    listen: { address?: string; adminAddresses?: string[]; http: number; https: number; admin: number };
     /** `prefix` is where the tree is installed; every include is absolute under it. */
     paths: { prefix: string; pid: string; errorLog: string; accessLog: string; temp: string };
     acmeWebroot: string;
@@ -158,6 +161,9 @@ function validate(v: LbView): void {
     check(!v.paths.prefix.endsWith("/"), "paths.prefix must not end with /");
     if (v.listen.address !== undefined)
         check(isIpv4(v.listen.address), `listen.address must be IPv4, got "${v.listen.address}"`);
+    for (const a of v.listen.adminAddresses ?? [])
+        check(isIpv4(a), `listen.adminAddresses entries must be IPv4 addresses, got "${a}"`);
+    check(v.listen.adminAddresses?.length !== 0, "listen.adminAddresses must not be empty when given");
     port(v.listen.http, "listen.http");
     port(v.listen.https, "listen.https");
     port(v.listen.admin, "listen.admin");
@@ -209,6 +215,7 @@ export function renderNginx(view: LbView): Record<string, string> {
         // A burst of 20 s worth: a page load or a reconnect storm from one office passes at once.
         reqLimit: rate > 0 ? { rate, burst: rate * 20 } : undefined,
         listenAddrs: [view.listen.address ?? "0.0.0.0"],
+        adminListenAddrs: view.listen.adminAddresses ?? [view.listen.address ?? "0.0.0.0"],
         httpsPortSuffix: view.listen.https === 443 ? "" : `:${view.listen.https}`,
     };
     const files: Record<string, string> = {};

@@ -33,7 +33,7 @@ export interface ProductionSite {
     tls: LbView["tls"];
 }
 
-/** The production view: Debian's paths (lib/layout.ts), public ports 80/443, the admin port on all interfaces. */
+/** The production view: Debian's paths (lib/layout.ts), public ports 80/443, the admin port inside only. */
 export function productionView(s: ProductionSite): LbView {
     if (s.peerNames !== undefined && s.peerNames.length !== s.peers.length)
         throw new Error(`peerNames has ${s.peerNames.length} names for ${s.peers.length} peers`);
@@ -50,7 +50,9 @@ export function productionView(s: ProductionSite): LbView {
         tls: s.tls,
         statusAllow: ["127.0.0.0/8", "::1", s.vpcCidr, ...s.adminCidrs],
         adminSelf: [s.lbPrivateIp],
-        listen: { http: 80, https: 443, admin: lbAdminPort },
+        // The admin API (drain/undrain, the config the push checks) is for the LB itself and the app
+        // hosts: loopback first (lb-push.sh asks there), then the private address; never the public one.
+        listen: { http: 80, https: 443, admin: lbAdminPort, adminAddresses: ["127.0.0.1", s.lbPrivateIp] },
         paths: { ...lbHostPaths },
         acmeWebroot,
         user: nginxUser,

@@ -2,7 +2,7 @@
 // comes from the pure builders in remote.ts and ssh.ts.
 import { spawn } from "child_process";
 import * as fs from "fs";
-import { sshArgv, sshConfig, SshConfigOptions, sshFiles, SshFiles } from "./ssh";
+import { pinnedKnownHosts, sshArgv, sshConfig, SshConfigOptions, sshFiles, SshFiles } from "./ssh";
 import { OpsTarget } from "./target";
 
 export interface Result {
@@ -21,7 +21,13 @@ export class Runner {
     ) {
         this.files = sshFiles(target.stack, o.stateDir);
         fs.mkdirSync(this.files.dir, { recursive: true, mode: 0o700 });
-        const config: SshConfigOptions = { knownHosts: this.files.knownHosts, identity: o.identity };
+        const pinned = pinnedKnownHosts(target);
+        if (pinned !== undefined) fs.writeFileSync(this.files.knownHosts, pinned, { mode: 0o600 });
+        const config: SshConfigOptions = {
+            knownHosts: this.files.knownHosts,
+            identity: o.identity,
+            hostKeyPolicy: pinned === undefined ? "accept-new" : "pinned",
+        };
         fs.writeFileSync(this.files.config, sshConfig(target, config), { mode: 0o600 });
     }
 

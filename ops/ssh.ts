@@ -3,9 +3,10 @@
 //
 // Host keys: each host is known under an alias made of its droplet id, so a replaced droplet (new id,
 // maybe the same address) is a new entry instead of a "host key changed" alarm, and a changed key on the
-// same droplet is refused. Until the program pins host keys, the first connection to a droplet records
-// its key (StrictHostKeyChecking accept-new). Pinning later is one change here: write the program's keys
-// into the known_hosts file under the same aliases and use `hostKeyPolicy: "pinned"`.
+// same droplet is refused. The program makes every droplet's host key and publishes the public halves in
+// the stack's `ops` output: they are written to known_hosts under the same aliases and nothing else is
+// accepted (`hostKeyPolicy: "pinned"`). A stack deployed before that has none: the first connection to a
+// droplet then records its key (StrictHostKeyChecking accept-new).
 import * as os from "os";
 import * as path from "path";
 import { OpsHost, OpsTarget } from "./target";
@@ -24,6 +25,16 @@ export function sshFiles(stack: string, baseDir?: string): SshFiles {
     const base = baseDir ?? process.env.METEOR_DO_OPS_DIR ?? path.join(os.homedir(), ".config", "meteor-do", "ops");
     const dir = path.join(base, stack.replace(/[^A-Za-z0-9._-]+/g, "_"));
     return { dir, config: path.join(dir, "ssh_config"), knownHosts: path.join(dir, "known_hosts") };
+}
+
+/**
+ * known_hosts with the program's host keys under each host's alias, when the stack output has them for
+ * every host (else undefined: the first connection records each key, accept-new).
+ */
+export function pinnedKnownHosts(t: OpsTarget): string | undefined {
+    const all = [t.lb, ...t.hosts];
+    if (!all.every((h) => h.hostKey)) return undefined;
+    return all.map((h) => `${hostKeyAlias(h)} ${h.hostKey}\n`).join("");
 }
 
 /** The alias a host's key is recorded under in known_hosts. */

@@ -9,6 +9,8 @@ export interface OpsHost {
     droplet: string;
     dropletId: string;
     privateIp: string;
+    /** The SSH host key the program made for the droplet (`ssh-ed25519 AAAA...`): pinned in known_hosts. */
+    hostKey?: string;
 }
 
 /** The settings a deploy's cutover uses, so that a rollback goes through the same gate. */
@@ -40,6 +42,7 @@ const ipv4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]
 const name = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const sha = /^[0-9a-f]{64}$/;
 const user = /^[a-z_][a-z0-9_-]{0,31}$/;
+const hostKeyLine = /^ssh-ed25519 [A-Za-z0-9+/]+={0,2}$/;
 
 /** Checks the `ops` output of a stack (all outputs as `pulumi stack output --json` prints them). */
 export function parseOutputs(stack: string, outputs: unknown): OpsTarget {
@@ -65,6 +68,8 @@ export function parseOutputs(stack: string, outputs: unknown): OpsTarget {
             droplet: str(o.droplet, name, `${what}.droplet`),
             dropletId: str(o.dropletId, /^[0-9A-Za-z-]{1,64}$/, `${what}.dropletId`),
             privateIp: str(o.privateIp, ipv4, `${what}.privateIp`),
+            // A stack deployed before the program made host keys has none: ops then records them on first use.
+            ...(o.hostKey === undefined ? {} : { hostKey: str(o.hostKey, hostKeyLine, `${what}.hostKey`) }),
         };
     };
     const lbIn = (ops.lb ?? {}) as Record<string, unknown>;

@@ -24,7 +24,7 @@ set -Eeuo pipefail
 
 RESTART_CMD=${METEOR_DO_RESTART_CMD:-systemctl restart $LAYOUT_APP_UNIT}
 LB_PORT=${METEOR_DO_LB_PORT:-$LAYOUT_LB_ADMIN_PORT}
-HEALTH_HOST=${METEOR_DO_HEALTH_HOST:-127.0.0.1}
+HEALTH_HOST=${METEOR_DO_HEALTH_HOST:-}
 NODE_BIN=${METEOR_DO_NODE:-/usr/local/bin/node}
 
 usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] [--when always|changed] [--env stdin|live|SHA] < env-file"; }
@@ -52,6 +52,8 @@ done
 check_sha "$sha"
 [[ $peer =~ ^[0-9A-Za-z.:-]+:([0-9]+)$ ]] || die "--peer must be IP:PORT, got '$peer'"
 port=${BASH_REMATCH[1]}
+# The app listens on the host's private address (BIND_IP), the peer's: ask it there.
+[[ -n $HEALTH_HOST ]] || HEALTH_HOST=${peer%:*}
 [[ $lb =~ ^[0-9A-Za-z.:-]+$ ]] || die "--lb must be an address, got '$lb'"
 [[ $health_path =~ $URL_PATH_RE ]] || die "--health-path must be an absolute URL path (/ followed by letters, digits and -._~!\$&()*+,=:@%/?), got '$health_path'"
 [[ $keep =~ ^[0-9]+$ && $keep -ge 2 ]] || die "--keep must be an integer >= 2 (the current and the previous release)"

@@ -4,7 +4,7 @@
 # Both roles: the `ops` user (key-only, bash; not "operator", a system group on Debian), in the
 # systemd-journal group (reads the app's journal), its authorized_keys owned by root (only this script
 # writes them). App hosts: sudo for the rollback form of cutover.sh (`... --env live`) and nothing else.
-# LB: may open tunnels to port 22 (the bastion for app hosts), as the deploy user may. Idempotent. It
+# LB: tunnels to the app hosts' port 22 come from bastion.sh, for this user as for deploy. Idempotent. It
 # runs from a Command, not from user-data, so adding or removing a key never replaces a droplet.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -55,15 +55,9 @@ if [[ $role == app ]]; then
   printf '%s ALL=(root) NOPASSWD: %s/cutover.sh * --env live\n' "$OPERATOR" "$TOOLS_DIR" >"$work/sudoers"
   visudo -cqf "$work/sudoers" || die "the sudoers rule does not parse"
   install -m 0440 -o root -g root "$work/sudoers" "$SUDOERS_FILE"
-else
-  printf 'Match User %s\n  AllowTcpForwarding local\n  PermitOpen *:22\n' "$OPERATOR" >"$work/sshd.conf"
-  if ! cmp -s "$work/sshd.conf" "$SSHD_DROPIN"; then
-    install -m 0644 -o root -g root "$work/sshd.conf" "$SSHD_DROPIN"
-    if ! sshd -t; then
-      rm -f "$SSHD_DROPIN"
-      die "sshd rejects the operator's tunnel rule; left out"
-    fi
-    systemctl reload ssh
-  fi
+elif [[ -f $SSHD_DROPIN ]]; then
+  # The operator's tunnels are bastion.sh's now (to the app droplets' port 22 only): drop the old *:22 rule.
+  rm -f "$SSHD_DROPIN"
+  systemctl reload ssh
 fi
 printf 'operator.sh: %s can log in with %d key(s)\n' "$OPERATOR" "$(grep -c . "$work/authorized_keys" || true)"

@@ -72,6 +72,8 @@ export interface Figures {
         ddpResubscribedElsewhere: number;
         leavingPeerAtStop: string;
     };
+    /** TCP probes of the emulated Cloud Firewalls, per source and port (steps/12-firewall.ts). */
+    firewall?: Record<string, Record<string, string> | string>;
     /** appSize changed under load (steps/11-resize.ts). */
     resize?: {
         upSeconds: number;
@@ -81,7 +83,7 @@ export interface Figures {
         failedRequests: number;
         retriedRequests: number;
     };
-    /** lynis's hardening index inside the LB and an app host (steps/13-lynis.ts). */
+    /** lynis's hardening index inside the LB and an app host (steps/14-lynis.ts). */
     lynis?: { lb: number; app: number };
     ok?: boolean;
     problems?: string[];

@@ -44,7 +44,9 @@ test("the production tree passes nginx -t once moved (prefix and certificate pat
             .split(resolved.tls.privateKey)
             .join(cert.privateKey)
             .replace(/^error_log .*$/m, `error_log ${dir}/error.log warn;`)
-            .replace(/^pid .*$/m, `pid ${dir}/nginx.pid;`);
+            .replace(/^pid .*$/m, `pid ${dir}/nginx.pid;`)
+            // nginx -t binds: the LB's private address stands in as a loopback one here.
+            .replace(/^listen 10\.116\.0\.2:/m, "listen 127.0.0.2:");
     }
     writeTree(path.join(dir, "tree"), moved);
     const r = spawnSync(NGINX, ["-t", "-c", path.join(dir, "tree", "nginx.conf")], { encoding: "utf8" });
@@ -58,7 +60,10 @@ test("production specifics: user, ports, redirect, status allow list, self addre
     expect(f["nginx.conf"]).toMatch(/^worker_rlimit_nofile 65536;$/m);
     expect(f["listen/http.conf"]).toMatch(/^listen 0\.0\.0\.0:80;$/m);
     expect(f["listen/https.conf"]).toMatch(/^listen 0\.0\.0\.0:443 ssl http2;$/m);
-    expect(f["listen/admin.conf"]).toMatch(/^listen 0\.0\.0\.0:8181;$/m);
+    expect(f["listen/admin.conf"].match(/^listen .*$/gm)).toEqual([
+        "listen 127.0.0.1:8181;",
+        "listen 10.116.0.2:8181;",
+    ]);
     expect(f["sites/http.conf"]).toContain("return 301 https://$host$request_uri;");
     expect(f["sites/http.conf"]).toContain("root /var/www/acme;");
     expect(f["http/status-allow.conf"].match(/^ {4}\S+ 1;$/gm)).toEqual([

@@ -1,3 +1,4 @@
+import * as crypto from "crypto";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -18,6 +19,7 @@ export interface Connection {
     port?: number;
     user?: string;
     privateKey?: string;
+    hostKey?: string;
     proxy?: Connection;
     dialErrorLimit?: number;
     perDialTimeout?: number;
@@ -60,6 +62,16 @@ const options = new Map<string, { dependsOn: pulumi.Resource[]; parent?: pulumi.
 /** The inputs as the program passed them (Outputs keep their secretness here; mock inputs are plain). */
 export const props = new Map<string, pulumi.Inputs>();
 
+/** The public key the mocks give the tls.PrivateKey named `name`. */
+export function mockPublicKey(name: string): string {
+    return `ssh-ed25519 ${Buffer.from(`public ${name}`).toString("base64")}`;
+}
+
+/** DigitalOcean's fingerprint of a registered key (MD5, colon-separated), as the mocks give it. */
+export function mockFingerprint(publicKey: string): string {
+    return (crypto.createHash("md5").update(publicKey).digest("hex").match(/../g) ?? []).join(":");
+}
+
 /** Canned outputs per type token, as DigitalOcean and the providers would fill them in. */
 function state(type: string, name: string, inputs: Record<string, unknown>, index: number): Record<string, unknown> {
     switch (type) {
@@ -91,12 +103,15 @@ function state(type: string, name: string, inputs: Record<string, unknown>, inde
             };
         }
         case "digitalocean:index/sshKey:SshKey":
-            return { ...inputs, fingerprint: "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa" };
+            return { ...inputs, fingerprint: mockFingerprint(String(inputs.publicKey)) };
+        case "digitalocean:index/databaseUser:DatabaseUser":
+            return { ...inputs, password: "Mock-App/Pass", role: "normal" };
         case "tls:index/privateKey:PrivateKey":
             return {
                 ...inputs,
-                publicKeyOpenssh: `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${name} mock`,
-                privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${name}\n-----END OPENSSH PRIVATE KEY-----\n`,
+                // Shaped like @pulumi/tls's (base64 bodies), each naming its resource.
+                publicKeyOpenssh: mockPublicKey(name),
+                privateKeyOpenssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${Buffer.from(`private ${name}`).toString("base64")}\n-----END OPENSSH PRIVATE KEY-----\n`,
                 privateKeyPem: `-----BEGIN PRIVATE KEY-----\n${name}\n-----END PRIVATE KEY-----\n`,
             };
         case "tls:index/selfSignedCert:SelfSignedCert":

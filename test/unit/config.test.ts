@@ -342,7 +342,7 @@ const table: [string, Record<string, string>, string][] = [
     [
         "appEnv sets a reserved name",
         { appEnv: '{"ROOT_URL":"x"}' },
-        "meteor-do:appEnv sets ROOT_URL, which the program sets itself (PORT, ROOT_URL, MONGO_URL, MONGO_OPLOG_URL, METEOR_SETTINGS, HTTP_FORWARDED_COUNT, METEOR_OPLOG_TOO_FAR_BEHIND, NODE_ENV); use the matching config key",
+        "meteor-do:appEnv sets ROOT_URL, which the program sets itself (PORT, BIND_IP, ROOT_URL, MONGO_URL, MONGO_OPLOG_URL, METEOR_SETTINGS, HTTP_FORWARDED_COUNT, METEOR_OPLOG_TOO_FAR_BEHIND, NODE_ENV); use the matching config key",
     ],
     [
         "appEnv bad name",

@@ -5,6 +5,7 @@ import * as path from "path";
 import { appUserData, lbUserData } from "../../components/cloudInit";
 import { hostScripts, writeHostTools } from "../../components/hostTools";
 import { installRuntime, installTools, runTool, shellQuote, waitForCloudInit } from "../../components/commands";
+import { installMongoCa } from "../../components/database";
 
 // The files that run on droplets, checked with the real tools: Debian's cloud-init schema validator
 // (offline) and shellcheck.
@@ -22,9 +23,23 @@ function schema(text: string): { status: number; output: string } {
 
 const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGkq0p2t0w9Wv7n6bq0q5Zt9r0lG3c1j0fTn0aY5Qk0N deploy";
 
+/** A real ED25519 host key pair in OpenSSH format, as @pulumi/tls makes it. */
+function hostKeyPair(): { privateKeyOpenssh: string; publicKeyOpenssh: string } {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), "hostkey-"));
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", path.join(d, "k")]);
+    const pair = {
+        privateKeyOpenssh: fs.readFileSync(path.join(d, "k"), "utf8"),
+        publicKeyOpenssh: fs.readFileSync(path.join(d, "k.pub"), "utf8").trim(),
+    };
+    fs.rmSync(d, { recursive: true });
+    return pair;
+}
+
 describe("cloud-init user-data", () => {
-    const app = appUserData({ deployPublicKey: key });
-    const lb = lbUserData({ deployPublicKey: key });
+    const hostKey = hostKeyPair();
+    const appArgs = { deployPublicKey: key, deployFrom: "10.116.0.0/20", hostKey };
+    const app = appUserData(appArgs);
+    const lb = lbUserData({ deployPublicKey: key, hostKey });
 
     test.each([
         ["app", app],
@@ -44,16 +59,54 @@ describe("cloud-init user-data", () => {
     test("both roles: deploy user with the key, no root and no password logins", () => {
         for (const text of [app, lb]) {
             expect(text).toMatch(/^#cloud-config\n/);
-            expect(text).toContain(`ssh_authorized_keys:\n      - ${key}\n`);
             expect(text).toContain("ssh_pwauth: false\ndisable_root: true\n");
             expect(text).toContain("      PermitRootLogin no\n      PasswordAuthentication no\n");
         }
+        expect(lb).toContain(`ssh_authorized_keys:\n      - '${key}'\n`);
+        // App hosts take their deploy key from inside the VPC only (where the LB is).
+        expect(app).toContain(`ssh_authorized_keys:\n      - 'from="10.116.0.0/20" ${key}'\n`);
+        expect(() => appUserData({ ...appArgs, deployFrom: '10.116.0.0/20" x' })).toThrow("deployFrom is");
     });
 
-    test("only the LB lets the deploy user tunnel, and only to SSH ports (the bastion)", () => {
-        expect(lb).toContain("      Match User deploy\n        AllowTcpForwarding local\n        PermitOpen *:22\n");
-        expect(app).not.toContain("Match User deploy");
-        expect(app).toContain("      AllowTcpForwarding no\n");
+    test("both roles: the program's ED25519 host key and no other, sshd told to use only it", () => {
+        for (const text of [app, lb]) {
+            const indented = hostKey.privateKeyOpenssh
+                .trim()
+                .split("\n")
+                .map((l) => `    ${l}`)
+                .join("\n");
+            expect(text).toContain(
+                `ssh_deletekeys: true\n# (ed25519 is listed but never generated: ssh_keys installs it first.)\nssh_genkeytypes: [ed25519]\nssh_keys:\n  ed25519_private: |\n${indented}\n  ed25519_public: ${hostKey.publicKeyOpenssh}\n`,
+            );
+            expect(text).toContain("      HostKey /etc/ssh/ssh_host_ed25519_key\n");
+        }
+        expect(() => lbUserData({ deployPublicKey: key, hostKey: { ...hostKey, privateKeyOpenssh: "x" } })).toThrow(
+            "hostKey.privateKeyOpenssh must be an OpenSSH private key (its value is not shown)",
+        );
+    });
+
+    test("both roles: the deploy user's sudo is the host tools and their install, nothing else", () => {
+        for (const text of [app, lb]) {
+            expect(text).not.toContain("NOPASSWD:ALL");
+            expect(text).toContain(
+                '    sudo: "ALL=(root) NOPASSWD: /usr/local/lib/meteor-do/*.sh, /usr/bin/install -d -m 0755 /usr/local/lib/meteor-do, /usr/bin/tar -xzf - --no-same-owner -C /usr/local/lib/meteor-do, /usr/bin/install -d -m 0755 /etc/ssl/meteor-do, /usr/bin/install -m 0644 /dev/stdin /etc/ssl/meteor-do/mongodb-ca.pem"\n',
+            );
+        }
+        // installTools and the database CA's install are exactly the commands the rule allows.
+        expect(installMongoCa()).toBe(
+            "sudo install -d -m 0755 /etc/ssl/meteor-do && sudo install -m 0644 /dev/stdin /etc/ssl/meteor-do/mongodb-ca.pem",
+        );
+        expect(installTools()).toBe(
+            "sudo install -d -m 0755 /usr/local/lib/meteor-do && base64 -d | sudo tar -xzf - --no-same-owner -C /usr/local/lib/meteor-do",
+        );
+    });
+
+    test("no role lets anyone tunnel from user-data: the LB's tunnels come from bastion.sh", () => {
+        for (const text of [app, lb]) {
+            expect(text).not.toContain("Match User");
+            expect(text).not.toContain("PermitOpen");
+            expect(text).toContain("      AllowTcpForwarding no\n");
+        }
     });
 
     test("app: bundles are built by an unprivileged system user without a login", () => {
@@ -66,7 +119,7 @@ describe("cloud-init user-data", () => {
         expect(lb).toContain("  - path: /etc/systemd/system/nginx.service.d/60-sandbox.conf\n");
         for (const line of ["ProtectSystem=full", "ProtectKernelTunables=yes", "SystemCallFilter=@system-service"])
             expect(lb).toContain(`      ${line}\n`);
-        expect(lb).toMatch(/- \[systemctl, daemon-reload\]\n(.*\n)*  - \[systemctl, try-restart, nginx.service\]/);
+        expect(lb).toMatch(/- \[systemctl, daemon-reload\]\n(.*\n)* {2}- \[systemctl, try-restart, nginx.service\]/);
         expect(app).not.toContain("nginx.service.d");
     });
 
@@ -94,16 +147,13 @@ describe("cloud-init user-data", () => {
             fresh = await import("../../components/cloudInit");
         });
         expect(fresh.appUserData).not.toBe(appUserData);
-        expect([fresh.appUserData({ deployPublicKey: key }), fresh.lbUserData({ deployPublicKey: key })]).toEqual([
-            app,
-            lb,
-        ]);
+        expect([fresh.appUserData(appArgs), fresh.lbUserData({ deployPublicKey: key, hostKey })]).toEqual([app, lb]);
         const other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO7h2b1Xz3pQeJ0yV8mK4cW9sLr6tUa5dN2fG1hH3jK0 other";
         for (const [render, text] of [
             [appUserData, app],
             [lbUserData, lb],
         ] as const) {
-            const changed = render({ deployPublicKey: other });
+            const changed = render({ ...appArgs, deployPublicKey: other });
             expect(changed).not.toBe(text);
             expect(changed.split(other).join(key)).toBe(text);
         }
@@ -149,9 +199,12 @@ describe("command builders", () => {
         );
         expect(() => runTool("../evil")).toThrow('tool name "../evil" must look like name.sh');
         expect(shellQuote("a b")).toBe("'a b'");
-        const reboot = { window: "04:30", peer: "10.0.0.5:3000", lbPrivateIp: "10.0.0.2" };
-        expect(installRuntime("22.12.0", "https://nodejs.org/dist", 20, "90%", reboot)).toBe(
-            "sudo /usr/local/lib/meteor-do/install-node.sh 22.12.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 30 90% && sudo /usr/local/lib/meteor-do/reboot-window.sh install 04:30 10.0.0.5:3000 10.0.0.2",
+        const reboot = { window: "04:30", peer: "10.116.0.5:3000", lbPrivateIp: "10.116.0.2" };
+        expect(installRuntime("22.12.0", "https://nodejs.org/dist", 20, "10.116.0.5", "90%", reboot)).toBe(
+            "sudo /usr/local/lib/meteor-do/install-node.sh 22.12.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 30 10.116.0.5 90% && sudo /usr/local/lib/meteor-do/reboot-window.sh install 04:30 10.116.0.5:3000 10.116.0.2",
+        );
+        expect(() => installRuntime("22.12.0", "https://nodejs.org/dist", 20, "0.0.0.0 x", "90%", reboot)).toThrow(
+            'bindIp is "0.0.0.0 x": must be an IPv4 address',
         );
     });
 

@@ -37,6 +37,7 @@ test("layout.sh gives bash the program's layout, patterns and defaults, value fo
     const defaults = configSchema();
     expect(sourced()).toEqual({
         LAYOUT_TOOLS_DIR: layout.toolsDir,
+        LAYOUT_DEPLOY_USER: layout.deployUser,
         LAYOUT_OPERATOR_USER: layout.operatorUser,
         LAYOUT_BUILD_USER: layout.buildUser,
         LAYOUT_APP_ROOT: layout.appRoot,

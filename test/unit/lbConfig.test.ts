@@ -187,7 +187,8 @@ test("the production view: Debian paths, ports 80/443/8181, status for loopback 
         tls: args().tls,
         statusAllow: ["127.0.0.0/8", "::1", "10.116.0.0/20", "192.0.2.0/24"],
         adminSelf: ["10.116.0.2"],
-        listen: { http: 80, https: 443, admin: 8181 },
+        // The admin API inside only: loopback (where lb-push.sh asks) and the private address.
+        listen: { http: 80, https: 443, admin: 8181, adminAddresses: ["127.0.0.1", "10.116.0.2"] },
         paths: {
             prefix: "/etc/meteor-do/nginx/current",
             pid: "/run/nginx.pid",
@@ -203,6 +204,10 @@ test("the production view: Debian paths, ports 80/443/8181, status for loopback 
     const files = renderNginx(v);
     expect(files["nginx.conf"]).toContain("user www-data;");
     expect(files["listen/https.conf"]).toContain("listen 0.0.0.0:443 ssl http2;");
+    expect(files["listen/admin.conf"].match(/^listen .*$/gm)).toEqual([
+        "listen 127.0.0.1:8181;",
+        "listen 10.116.0.2:8181;",
+    ]);
     expect(files["sites/http.conf"]).toContain("return 301 https://$host$request_uri;");
     expect(files["main/modules.conf"].indexOf("ndk_http_module.so")).toBeLessThan(
         files["main/modules.conf"].indexOf("ngx_http_lua_module.so"),

@@ -16,7 +16,7 @@ import {
     parseLbStatus,
 } from "../../ops/report";
 import { parseReleases, planRollback, recordCommand } from "../../ops/rollback";
-import { sshArgv, sshConfig, sshFiles } from "../../ops/ssh";
+import { pinnedKnownHosts, sshArgv, sshConfig, sshFiles } from "../../ops/ssh";
 import { statusReport } from "../../ops/status";
 import { findHost, OpsTarget, parseOutputs } from "../../ops/target";
 import { outputs } from "./opsFixture";
@@ -105,6 +105,30 @@ describe("ssh", () => {
                 "",
             ].join("\n"),
         );
+    });
+
+    test("the program's host keys in the ops output become a pinned known_hosts, one entry per droplet id", () => {
+        const key = (n: number) => `ssh-ed25519 ${Buffer.from(`host key ${n}`).toString("base64")}`;
+        const withKeys = parseOutputs("staging", {
+            ops: {
+                ...outputs.ops,
+                lb: { ...outputs.ops.lb, hostKey: key(1) },
+                hosts: outputs.ops.hosts.map((h, i) => ({ ...h, hostKey: key(i + 2) })),
+            },
+        });
+        expect(pinnedKnownHosts(withKeys)).toBe(
+            [
+                `meteor-do-droplet-${withKeys.lb.dropletId} ${key(1)}`,
+                `meteor-do-droplet-402 ${key(2)}`,
+                `meteor-do-droplet-403 ${key(3)}`,
+                "",
+            ].join("\n"),
+        );
+        // A stack deployed before host keys existed: nothing to pin (ops records keys on first sight).
+        expect(pinnedKnownHosts(t)).toBeUndefined();
+        expect(() =>
+            parseOutputs("staging", { ops: { ...outputs.ops, lb: { ...outputs.ops.lb, hostKey: "ssh-rsa x\n*" } } }),
+        ).toThrow('lb.hostKey is "ssh-rsa x\\n*"');
     });
 
     test("pinned host keys are one option away", () => {

@@ -1,6 +1,8 @@
 import {
     freshProgram,
     isSecretInput,
+    mockFingerprint,
+    mockPublicKey,
     named,
     ofType,
     props,
@@ -41,7 +43,9 @@ describe.each([1, 3, 7])("appCount %i", (n) => {
             expect(d.inputs.image).toBe("debian-12-x64");
             expect(d.inputs.vpcUuid).toBe("net-vpc-id");
             expect(d.inputs.region).toBe("nyc3");
-            expect(d.inputs.sshKeys).toEqual(["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]);
+            // The role's own deploy key.
+            const key = d.name === "lb-droplet" ? "deploy-key" : "deploy-app-key";
+            expect(d.inputs.sshKeys).toEqual([mockFingerprint(mockPublicKey(key))]);
         }
     });
 
@@ -92,7 +96,7 @@ describe("a default stack", () => {
             lbReservedIp: "198.51.100.10",
             checkStatusUrl: "https://198.51.100.10/check-status",
             appPrivateIps: [expect.stringMatching(/^10\.116\.0\.\d+$/), expect.stringMatching(/^10\.116\.0\.\d+$/)],
-            deployPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIdeploy-key mock",
+            deployPublicKey: mockPublicKey("deploy-key"),
             vpcIpRange: "10.116.0.0/20",
         });
         expect((outputs.release as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -143,15 +147,21 @@ describe("a default stack", () => {
         expect(named("lb-host-cloud-init").dependsOn).toEqual(["lb-ip-assignment"]);
     });
 
-    test("deploy key: ED25519, registered, private half secret in every Command connection", async () => {
-        expect(named("deploy-key").inputs).toEqual({ algorithm: "ED25519" });
-        expect(named("deploy-sshkey").inputs).toEqual({
-            name: "meteor-do-staging-deploy",
-            publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIdeploy-key mock",
-        });
+    test("deploy keys: one per role, ED25519, registered; LB Commands use the LB's, app Commands the app hosts' (the LB's for the hop)", async () => {
+        for (const [key, account] of [
+            ["deploy", "meteor-do-staging-deploy"],
+            ["deploy-app", "meteor-do-staging-deploy-app"],
+        ]) {
+            expect(named(`${key}-key`).inputs).toEqual({ algorithm: "ED25519" });
+            expect(named(`${key}-sshkey`).inputs).toEqual({ name: account, publicKey: mockPublicKey(`${key}-key`) });
+        }
+        const privateOf = (key: string) => `private ${key}-key`;
+        const b64 = (t: string) => Buffer.from(t).toString("base64");
         for (const c of ofType(COMMAND)) {
             expect(c.inputs.connection.user).toBe("deploy");
-            expect(c.inputs.connection.privateKey).toContain("BEGIN OPENSSH PRIVATE KEY");
+            const lbSide = c.inputs.connection.host === "198.51.100.10";
+            expect(c.inputs.connection.privateKey).toContain(b64(privateOf(lbSide ? "deploy" : "deploy-app")));
+            if (!lbSide) expect(c.inputs.connection.proxy?.privateKey).toContain(b64(privateOf("deploy")));
         }
     });
 
@@ -226,16 +236,20 @@ describe("a new Node.js version rolls the hosts instead of replacing them", () =
 
     test("the runtime Command installs the configured Node.js after the host scripts, before the release", async () => {
         await run({ appCount: "2", nodeVersion: "22.11.0", stopGraceSeconds: "15", appMemoryMax: "1536M" });
+        const lua = (await untarGzBase64(named("lb-config-push").inputs.stdin))["lua/meteor_do/config.lua"];
         for (const i of [1, 2]) {
             const runtime = named(`app-${i}-runtime`);
-            // One app host per reboot window: 04:00, 04:30.
+            // The app listens on its host's private address: the one the LB's config has for it.
+            const bindIp = /app-unit\.sh 25 (10\.116\.0\.[0-9]+) /.exec(runtime.inputs.create)?.[1];
+            // One app host per reboot window: 04:00, 04:30; its peer is its private address.
             const window = ["04:00", "04:30"][i - 1];
             expect(runtime.inputs.create).toMatch(
                 new RegExp(
-                    "^sudo /usr/local/lib/meteor-do/install-node.sh 22.11.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 25 1536M" +
-                        ` && sudo /usr/local/lib/meteor-do/reboot-window.sh install ${window} 10[.]116[.]0[.][0-9]+:3000 10[.]116[.]0[.][0-9]+$`,
+                    `^sudo /usr/local/lib/meteor-do/install-node.sh 22.11.0 https://nodejs.org/dist && sudo /usr/local/lib/meteor-do/app-unit.sh 25 ${bindIp} 1536M` +
+                        ` && sudo /usr/local/lib/meteor-do/reboot-window.sh install ${window} ${bindIp}:3000 10[.]116[.]0[.][0-9]+$`,
                 ),
             );
+            expect(lua).toContain(`{ ip = "${bindIp}", port = 3000, host = "meteor-do-staging-app-${i}" },`);
             expect(runtime.inputs.triggers.slice(1)).toEqual([
                 "node=22.11.0",
                 "nodeDist=https://nodejs.org/dist",

@@ -118,12 +118,13 @@ describe("app-unit.sh", () => {
         });
     const read = (dropins: string, name: string) => fs.readFileSync(path.join(dropins, name), "utf8");
 
-    test("writes the stop timeout and the sandbox with the memory limit as drop-ins; the same values again change nothing", () => {
+    test("writes the stop timeout, the bind address and the sandbox with the memory limit as drop-ins; the same values again change nothing", () => {
         const dropins = path.join(dir, "meteor-app.service.d");
-        expect(run(dropins, "30", "90%").stdout).toBe(
-            "app-unit: TimeoutStopSec=30 MemoryMax=90% (50-stop-timeout.conf 60-sandbox.conf)\n",
+        expect(run(dropins, "30", "10.116.0.5", "90%").stdout).toBe(
+            "app-unit: TimeoutStopSec=30 BIND_IP=10.116.0.5 MemoryMax=90% (50-stop-timeout.conf 50-bind.conf 60-sandbox.conf)\n",
         );
         expect(read(dropins, "50-stop-timeout.conf")).toBe("[Service]\nTimeoutStopSec=30\n");
+        expect(read(dropins, "50-bind.conf")).toBe("[Service]\nEnvironment=BIND_IP=10.116.0.5\n");
         const sandbox = read(dropins, "60-sandbox.conf");
         for (const line of [
             "ProtectSystem=strict",
@@ -142,23 +143,28 @@ describe("app-unit.sh", () => {
         ])
             expect(sandbox.split("\n")).toContain(line);
         expect(sandbox).not.toContain("MemoryDenyWriteExecute");
-        expect(run(dropins, "30", "90%").stdout).toBe("app-unit: TimeoutStopSec=30 MemoryMax=90% already set\n");
-        expect(run(dropins, "30", "2G").stdout).toBe("app-unit: TimeoutStopSec=30 MemoryMax=2G (60-sandbox.conf)\n");
-        expect(read(dropins, "60-sandbox.conf")).toBe(sandbox.replace("MemoryMax=90%", "MemoryMax=2G"));
-        expect(run(dropins, "45", "2G").stdout).toBe(
-            "app-unit: TimeoutStopSec=45 MemoryMax=2G (50-stop-timeout.conf)\n",
+        expect(run(dropins, "30", "10.116.0.5", "90%").stdout).toBe(
+            "app-unit: TimeoutStopSec=30 BIND_IP=10.116.0.5 MemoryMax=90% already set\n",
         );
-        expect(fs.readdirSync(dropins).sort()).toEqual(["50-stop-timeout.conf", "60-sandbox.conf"]);
+        expect(run(dropins, "30", "10.116.0.5", "2G").stdout).toBe(
+            "app-unit: TimeoutStopSec=30 BIND_IP=10.116.0.5 MemoryMax=2G (60-sandbox.conf)\n",
+        );
+        expect(read(dropins, "60-sandbox.conf")).toBe(sandbox.replace("MemoryMax=90%", "MemoryMax=2G"));
+        expect(run(dropins, "45", "10.116.0.9", "2G").stdout).toBe(
+            "app-unit: TimeoutStopSec=45 BIND_IP=10.116.0.9 MemoryMax=2G (50-stop-timeout.conf 50-bind.conf)\n",
+        );
+        expect(fs.readdirSync(dropins).sort()).toEqual(["50-bind.conf", "50-stop-timeout.conf", "60-sandbox.conf"]);
     });
 
     test.each([
-        [["30s", "90%"], "app-unit: stop timeout must be whole seconds, got '30s'\n"],
+        [["30s", "10.0.0.1", "90%"], "app-unit: stop timeout must be whole seconds, got '30s'\n"],
+        [["30", "0.0.0.0;x", "90%"], "app-unit: bind address must be an IPv4 address, got '0.0.0.0;x'\n"],
         [
-            ["30", "2GB"],
+            ["30", "10.0.0.1", "2GB"],
             "app-unit: memory max must be bytes with K, M, G or T, a percentage of RAM, or infinity, got '2GB'\n",
         ],
         [
-            ["30", "50%;x"],
+            ["30", "10.0.0.1", "50%;x"],
             "app-unit: memory max must be bytes with K, M, G or T, a percentage of RAM, or infinity, got '50%;x'\n",
         ],
     ])("refuses %j", (args, error) => {
@@ -255,5 +261,79 @@ describe("install-node.sh", () => {
         fs.mkdirSync(path.join(root, "bin"), { recursive: true });
         expect(install("98.0.0", root).status).not.toBe(0);
         expect(fs.readdirSync(path.join(root, "bin"))).toEqual([]);
+    });
+});
+
+describe("bastion.sh", () => {
+    // sshd itself checks the rule: `sshd -t` on a minimal config that includes the drop-in (it wants its
+    // privilege separation directory, as Debian's ssh.service makes it).
+    beforeAll(() => fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }));
+    const sshdTest = (dropin: string) => {
+        const conf = path.join(path.dirname(dropin), "sshd_config");
+        const hostKey = path.join(path.dirname(dropin), "host_key");
+        if (!fs.existsSync(hostKey)) spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]);
+        fs.writeFileSync(conf, `HostKey ${hostKey}\nInclude ${dropin}\n`);
+        return `/usr/sbin/sshd -t -f ${conf}`;
+    };
+    const run = (dropin: string, ...ips: string[]) =>
+        spawnSync("bash", [script("bastion.sh"), ...ips], {
+            encoding: "utf8",
+            env: {
+                ...process.env,
+                METEOR_DO_BASTION_SSHD: dropin,
+                METEOR_DO_SSHD_TEST: sshdTest(dropin),
+                METEOR_DO_SSH_RELOAD: "true",
+            },
+        });
+    const permitOpen = (dropin: string) => /^ {2}PermitOpen (.*)$/m.exec(fs.readFileSync(dropin, "utf8"))?.[1];
+
+    test("the deploy and ops users may tunnel to the listed hosts' port 22 only; sshd accepts the rule", () => {
+        const d = fs.mkdtempSync(path.join(dir, "bastion-"));
+        const dropin = path.join(d, "55-meteor-do-bastion.conf");
+        const r = run(dropin, "10.116.0.5", "10.116.0.6");
+        expect([r.status, r.stderr]).toEqual([0, ""]);
+        expect(fs.readFileSync(dropin, "utf8")).toBe(
+            [
+                "# Written by bastion.sh: the app droplets SSH port, nothing else, for these users.",
+                "# hosts: 10.116.0.5 10.116.0.6",
+                "Match User deploy,ops",
+                "  AllowTcpForwarding local",
+                "  PermitOpen 10.116.0.5:22 10.116.0.6:22",
+                "Match all",
+                "",
+            ].join("\n"),
+        );
+        expect(run(dropin, "10.116.0.5", "10.116.0.6").stdout).toContain("unchanged");
+    });
+
+    test("a host that left the list stays for one more run (its retire goes through the LB), then is gone", () => {
+        const d = fs.mkdtempSync(path.join(dir, "bastion-"));
+        const dropin = path.join(d, "55-meteor-do-bastion.conf");
+        run(dropin, "10.116.0.5", "10.116.0.6");
+        expect(run(dropin, "10.116.0.5").status).toBe(0);
+        expect(permitOpen(dropin)).toBe("10.116.0.5:22 10.116.0.6:22");
+        expect(run(dropin, "10.116.0.5", "10.116.0.7").status).toBe(0);
+        expect(permitOpen(dropin)).toBe("10.116.0.5:22 10.116.0.7:22");
+    });
+
+    test("refuses anything but IPv4 addresses, and keeps the previous rule when sshd refuses the new one", () => {
+        const d = fs.mkdtempSync(path.join(dir, "bastion-"));
+        const dropin = path.join(d, "55-meteor-do-bastion.conf");
+        expect(run(dropin).status).toBe(1);
+        const bad = run(dropin, "10.116.0.5", "*");
+        expect([bad.status, bad.stderr]).toEqual([1, "bastion.sh: error: '*' is not an IPv4 address\n"]);
+        expect(fs.existsSync(dropin)).toBe(false);
+        run(dropin, "10.116.0.5");
+        const refused = spawnSync("bash", [script("bastion.sh"), "10.116.0.9"], {
+            encoding: "utf8",
+            env: {
+                ...process.env,
+                METEOR_DO_BASTION_SSHD: dropin,
+                METEOR_DO_SSHD_TEST: "false",
+                METEOR_DO_SSH_RELOAD: "true",
+            },
+        });
+        expect(refused.status).toBe(1);
+        expect(permitOpen(dropin)).toBe("10.116.0.5:22");
     });
 });

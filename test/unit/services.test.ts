@@ -270,6 +270,10 @@ describe("database managed", () => {
         expect(ofType(T.db).map((r) => [r.name, r.inputs])).toEqual([
             ["db-db", { clusterId: "db-cluster-id", name: "meteor" }],
         ]);
+        // The app's own user: DigitalOcean makes its password, a secret output.
+        expect(ofType("digitalocean:index/databaseUser:DatabaseUser").map((r) => [r.name, r.inputs])).toEqual([
+            ["db-user", { clusterId: "db-cluster-id", name: "meteor-app" }],
+        ]);
         expect(ofType(T.dbFirewall).map((r) => [r.name, r.inputs])).toEqual([
             [
                 "db-firewall",
@@ -296,11 +300,14 @@ describe("database managed", () => {
 
     test("MONGO_URL and MONGO_OPLOG_URL come from the private URI, secret, and wait for the CA on every host", async () => {
         const query = `replicaSet=meteor-do-staging-mongodb&authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`;
-        const base = "mongodb+srv://doadmin:Mock-Db-Pass@private-meteor-do-staging-mongodb-0.mongo.example.net";
+        // The app's own user (its password URL-encoded), never the cluster's doadmin.
+        const base = "mongodb+srv://meteor-app:Mock-App%2FPass@private-meteor-do-staging-mongodb-0.mongo.example.net";
         for (const host of ["app-1", "app-2"]) {
             const env = envFileOf(host);
             expect(env).toContain(`\nMONGO_URL="${base}/meteor?${query}"\n`);
             expect(env).toContain(`\nMONGO_OPLOG_URL="${base}/local?${query}"\n`);
+            expect(env).not.toContain("doadmin");
+            expect(env).not.toContain("Mock-Db-Pass");
             const stdin = propsOf(`release-${host}-stage`).stdin;
             expect(await isSecretInput(stdin)).toBe(true);
             // allResources is the SDK's own record of what an Output depends on (internal, not in its typings).
@@ -387,6 +394,17 @@ describe("managedMongoUrls", () => {
         );
         expect(managedMongoUrls("mongodb://h/admin?ssl=true&tlsCAFile=/x", "app").mongoUrl).toBe(
             `mongodb://h/app?authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`,
+        );
+    });
+
+    test("with a user, its name and password (URL-encoded) replace the URI's credentials", () => {
+        const uri = "mongodb+srv://doadmin:pw@private-x.example.net/admin?tls=true&authSource=admin&replicaSet=x";
+        expect(managedMongoUrls(uri, "app", { name: "meteor-app", password: "p@ss:w/rd" })).toEqual({
+            mongoUrl: `mongodb+srv://meteor-app:p%40ss%3Aw%2Frd@private-x.example.net/app?replicaSet=x&authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`,
+            mongoOplogUrl: `mongodb+srv://meteor-app:p%40ss%3Aw%2Frd@private-x.example.net/local?replicaSet=x&authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`,
+        });
+        expect(managedMongoUrls("mongodb://h:27017/admin", "app", { name: "u", password: "v" }).mongoUrl).toBe(
+            `mongodb://u:v@h:27017/app?authSource=admin&tls=true&tlsCAFile=${mongoCaPath}`,
         );
     });
 

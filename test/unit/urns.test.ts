@@ -37,11 +37,22 @@ const operatorAccess = [
 const lifecycle = ["app-1", "app-2"].flatMap((h) =>
     ["pause", "resume", "retire"].map((c) => `command:remote:Command::${h}-${c}`),
 );
+/** Least privilege: the app hosts' deploy key, every droplet's host key, the LB's tunnel rule to the app hosts. */
+const keys = [
+    "meteor-do:ssh:DeployKey::deploy-app",
+    "tls:index/privateKey:PrivateKey::deploy-app-key",
+    "digitalocean:index/sshKey:SshKey::deploy-app-sshkey",
+    ...["lb", "app-1", "app-2"].map((h) => `tls:index/privateKey:PrivateKey::${h}-host-key`),
+    "command:remote:Command::app-bastion",
+];
 const added: Record<keyof typeof deployed, string[]> = {
-    default: [...operatorAccess, ...lifecycle, site].sort(),
+    default: [...operatorAccess, ...lifecycle, ...keys, site].sort(),
     "every service": [
         ...operatorAccess,
         ...lifecycle,
+        ...keys,
+        // The app's own database user (database managed).
+        "digitalocean:index/databaseUser:DatabaseUser::db-user",
         site,
         "meteor-do:tls:LetsEncryptIssuance::lb-certbot",
         // Uptime checks and alerts (alertEmails).

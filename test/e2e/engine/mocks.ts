@@ -24,7 +24,13 @@
 //  - The engine's update semantics, in a state file: a resource whose inputs equal the last successful
 //    `up` is not touched and keeps its outputs (so keys, certificates and droplets survive a second
 //    `up`); a Command re-runs when its inputs (triggers, create, stdin, environment, connection) change.
-//  - Everything else (components, Tag, Firewall, ...): inputs echoed as state.
+//  - Host keys: a connection's `hostKey` is the only key its ssh accepts (a known_hosts of one line), as
+//    pulumi-command checks it.
+//  - Cloud Firewalls (firewall.ts): the program's Firewall resources' inbound rules as nftables in the
+//    namespace of every droplet that carries one of their tags (source tags resolved to those droplets'
+//    addresses), stateful, default drop; applied again whenever a droplet, a firewall or a reserved IP
+//    assignment changes. Outbound rules are not emulated (the program opens them all).
+//  - Everything else (components, Tag, ...): inputs echoed as state.
 //  - Deletes: after a successful `up`, what the state holds and the program no longer registered is
 //    deleted, dependents first as Pulumi does: Commands run their `delete` (with the inputs they were
 //    created with, so on the host while it still exists), then droplets are powered off and destroyed.
@@ -32,13 +38,11 @@
 //    power_off, no shutdown), keeps it off 2 s, and boots it again from the same disk.
 //
 // NOT EMULATED
-//  - Cloud Firewalls (no packet filtering; every droplet has a public eth0), DigitalOcean's API
-//    validation, the metrics agent, backups.
+//  - DigitalOcean's API validation, the metrics agent, backups.
 //  - Replacement ordering (the replaced droplet's Commands' `delete` does not run), the order of deletes
 //    beyond "Commands, then the rest, then droplets", and the engine's stop-on-first-error (independent
 //    resources keep going; dependents of a failure never run).
 //  - addPreviousOutputInEnv, `logging`, customTimeouts (a Command is killed after 15 minutes).
-//  - Host key checking (pulumi-command does not check host keys either).
 //  - `pulumi preview` and its diff; additionalSecretOutputs (mocks never apply it); provider functions
 //    and StackReference reads (`call` throws); PEM forms of ED25519 keys (OpenSSH forms only).
 //  - The droplet image is close to, not the same as, DigitalOcean's debian-12-x64: see image.sh for
@@ -46,6 +50,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { applyFirewalls, emulatedTypes } from "./firewall";
 import { Resources } from "./resources";
 import {
     EngineState,
@@ -144,6 +149,7 @@ export class E2eMocks implements pulumi.runtime.Mocks {
                 inputs: storedInputs(args.type, inputs),
             };
             saveEngineState(this.engine);
+            if (emulatedTypes.includes(args.type)) applyFirewalls(this.engine);
             entry(prev ? (result.replaced ? "replace" : "update") : "create");
             return { id: result.id, state: result.state };
         } catch (e) {

@@ -1,5 +1,6 @@
 // OpenSSH from the client namespace, as pulumi-command's remote Commands connect: the resource's own
-// connection (host, port, user, private key in a 0600 file, `proxy` as a ProxyCommand `ssh -W` hop),
+// connection (host, port, user, private key in a 0600 file, the pinned `hostKey` as the only known host
+// key, `proxy` as a ProxyCommand `ssh -W` hop),
 // dial errors retried up to dialErrorLimit with perDialTimeout, environment sent as SSH env requests.
 import { spawn } from "child_process";
 import * as crypto from "crypto";
@@ -14,6 +15,8 @@ export interface Connection {
     port?: number;
     user?: string;
     privateKey: string;
+    /** The host key to accept (`ssh-ed25519 AAAA...`), as pulumi-command checks it; unset: any. */
+    hostKey?: string;
     proxy?: Connection;
     perDialTimeout?: number;
     dialErrorLimit?: number;
@@ -55,7 +58,7 @@ export function runIn(
 }
 
 function isDialError(stderr: string): boolean {
-    return /Connection refused|Connection timed out|No route to host|Connection closed|Connection reset|kex_exchange_identification|Permission denied|Could not resolve|Network is unreachable|port 22:/.test(
+    return /Connection refused|Connection timed out|Host key verification failed|No route to host|Connection closed|Connection reset|kex_exchange_identification|Permission denied|Could not resolve|Network is unreachable|port 22:/.test(
         stderr,
     );
 }
@@ -122,6 +125,14 @@ export class SshClient {
         );
         if (!fs.existsSync(keyFile))
             fs.writeFileSync(keyFile, String(c.privateKey).replace(/\n?$/, "\n"), { mode: 0o600 });
+        // With a hostKey only that key is accepted, as pulumi-command does (a known_hosts of one line).
+        let knownHosts = "/dev/null";
+        if (c.hostKey) {
+            const entry = `${(c.port ?? 22) === 22 ? c.host : `[${c.host}]:${c.port}`} ${c.hostKey.trim()}\n`;
+            const id = crypto.createHash("sha256").update(entry).digest("hex").slice(0, 16);
+            knownHosts = path.join(this.keyDir, `known-${id}`);
+            if (!fs.existsSync(knownHosts)) fs.writeFileSync(knownHosts, entry, { mode: 0o600 });
+        }
         return [
             "-i",
             keyFile,
@@ -132,9 +143,11 @@ export class SshClient {
             "-o",
             "BatchMode=yes",
             "-o",
-            "StrictHostKeyChecking=no",
+            `StrictHostKeyChecking=${c.hostKey ? "yes" : "no"}`,
             "-o",
-            "UserKnownHostsFile=/dev/null",
+            `UserKnownHostsFile=${knownHosts}`,
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
             "-o",
             "LogLevel=ERROR",
             "-o",

@@ -10,7 +10,7 @@ import { killPid } from "../../support/processes";
 import { hostExec } from "./hosts";
 import { buildNodeDist, serveNodeDist } from "./nodeDist";
 import { Exec, runIn } from "./ssh";
-import { loadEngineState, MOCK_STATE, Props, storedOfType } from "./state";
+import { loadEngineState, MOCK_STATE, Props } from "./state";
 import * as topo from "./topology";
 import type { UpResult } from "./up";
 
@@ -192,19 +192,29 @@ export class LocalStack {
         return loadEngineState();
     }
 
-    /** Writes the deploy key from the engine's state (0600), for logging in by hand. */
+    /**
+     * Writes the deploy keys from the engine's state (0600), for logging in by hand: the LB's
+     * (`deploy_key`, returned) and the app hosts' (`deploy_app_key`, beside it).
+     */
     exportDeployKey(): string {
-        const key = storedOfType(this.engineState(), "tls:index/privateKey:PrivateKey", "privateKeyOpenssh");
-        const file = path.join(topo.DATA_DIR, "deploy_key");
-        if (key) fs.writeFileSync(file, String(key.privateKeyOpenssh), { mode: 0o600 });
-        return file;
+        const resources = this.engineState().resources;
+        for (const [name, file] of [
+            ["deploy-key", "deploy_key"],
+            ["deploy-app-key", "deploy_app_key"],
+        ]) {
+            const key = resources[`tls:index/privateKey:PrivateKey::${name}`]?.state.privateKeyOpenssh;
+            if (key) fs.writeFileSync(path.join(topo.DATA_DIR, file), String(key), { mode: 0o600 });
+        }
+        return path.join(topo.DATA_DIR, "deploy_key");
     }
 
     /** How to reach the running stack by hand: namespaces, addresses, SSH commands. */
     describe(outputs: Props | undefined, keyFile: string): Record<string, unknown> {
         const lb = this.lbHost();
         const ip = outputs?.lbReservedIp;
-        const sshOpts = `-i ${keyFile} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+        const common = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR";
+        const sshOpts = `-i ${keyFile} ${common}`;
+        const appOpts = `-i ${path.join(path.dirname(keyFile), "deploy_app_key")} ${common}`;
         return {
             clientNamespace: topo.CLIENT_NS,
             vpcNamespace: topo.VPC_NS,
@@ -215,9 +225,10 @@ export class LocalStack {
             ssh: {
                 user: deployUser,
                 keyFile,
-                // Host keys are new on every boot, so they are not pinned here.
+                // By hand, host keys are not checked (topology.json is for trying things out).
                 lb: `ip netns exec ${topo.CLIENT_NS} ssh ${sshOpts} ${deployUser}@${ip}`,
-                app: `ip netns exec ${topo.CLIENT_NS} ssh ${sshOpts} -o ProxyCommand='ssh ${sshOpts} -W %h:%p ${deployUser}@${ip}' ${deployUser}@${this.appHosts()[0]?.privateIp}`,
+                // App hosts take their own deploy key, through the LB with the LB's.
+                app: `ip netns exec ${topo.CLIENT_NS} ssh ${appOpts} -o ProxyCommand='ssh ${sshOpts} -W %h:%p ${deployUser}@${ip}' ${deployUser}@${this.appHosts()[0]?.privateIp}`,
             },
             hosts: this.hosts().map((h) => ({
                 name: h.name,
@@ -242,6 +253,7 @@ export class LocalStack {
     async removeAll(): Promise<void> {
         await this.teardown();
         fs.rmSync(path.join(topo.DATA_DIR, "deploy_key"), { force: true });
+        fs.rmSync(path.join(topo.DATA_DIR, "deploy_app_key"), { force: true });
         for (const d of ["program", "bundles"])
             fs.rmSync(path.join(topo.DATA_DIR, d), { recursive: true, force: true });
         this.removeUpFiles();
