@@ -93,12 +93,13 @@ retry_for() {
 }
 healthy() { curl -fsS -o /dev/null --max-time 2 "http://$HEALTH_HOST:$port$health_path" 2>/dev/null; }
 # The query of a drain/undrain: release=<$1, a release id>&node=<what node --version says>, each only
-# when well-formed (the LB refuses a malformed one, and that must never block a drain).
+# when well-formed (the LB refuses a malformed one, and that must never block a drain). Node.js is asked
+# once: starting it costs a drain and an undrain a few hundred ms on a busy host, and it does not change.
+node_version=$("$NODE_BIN" --version 2>/dev/null || true)
 running() {
-  local q=() v
+  local q=()
   [[ $1 =~ ^[0-9a-f]{64}$ ]] && q+=("release=$1")
-  v=$("$NODE_BIN" --version 2>/dev/null || true)
-  [[ $v =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] && q+=("node=$v")
+  [[ $node_version =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] && q+=("node=$node_version")
   local IFS='&'
   printf '%s' "${q[*]}"
 }
