@@ -1,4 +1,4 @@
-// npm run bench:deploy [-- --hosts 3 --workers 8 --ddp 12 --rounds 2]
+// npm run bench:deploy [-- --hosts 3 --workers 8 --ddp 12 --rounds 2 --out DIR]
 //
 // A rolling deploy on this machine with the real pieces: the production nginx + Lua LB (nginx/render.ts,
 // run by Debian's nginx on loopback), N sample-app "hosts" (each its own temp root, 127.0.0.7x address and
@@ -11,8 +11,9 @@
 //      DDP closes and failed reconnects. Repeated `rounds` times (alternating two releases);
 //   3. still under load, a rollback of every host to the release before (`npm run ops -- rollback`'s host
 //      side: cutover.sh --env live to a kept release, nothing uploaded), seconds per host beside a roll's.
-// Targets (issue 4): 0 failed requests; cutover <= 1.5 x (restart + rise x interval).
-// The last line of output is one JSON object. The full run on booted Debian hosts is the e2e scenario's.
+// Targets: 0 failed requests; cutover <= 1.3 x (restart + rise x interval).
+// The last line of output is one JSON object; bench/results/deploy.json holds it and deploy.svg its chart
+// (--out DIR to write them elsewhere). The full run on booted Debian hosts is the e2e scenario's.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
@@ -21,12 +22,13 @@ import { renderEnvFile } from "../components/env";
 import { FAKE_SERVICE, hostEnv, makeHostRoot } from "../test/support/fakeHost";
 import { tempDir } from "../test/support/files";
 import { request } from "../test/support/http";
-import { loopbackView, startLb, stopAll } from "../test/support/nginx";
+import { loopbackView, startLb, statusRows, stopAll } from "../test/support/nginx";
 import { run } from "../test/support/processes";
 import { buildBundle, Bundle } from "../test/support/sampleApp";
 import { waitFor } from "../test/support/wait";
 import WebSocket from "ws";
 import { localHostTools } from "../test/support/hostTools";
+import { deployChart, Second } from "./deployChart";
 
 const arg = (name: string, def: number) => {
     const i = process.argv.indexOf(`--${name}`);
@@ -36,8 +38,11 @@ const HOSTS = arg("hosts", 3);
 const WORKERS = arg("workers", 8);
 const DDP_CLIENTS = arg("ddp", 12);
 const ROUNDS = arg("rounds", 2);
+const outArg = process.argv.indexOf("--out");
+const OUT = path.resolve(outArg > 0 ? process.argv[outArg + 1] : path.join(__dirname, "results"));
 const APP_PORT = 19631;
 const PORTS = { http: 19680, https: 19681, admin: 19689 };
+const TARGET_CUTOVER_OVER_BASELINE = 1.3;
 const CHECK = { intervalMs: 300, rise: 2, fall: 2, timeoutMs: 500 };
 
 const HOST_DIR = localHostTools();
@@ -133,7 +138,13 @@ function get(url: string, agent: https.Agent, timeoutMs = 5000): Promise<{ statu
  * closes, failed attempts and the longest time from a close to being subscribed again.
  */
 function ddpClients(n: number) {
-    const stats = { closes: 0, failedAttempts: 0, maxOutageMs: 0, hostsSeen: new Set<string>() };
+    const stats = {
+        closes: 0,
+        failedAttempts: 0,
+        maxOutageMs: 0,
+        hostsSeen: new Set<string>(),
+        readyAt: [] as number[],
+    };
     let on = true;
     const sockets = new Set<WebSocket>();
     const client = (i: number) => {
@@ -155,6 +166,7 @@ function ddpClients(n: number) {
                 if (m.msg === "added") stats.hostsSeen.add(`${i}:${m.fields.host}:${m.fields.release.slice(0, 6)}`);
                 if (m.msg === "ready") {
                     subscribed = true;
+                    stats.readyAt.push(Date.now());
                     if (closedAt !== undefined) stats.maxOutageMs = Math.max(stats.maxOutageMs, Date.now() - closedAt);
                     closedAt = undefined;
                 }
@@ -195,6 +207,60 @@ async function peerUp(h: Host): Promise<boolean> {
         timeoutMs: 5000,
     });
     return r.code === 0 && /"status"\s*:\s*"up"/.test(r.stdout) && /"draining"\s*:\s*false/.test(r.stdout);
+}
+
+/** The chart's timeline: per second since `t0`, filled by the load, the DDP clients and an LB sampler. */
+function timeline(hosts: Host[]) {
+    const t0 = Date.now();
+    const seconds: Second[] = [];
+    const at = (ms = Date.now()) => {
+        const i = Math.floor((ms - t0) / 1000);
+        while (seconds.length <= i)
+            seconds.push({ requests: {}, failed: 0, ddpSubscribed: 0, connections: {}, draining: [] });
+        return seconds[i];
+    };
+    // The sample app names its process (pid), not its host: each host's pid, asked after every restart.
+    const pidHost = new Map<number, string>();
+    const servedBy = new Map<number, number>();
+    const learnPids = async () => {
+        for (const h of hosts) {
+            const r = await request<{ pid: number }>({ url: `http://${h.ip}:${APP_PORT}/info.json`, timeoutMs: 2000 });
+            pidHost.set(r.json.pid, h.peer);
+        }
+    };
+    let sampling = true;
+    const sampler = (async () => {
+        while (sampling) {
+            const rows = await statusRows(PORTS.admin).catch(() => []);
+            const s = at();
+            for (const r of rows) {
+                s.connections[r.name] = Math.max(s.connections[r.name] ?? 0, r.connections ?? 0);
+                if (r.draining && !s.draining.includes(r.name)) s.draining.push(r.name);
+            }
+            await new Promise((r) => setTimeout(r, 250));
+        }
+    })();
+    return {
+        learnPids,
+        served: (pid: number) => {
+            at();
+            const key = Math.floor((Date.now() - t0) / 1000) * 1e7 + pid;
+            servedBy.set(key, (servedBy.get(key) ?? 0) + 1);
+        },
+        failed: () => at().failed++,
+        /** Stops the sampler; the seconds with requests attributed to hosts and the DDP subscriptions. */
+        finish: async (readyAt: number[]) => {
+            sampling = false;
+            await sampler;
+            for (const [key, n] of servedBy) {
+                const s = seconds[Math.floor(key / 1e7)];
+                const host = pidHost.get(key % 1e7) ?? "other";
+                s.requests[host] = (s.requests[host] ?? 0) + n;
+            }
+            for (const t of readyAt) if (t >= t0) at(t).ddpSubscribed++;
+            return seconds;
+        },
+    };
 }
 
 async function main(): Promise<void> {
@@ -241,6 +307,8 @@ async function main(): Promise<void> {
         const baselineDdpCloses = ddp.stats.closes;
 
         // Steady load through the LB.
+        const tl = timeline(hosts);
+        await tl.learnPids();
         let ok = 0;
         const failures: string[] = [];
         const served = new Map<string, number>();
@@ -259,11 +327,17 @@ async function main(): Promise<void> {
                             const r = await get(`https://127.0.0.1:${PORTS.https}/info.json`, agent);
                             if (r.status === 200) {
                                 ok++;
-                                const release = (JSON.parse(r.body).release as string).slice(0, 12);
+                                const info = JSON.parse(r.body) as { release: string; pid: number };
+                                tl.served(info.pid);
+                                const release = info.release.slice(0, 12);
                                 served.set(release, (served.get(release) ?? 0) + 1);
-                            } else failures.push(`HTTP ${r.status}`);
+                            } else {
+                                failures.push(`HTTP ${r.status}`);
+                                tl.failed();
+                            }
                         } catch (e) {
                             failures.push((e as Error).message);
+                            tl.failed();
                         }
                     }
                     agent.destroy();
@@ -280,7 +354,10 @@ async function main(): Promise<void> {
             const s0 = Date.now();
             await Promise.all(hosts.map((h) => stage(h, next)));
             stageMs.push(Date.now() - s0);
-            for (const h of hosts) cutoverMs.push(await cutover(h, next));
+            for (const h of hosts) {
+                cutoverMs.push(await cutover(h, next));
+                await tl.learnPids();
+            }
         }
         // Rollback, the host side of `npm run ops -- rollback` (ops/remote.ts rollbackCommand): every host back
         // to the release before, which it keeps, through the same gate with its live env; nothing uploaded
@@ -288,11 +365,24 @@ async function main(): Promise<void> {
         const previous = releases[(ROUNDS + 1) % 2];
         console.log(`rollback: ${hosts.length} hosts back to ${previous.sha256.slice(0, 12)}`);
         const rollbackMs: number[] = [];
-        for (const h of hosts) rollbackMs.push(await cutover(h, previous, true));
+        for (const h of hosts) {
+            rollbackMs.push(await cutover(h, previous, true));
+            await tl.learnPids();
+        }
         await new Promise((r) => setTimeout(r, 1000));
         loadOn = false;
         await Promise.all(workers);
         ddp.stop();
+        const seconds = await tl.finish(ddp.stats.readyAt);
+        fs.mkdirSync(OUT, { recursive: true });
+        // Beside deploy.json (written with the result below).
+        fs.writeFileSync(
+            path.join(OUT, "deploy.svg"),
+            deployChart(
+                seconds,
+                hosts.map((h) => h.peer),
+            ),
+        );
 
         const last = previous;
         const finalLabels = await Promise.all(
@@ -334,10 +424,13 @@ async function main(): Promise<void> {
                 maxOutageMs: ddp.stats.maxOutageMs,
             },
             allHostsOnRelease: finalLabels.every((r) => r === last.sha256),
-            targets: { failed: 0, cutoverOverBaseline: 1.5 },
+            targets: { failed: 0, cutoverOverBaseline: TARGET_CUTOVER_OVER_BASELINE },
             pass:
-                failures.length === 0 && meanCutover <= 1.5 * baselineMs && finalLabels.every((r) => r === last.sha256),
+                failures.length === 0 &&
+                meanCutover <= TARGET_CUTOVER_OVER_BASELINE * baselineMs &&
+                finalLabels.every((r) => r === last.sha256),
         };
+        fs.writeFileSync(path.join(OUT, "deploy.json"), JSON.stringify(result, null, 2) + "\n");
         console.log(JSON.stringify(result));
     } finally {
         loadOn = false;

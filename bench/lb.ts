@@ -2,7 +2,7 @@
 //
 // The same three fast static backends (single-process nginx) behind (1) native nginx `ip_hash`, (2) our Lua balancer (the
 // production templates, served over plain HTTP so TLS is not what is measured), (3) HAProxy 2.6 at its
-// best for fast failure handling (see haproxyConf). All three: one worker/thread, backend keepalive,
+// best for fast failure handling (bench/haproxy.ts). All three: one worker/thread, backend keepalive,
 // X-Forwarded-For to the app, no access log.
 //
 // The machine is shared (2 cores, other jobs): every measurement runs on all three LBs at the same time,
@@ -28,6 +28,7 @@ import { Backend, loopbackView, PeerState, startNginxConf, stopAll } from "../te
 import { portOpen } from "../test/support/ports";
 import { stop } from "../test/support/processes";
 import { sleep, waitFor } from "../test/support/wait";
+import { HAPROXY_BEST_BACKEND, HAPROXY_BEST_DEFAULTS } from "./haproxy";
 
 const arg = (name: string, def: number) => {
     const i = process.argv.indexOf(`--${name}`);
@@ -119,18 +120,8 @@ ${servers}
 `;
 }
 
-/**
- * HAProxy 2.6 at its best for fast failure handling (its configuration manual, sections 4 and 5.2):
- * - `observe layer4 error-limit 1 on-error mark-down`: one failed connection to a server marks it down
- *   at once (and forces `fastinter`), instead of waiting for `fall` failed checks;
- * - `retries 2` + `option redispatch 1`: every retry goes to another server, skipping the turn-around
- *   timer (min(timeout connect, 1 s)) that a retry on the same server waits;
- * - `retry-on conn-failure empty-response response-timeout`: a request whose connection was refused, or
- *   reset before any response (a pooled connection to a killed server), is replayed elsewhere;
- * - `fastinter 250`: a server in transition (going down or coming back) is checked every 250 ms;
- * - `http-reuse always` + backend keep-alive: requests reuse idle server connections.
- * `option forwardfor`: the app needs the client address (Meteor's HTTP_FORWARDED_COUNT), as from the others.
- */
+/** HAProxy at its best (bench/haproxy.ts). `option forwardfor`: the app needs the client address
+ * (Meteor's HTTP_FORWARDED_COUNT), as from the others. */
 function haproxyConf(dir: string): string {
     const servers = BACKENDS.map(([ip, port], i) => `    server s${i} ${ip}:${port}`).join("\n");
     return `global
@@ -145,9 +136,7 @@ defaults
     timeout http-keep-alive 4s
     option http-keep-alive
     option forwardfor
-    retries 2
-    option redispatch 1
-    retry-on conn-failure empty-response response-timeout
+${HAPROXY_BEST_DEFAULTS}
 frontend app
     bind 127.0.0.1:${PORT.haproxy}
     default_backend app
@@ -155,8 +144,7 @@ backend app
     balance source
     hash-type consistent
     option httpchk GET /healthz
-    http-reuse always
-    default-server check inter 750 fastinter 250 rise 2 fall 2 observe layer4 error-limit 1 on-error mark-down
+${HAPROXY_BEST_BACKEND}
 ${servers}
 listen stats
     bind 127.0.0.1:${HAPROXY_STATS}

@@ -1,7 +1,6 @@
 import { execFileSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
+import { tempBundle } from "../test/support/mocks";
 
 /**
  * `npm run bench:program`: how long the program takes to evaluate under mocks for 1, 10 and 50 app
@@ -29,9 +28,8 @@ function child(appCount: number, bundle: string): { ms: number; resources: numbe
 }
 
 function main() {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-program-"));
-    const bundle = path.join(dir, "bundle.tgz");
-    fs.writeFileSync(bundle, "bench bundle");
+    // A real tar.gz with a star.json: the program reads the bundle's Node.js version (nodeVersion: auto).
+    const { bundle, remove } = tempBundle("bench-program-");
     const result: Record<string, { medianMs: number; resources: number; msPerDroplet: number }> = {};
     try {
         for (const n of counts) {
@@ -47,7 +45,7 @@ function main() {
             );
         }
     } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
+        remove();
     }
     console.log(JSON.stringify({ bench: "program", runs, ...result }));
 }

@@ -25,6 +25,7 @@ import { buildBundle, startApp, unpack } from "../test/support/sampleApp";
 import { sleep, waitFor } from "../test/support/wait";
 import { cpuSeconds, rssKiB, tree } from "./proc";
 import { wsChart } from "./wsChart";
+import { HAPROXY_BEST_BACKEND, HAPROXY_BEST_DEFAULTS } from "./haproxy";
 
 const argOf = (name: string) => {
     const i = process.argv.indexOf(`--${name}`);
@@ -170,9 +171,7 @@ defaults
     timeout http-keep-alive 4s
     option http-keep-alive
     option forwardfor
-    retries 2
-    option redispatch 1
-    retry-on conn-failure empty-response response-timeout
+${HAPROXY_BEST_DEFAULTS}
 frontend app
     bind 127.0.0.1:${PORTS.plain}
     bind 127.0.0.1:${PORTS.tls} ssl crt ${pem} alpn h2,http/1.1
@@ -181,8 +180,7 @@ backend app
     balance source
     hash-type consistent
     option httpchk GET /info.json
-    http-reuse always
-    default-server check inter 750 fastinter 250 rise 2 fall 2 observe layer4 error-limit 1 on-error mark-down
+${HAPROXY_BEST_BACKEND}
 ${servers}
 listen stats
     bind 127.0.0.1:${PORTS.stats}

@@ -236,8 +236,8 @@ describe("cutover.sh", () => {
         const [startedAt] = starts();
         expect(drainAt).toBeLessThan(startedAt);
         expect(startedAt).toBeLessThan(undrainAt);
-        // The LB was asked for the peer's status after the undrain.
-        expect(lb.calls.filter((c) => c.method === "GET" && c.at >= undrainAt).length).toBeGreaterThanOrEqual(1);
+        // The undrain's answer said the peer is up (the LB's own probe passed): no wait for the checker.
+        expect(lb.calls.filter((c) => c.method === "GET" && c.at >= undrainAt)).toEqual([]);
         expect(link(path.join(appRoot, "current"))).toBe(`releases/${bundles.A.sha256}`);
         expect(link(path.join(envRoot, "app.env"))).toBe(`env/${sha256(envFile("env-1"))}.env`);
         expect(await info()).toMatchObject({ release: bundles.A.sha256, label: "env-1" });
@@ -335,6 +335,22 @@ describe("cutover.sh", () => {
         expect(link(path.join(appRoot, "current"))).toBe(`releases/${bundles.B.sha256}`);
         expect(await info()).toMatchObject({ release: bundles.B.sha256 });
         expect(posts().at(-1)).toBe(`/lb/peers/${peer}/undrain`);
+    });
+
+    test("an undrain the LB answers with the peer still down: the cutover waits until the LB reports it up", async () => {
+        lb.checker = "late";
+        lb.calls.length = 0;
+        try {
+            // The release and env the host runs (the test before rolled back to them); a high --keep leaves
+            // the releases for the clean-up test below.
+            const r = await cutover(bundles.B, "", ["--env", "live", "--keep", "99"]);
+            expect([r.code, r.stderr]).toEqual([0, ""]);
+        } finally {
+            lb.checker = "probe";
+        }
+        const undrainAt = lb.calls.find((c) => c.path.endsWith("/undrain"))!.at;
+        expect(lb.calls.filter((c) => c.method === "GET" && c.at >= undrainAt).length).toBeGreaterThanOrEqual(1);
+        expect(link(path.join(appRoot, "current"))).toBe(`releases/${bundles.B.sha256}`);
     });
 
     test("an unexpected error after the switch (here: `previous` is a directory) also rolls back", async () => {

@@ -17,8 +17,10 @@ export interface FakeLb {
     calls: LbCall[];
     /** "ok": drain/undrain succeed; "fail": they answer 500. */
     admin: "ok" | "fail";
-    /** "probe": status follows the peer's health; "never": always down. */
-    checker: "probe" | "never";
+    /** "probe": status follows the peer's health (an undrain's answer too, as the LB's own probe);
+     * "late": the same, but an undrain answers "down" (its probe failed: the checker decides later);
+     * "never": always down. */
+    checker: "probe" | "late" | "never";
     close(): Promise<void>;
 }
 
@@ -40,7 +42,7 @@ export async function startFakeLb(healthPath = "/"): Promise<FakeLb> {
             draining.set(peer, m[2] === "drain");
         }
         let status = "down";
-        if (lb.checker === "probe") {
+        if (lb.checker === "probe" || (lb.checker === "late" && m[2] !== "undrain")) {
             const port = peer.slice(peer.lastIndexOf(":") + 1);
             try {
                 const r = await request({ url: `http://127.0.0.1:${port}${healthPath}`, timeoutMs: 1000 });

@@ -244,3 +244,45 @@ test("a crashed peer with no traffic at all is marked down at once: its idle wat
     await waitFor("crashed peer down", down, 5000);
     expect((await peerStatus(ports.admin, backends[1].name)).status).toBe("up");
 });
+
+test("an undrain probes the peer once right away: passing, it is up without waiting rise rounds; failing, it stays down", async () => {
+    const dir = tempDir("checker-undrain");
+    const ports = await lbPorts();
+    const backends = [
+        await startBackend("127.0.0.87", await freePort()),
+        await startBackend("127.0.0.88", await freePort()),
+    ];
+    const [host] = backends;
+    // rise 2 at a 10 s interval: an "up" within the next 20 s is the undrain's own probe.
+    await startLb(
+        loopbackView(
+            dir,
+            backends.map((b) => ({ ip: b.ip, port: b.port })),
+            ports,
+            { healthCheck: SLOW_CHECKS },
+        ),
+    );
+    const admin = (action: string) =>
+        request<{ status: string; draining: boolean }>({
+            url: `http://127.0.0.1:${ports.admin}/lb/peers/${host.name}/${action}`,
+            method: "POST",
+        });
+    await waitFor("first round", async () => (await peerStatus(ports.admin, host.name)).status === "up", 5000);
+    // A cutover: drain, the app stops (its watch connection closes, a check fails: down at once).
+    expect((await admin("drain")).status).toBe(200);
+    await stop(host.proc, "SIGKILL");
+    await waitFor("stopped peer down", async () => (await peerStatus(ports.admin, host.name)).status === "down", 5000);
+
+    // Undrained while the app is still down: the probe fails, the peer stays down.
+    const early = await admin("undrain");
+    expect([early.status, early.json.status, early.json.draining]).toEqual([200, "down", false]);
+    expect(await statusRows(ports.admin).then((rows) => rows[0].rise)).toBe(0);
+
+    // The app is back (its own health check passes): the next undrain answers with the peer up.
+    await startBackend(host.ip, host.port);
+    expect((await admin("drain")).status).toBe(200);
+    const r = await admin("undrain");
+    expect([r.status, r.json.status, r.json.draining]).toEqual([200, "up", false]);
+    const [row] = await statusRows(ports.admin);
+    expect([row.status, row.rise, row.fall]).toEqual(["up", 2, 0]);
+});

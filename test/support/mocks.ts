@@ -81,7 +81,8 @@ function state(type: string, name: string, inputs: Record<string, unknown>, inde
             return {
                 ...inputs,
                 ipv4Address: `203.0.113.${index}`,
-                ipv4AddressPrivate: `10.116.0.${index}`,
+                // Inside the VPC's /20 however many resources came before (bench:program registers 50 droplets).
+                ipv4AddressPrivate: `10.116.${index >> 8}.${index & 255}`,
                 urn: `do:droplet:${name}`,
                 dropletUrn: `do:droplet:${1000 + index}`,
             };

@@ -1,11 +1,13 @@
 -- Admin API on the LB admin port for the rolling deploy (contract: GET /lb/peers[/<ip:port>],
 -- POST /lb/peers/<ip:port>/drain|undrain[?release=<sha256>&node=<version>]: a host in its cutover
--- also says which release it runs with which Node.js, for the status page). The LB itself (exactly
--- 127.0.0.1 or ::1) may manage any peer;
+-- also says which release it runs with which Node.js, for the status page). An undrain probes the
+-- peer once right away: passed, it is up without waiting `rise` rounds (checker.confirm_undrained).
+-- The LB itself (exactly 127.0.0.1 or ::1) may manage any peer;
 -- any other caller (an app host in the VPC) only the peer whose IP is its own address, so a host can
 -- drain itself during its cutover and nothing else. Other 127.x sources count as "other" on purpose:
 -- that keeps the rule testable on loopback.
 local cjson = require("cjson.safe")
+local checker = require("meteor_do.checker")
 local config = require("meteor_do.config")
 local state = require("meteor_do.state")
 
@@ -106,6 +108,9 @@ function _M.handle()
         return reply(500, { error = "could not record the change (see the error log)", name = p.name })
     end
     log(WARN, "meteor-do: peer ", p.name, " ", action, "ed by ", addr)
+    if action == "undrain" then
+        checker.confirm_undrained(p)
+    end
     return reply(200, state.describe(p))
 end
 

@@ -11,7 +11,7 @@ local tcp, sleep, now, update_time = ngx.socket.tcp, ngx.sleep, ngx.now, ngx.upd
 local spawn, wait = ngx.thread.spawn, ngx.thread.wait
 local every, at = ngx.timer.every, ngx.timer.at
 local worker_id, worker_exiting, worker_pid = ngx.worker.id, ngx.worker.exiting, ngx.worker.pid
-local floor = math.floor
+local floor, min = math.floor, math.min
 
 local hc = config.health_check
 local _M = {}
@@ -19,9 +19,9 @@ local _M = {}
 local running = false
 local LOCK = "round_lock"
 
-local function probe(p)
+local function probe(p, timeout_ms)
     local sock = tcp()
-    sock:settimeout(hc.timeout_ms)
+    sock:settimeout(timeout_ms or hc.timeout_ms)
     local ok, err = sock:connect(p.ip, p.port)
     if not ok then
         return false, "connect: " .. tostring(err)
@@ -149,6 +149,28 @@ local function watch(premature, p)
         end
         sleep(hc.interval_ms / 1000)
     end
+end
+
+-- An undrain comes after the host's own health check passed (cutover.sh, lb-peer.sh): one probe from the
+-- LB right away confirms it, instead of an idle wait for `rise` rounds. Passed, the peer is up at once
+-- (as after `rise` good checks); failed, nothing changes and the active checks decide as usual. The
+-- probe's timeout is capped so the admin request answers within its caller's 5 s.
+local UNDRAIN_PROBE_TIMEOUT_MS = 1000
+
+function _M.confirm_undrained(p)
+    if state.is_up(p.name) then
+        return true
+    end
+    local ok, err = probe(p, min(hc.timeout_ms, UNDRAIN_PROBE_TIMEOUT_MS))
+    if not ok then
+        log(WARN, "meteor-do: peer ", p.name, " undrained but stays down until ", hc.rise, " good checks: ", err)
+        return false
+    end
+    state.set("fall:" .. p.name, 0)
+    state.set("rise:" .. p.name, hc.rise)
+    state.set_up(p.name, true)
+    log(WARN, "meteor-do: peer ", p.name, " is up at once: undrained, and it passes a health check")
+    return true
 end
 
 -- Released only by its owner: a round that outlived the lock's TTL must not delete the lock of a round
