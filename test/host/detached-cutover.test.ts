@@ -116,4 +116,16 @@ test("killing the caller's whole process group mid-cutover leaves the cutover ru
     expect(posts()).toEqual(["drain", "undrain"]);
     expect(fs.readlinkSync(path.join(appRoot, "current"))).toBe(`releases/${bundles.C.sha256}`);
     expect(await served()).toBe(bundles.C.sha256);
+    // Its last line (after pruning old releases) lands in the run directory nobody is left to clean up.
+    const outs = () =>
+        fs
+            .readdirSync(tmp)
+            .filter((n) => n.startsWith("meteor-do-cutover."))
+            .map((n) => fs.readFileSync(path.join(tmp, n, "out"), "utf8"));
+    await waitFor(
+        "the detached cutover's last line",
+        async () => outs().some((o) => o.includes("cut over to")),
+        30_000,
+        100,
+    );
 });
