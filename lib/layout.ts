@@ -59,6 +59,12 @@ export const nodeBinDir = "/usr/local/bin";
 export const mongoCaDir = "/etc/ssl/meteor-do";
 export const mongoCaPath = `${mongoCaDir}/mongodb-ca.pem`;
 
+/**
+ * Open files per nginx process on the LB: systemd's LimitNOFILE in the sandbox drop-in and nginx's
+ * worker_rlimit_nofile (the drop-in's capability set has no CAP_SYS_RESOURCE to raise it past the unit's).
+ */
+export const lbOpenFiles = 65536;
+
 /** LB host: the program's own directory. */
 export const lbRoot = "/etc/meteor-do";
 /** Where write-tls.sh puts the certificate, and letsencrypt.sh its `live` link. */

@@ -2,7 +2,7 @@
 // what LbConfig pushes) and this machine (localView: lb:local, the nginx suite, benchmarks). The templates
 // are the same; paths, ports and check timings differ.
 import * as path from "path";
-import { acmeWebroot, lbAdminPort, lbHostPaths, nginxUser } from "../lib/layout";
+import { acmeWebroot, lbAdminPort, lbHostPaths, lbOpenFiles, nginxUser } from "../lib/layout";
 import { assertRule, rules } from "../lib/validate";
 import type { LbHealthCheck, LbPeer, LbView } from "./render";
 
@@ -57,7 +57,7 @@ export function productionView(s: ProductionSite): LbView {
         acmeWebroot,
         user: nginxUser,
         workerProcesses: "auto",
-        workerRlimitNofile: 65536,
+        workerRlimitNofile: lbOpenFiles,
     };
 }
 
