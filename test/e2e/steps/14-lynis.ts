@@ -10,6 +10,11 @@ const TARGET = 80;
 const FLOOR = 75;
 
 const step: Step = async (s) => {
+    // Two lynis runs cost 5–12 minutes on this 2-core machine: the default run (npm test, CI) leaves them out.
+    if (process.env.E2E_LYNIS !== "1") {
+        s.log("14-lynis: skipped (E2E_LYNIS=1 npm run e2e runs it)");
+        return;
+    }
     const { stack } = s;
     const [lb, app] = await Promise.all([lynis(stack.lbHost()), lynis(stack.appHosts()[0])]);
     s.figures.lynis = { lb: lb.index, app: app.index };
