@@ -28,7 +28,7 @@ import { Backend, loopbackView, PeerState, startNginxConf, stopAll } from "../te
 import { portOpen } from "../test/support/ports";
 import { stop } from "../test/support/processes";
 import { sleep, waitFor } from "../test/support/wait";
-import { HAPROXY_BEST_BACKEND, HAPROXY_BEST_DEFAULTS } from "./haproxy";
+import { benchHealthCheck, HAPROXY_BEST_BACKEND, HAPROXY_BEST_DEFAULTS } from "./haproxy";
 
 const arg = (name: string, def: number) => {
     const i = process.argv.indexOf(`--${name}`);
@@ -160,15 +160,7 @@ function oursConf(dir: string): string {
         BACKENDS.map(([ip, port]) => ({ ip, port })),
         { http: 29590, https: PORT.ours, admin: OURS_ADMIN },
         {
-            healthCheck: {
-                path: "/healthz",
-                intervalMs: 750,
-                rise: 2,
-                fall: 2,
-                timeoutMs: 1000,
-                type: "http",
-                host: "lb.test",
-            },
+            healthCheck: benchHealthCheck("/healthz"),
             statusAllow: ["127.0.0.0/8"],
             workerProcesses: 1,
         },

@@ -25,7 +25,7 @@ import { buildBundle, startApp, unpack } from "../test/support/sampleApp";
 import { sleep, waitFor } from "../test/support/wait";
 import { cpuSeconds, rssKiB, tree } from "./proc";
 import { wsChart } from "./wsChart";
-import { HAPROXY_BEST_BACKEND, HAPROXY_BEST_DEFAULTS } from "./haproxy";
+import { benchHealthCheck, HAPROXY_BEST_BACKEND, HAPROXY_BEST_DEFAULTS } from "./haproxy";
 
 const argOf = (name: string) => {
     const i = process.argv.indexOf(`--${name}`);
@@ -196,15 +196,7 @@ function oursConf(dir: string): string {
         APPS.map((ip) => ({ ip, port: APP_PORT })),
         { http: PORTS.http, https: PORTS.tls, admin: PORTS.admin },
         {
-            healthCheck: {
-                path: "/info.json",
-                intervalMs: 750,
-                rise: 2,
-                fall: 2,
-                timeoutMs: 1000,
-                type: "http",
-                host: "lb.test",
-            },
+            healthCheck: benchHealthCheck("/info.json"),
             statusAllow: ["127.0.0.0/8"],
             workerProcesses: 1,
             workerRlimitNofile: 20000,
