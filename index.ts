@@ -30,8 +30,8 @@ export = async () => {
         appPrivateIps: site.appPrivateIps,
         deployPublicKey: site.deployPublicKey,
         vpcIpRange: site.vpcIpRange,
-        // What a stack promoting from this one reads (meteor-do:promoteFrom).
-        release: bundleOutput(bundle),
+        // What a stack promoting from this one reads (meteor-do:promoteFrom): what the hosts run.
+        release: bundleOutput(bundle, cfg.ops.rollback),
         deployedRelease: site.deployedSha256,
         // What `npm run ops` reads (ops/target.ts).
         ops: site.ops,

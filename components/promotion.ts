@@ -4,7 +4,7 @@
  * A bundle (components/config.ts `Bundle`) is a tarball identified by its sha256, the release id. The
  * stack that is promoted FROM exports it as the stack output `release`:
  *
- *     release: bundleOutput(bundle)   // { sha256: "<hex>", bundle: "<file name>" }
+ *     release: bundleOutput(bundle, rollback)   // { sha256: "<hex>", bundle: "<file name>" }
  *
  * and the stack that promotes sets `meteor-do:promoteFrom` to "<org>/<project>/<stack>" and points
  * `meteor-do:bundle` at the same artifact (CI downloads the one file built on merge). Then, in index.ts:
@@ -17,8 +17,9 @@
  *   resolves only when the local file's sha256 equals it; otherwise it rejects with a `PromotionError`
  *   naming `promoteFrom`, the stack and what is missing or different.
  * - `checkPromotion(promoteFrom, output, local) -> Bundle`: the pure check behind it (no I/O).
- * - `bundleOutput(bundle) -> BundleOutput`: the shape to export as `release`, so producer and consumer
- *   cannot drift apart.
+ * - `bundleOutput(bundle, rollback?) -> BundleOutput`: the shape to export as `release`, so producer and
+ *   consumer cannot drift apart. It names what the hosts run: after `npm run ops -- rollback` that is the kept
+ *   release, not the bundle, and `rolledBackFrom` names the bundle, so prod never promotes what staging refused.
  *
  * Why a Promise and not an Output: the sha256 is part of every deploy Command's triggers, paths and
  * the env file, all built from plain strings; a StackReference is a read that the engine resolves in
@@ -29,6 +30,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { Bundle } from "./config";
+import { liveRelease, RecordedRollback } from "./config/ops";
 import { rules } from "../lib/validate";
 import { sha256File } from "./hash";
 
@@ -38,6 +40,8 @@ export interface BundleOutput {
     sha256: string;
     /** File name of the tarball (informational: the sha256 is what is compared). */
     bundle: string;
+    /** Set while a recorded rollback holds: the bundle's sha256 the hosts were rolled back from. */
+    rolledBackFrom?: string;
 }
 
 export interface ResolveBundleArgs {
@@ -60,9 +64,11 @@ export class PromotionError extends Error {
 /** The stack output that carries the bundle; promoting stacks, CI and docs read it under this name. */
 export const bundleOutputName = "release";
 
-/** The value to export as `release` from index.ts. */
-export function bundleOutput(bundle: Bundle): BundleOutput {
-    return { sha256: bundle.sha256, bundle: path.basename(bundle.path) };
+/** The value to export as `release` from index.ts: the release the hosts run (a recorded rollback's, if it holds). */
+export function bundleOutput(bundle: Bundle, rollback?: RecordedRollback): BundleOutput {
+    const live = liveRelease(bundle.sha256, rollback);
+    if (live === bundle.sha256) return { sha256: bundle.sha256, bundle: path.basename(bundle.path) };
+    return { sha256: live, bundle: "(a kept release: npm run ops -- rollback)", rolledBackFrom: bundle.sha256 };
 }
 
 /**
@@ -98,6 +104,13 @@ export function checkPromotion(promoteFrom: string, output: unknown, local: Part
         );
     }
     const mine = local.sha256.toLowerCase();
+    if (typeof rel.rolledBackFrom === "string" && rel.rolledBackFrom.toLowerCase() === mine) {
+        throw new PromotionError(
+            `${from}: stack ${promoteFrom} was rolled back from this bundle (${local.path}, sha256 ${mine}) to ` +
+                `the kept release ${upstream} (npm run ops -- rollback). A promotion deploys only what ${promoteFrom} ` +
+                `runs: deploy a fixed bundle to ${promoteFrom} first.`,
+        );
+    }
     if (mine !== upstream) {
         throw new PromotionError(
             `${from}: the local bundle ${local.path} has sha256 ${mine}, but stack ${promoteFrom} runs ` +

@@ -159,4 +159,20 @@ describe("checkPromotion (pure)", () => {
             sha256: sha,
         });
     });
+    test("after a recorded rollback the release is the kept one, and the rolled-back bundle is not promoted", () => {
+        const kept = "d".repeat(64);
+        const bundle = { path: "/srv/ci/dist/bundle.tgz", sha256: sha };
+        // A record for another bundle no longer holds: the bundle is the release.
+        expect(bundleOutput(bundle, { from: "e".repeat(64), to: kept })).toEqual({ sha256: sha, bundle: "bundle.tgz" });
+        const out = bundleOutput(bundle, { from: sha, to: kept });
+        expect(out).toMatchObject({ sha256: kept, rolledBackFrom: sha });
+        expect(() => checkPromotion(staging, out, { path: "/tmp/x/bundle.tgz", sha256: sha })).toThrow(
+            `promoteFrom "${staging}": stack ${staging} was rolled back from this bundle (/tmp/x/bundle.tgz, sha256 ${sha}) to the kept release ${kept}`,
+        );
+        // The kept release's own tarball still promotes.
+        expect(checkPromotion(staging, out, { path: "/tmp/x/old.tgz", sha256: kept })).toEqual({
+            path: "/tmp/x/old.tgz",
+            sha256: kept,
+        });
+    });
 });
