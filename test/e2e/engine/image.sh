@@ -54,6 +54,7 @@ mkdir -p "$cache_root"
 exec 9>"$cache_root/.lock"
 flock 9
 if [[ -f "$cache_root/$key/ready" ]]; then
+  touch "$cache_root/$key/ready" # its mtime is the image's last use (what pruning keeps)
   echo "$image"
   exit 0
 fi
@@ -109,7 +110,11 @@ printf '%s\n' "${packages[@]}" >"$cache_root/$key/packages.txt"
 echo "$(($(date +%s) - start))" >"$cache_root/$key/build-seconds"
 touch "$cache_root/$key/ready"
 rm -rf "$work"
-# Images of other package lists are stale now (the topology is torn down before a build).
-find "$cache_root" -mindepth 1 -maxdepth 1 -type d -regextype egrep -regex '.*/[0-9a-f]{16}(\.tmp)?' ! -name "$key" -exec rm -rf {} +
+# Keep the three most recently used images: branches with other package lists, the e2e and a local stack
+# may use different images on this machine at once, and a running topology's hosts read theirs. Older
+# ones, and builds that never finished, go.
+find "$cache_root" -mindepth 1 -maxdepth 1 -type d -regextype egrep -regex '.*/[0-9a-f]{16}\.tmp' -exec rm -rf {} +
+find "$cache_root" -mindepth 2 -maxdepth 2 -regextype egrep -regex '.*/[0-9a-f]{16}/ready' -printf '%T@ %h\n' | sort -rn | tail -n +4 | cut -d' ' -f2- |
+  while read -r old; do rm -rf "$old"; done
 echo "image.sh: built in $(($(date +%s) - start)) s" >&2
 echo "$image"
