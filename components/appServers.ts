@@ -32,6 +32,8 @@ export interface AppServersArgs extends DropletBaseArgs {
     bastionTools: pulumi.Resource;
     /** The LB droplet's id: a replaced LB gets its tunnel rule again. */
     bastionHostId: pulumi.Input<string>;
+    /** Other LBs (lbCount 2: lb-1) that get the same tunnel rule, so ops reach the app hosts through either. */
+    otherBastions?: { name: string; connection: Connection; tools: pulumi.Resource; hostId: pulumi.Input<string> }[];
     /** Where the deploy key is accepted from on app hosts (`from=`): the VPC's range. */
     deployFrom: pulumi.Input<string>;
     /** The LB's private address and the app's port: a host's peer name (its pause/resume, its reboot window). */
@@ -88,7 +90,14 @@ export class AppServers extends pulumi.ComponentResource {
         const proxy: ProxyConnection = { host: args.bastion.host, ...bastionRest };
 
         // Droplets first (each with its own host key), then the LB's tunnels to exactly them, then their Commands.
-        const created = [];
+        const created: {
+            number: number;
+            hostName: string;
+            key: ReturnType<typeof hostKey>;
+            droplet: digitalocean.Droplet;
+            paused: remote.Command;
+            resumed: remote.Command;
+        }[] = [];
         let previous: remote.Command | undefined;
         for (const i of hostNumbers(args.count, args.removeHosts ?? [], name)) {
             const hostName = `${name}-${i}`;
@@ -113,18 +122,22 @@ export class AppServers extends pulumi.ComponentResource {
             created.push({ number: i, hostName, key, droplet, paused, resumed });
             previous = resumed;
         }
-        const bastion = new remote.Command(
-            `${name}-bastion`,
-            {
-                connection: args.bastion,
-                create: pulumi
-                    .all(created.map((c) => c.droplet.ipv4AddressPrivate))
-                    .apply((ips) => runTool("bastion.sh", ...ips)),
-                triggers: [trigger("droplet", args.bastionHostId), trigger("script", sha256(bastionScript()))],
-                addPreviousOutputInEnv: false,
-            },
-            { parent: this, dependsOn: [args.bastionTools] },
-        );
+        const bastionCommand = (name: string, lb: Connection, hostId: pulumi.Input<string>, tools: pulumi.Resource) =>
+            new remote.Command(
+                name,
+                {
+                    connection: lb,
+                    create: pulumi
+                        .all(created.map((c) => c.droplet.ipv4AddressPrivate))
+                        .apply((ips) => runTool("bastion.sh", ...ips)),
+                    triggers: [trigger("droplet", hostId), trigger("script", sha256(bastionScript()))],
+                    addPreviousOutputInEnv: false,
+                },
+                { parent: this, dependsOn: [tools] },
+            );
+        const bastion = bastionCommand(`${name}-bastion`, args.bastion, args.bastionHostId, args.bastionTools);
+        for (const other of args.otherBastions ?? [])
+            bastionCommand(`${name}-bastion-${other.name}`, other.connection, other.hostId, other.tools);
 
         this.hosts = [];
         for (const { number, hostName, key, droplet, paused, resumed } of created) {

@@ -22,6 +22,12 @@ export interface LoadBalancerHostArgs extends DropletBaseArgs {
     certificate: (publicIp: pulumi.Output<string>) => CertificatePair;
     /** Pulumi `protect` on the reserved IP: deleting or replacing it fails until lifted. */
     protectReservedIp: boolean;
+    /**
+     * lbCount 2: the reserved IP moves between the LBs (keepalived assigns it, components/failover.ts), so
+     * there is no ReservedIpAssignment and Commands reach the droplet's own public address. The first LB
+     * makes the reserved IP; the second is given it here.
+     */
+    standby?: { reservedIp?: digitalocean.ReservedIp };
 }
 
 /**
@@ -30,9 +36,14 @@ export interface LoadBalancerHostArgs extends DropletBaseArgs {
  * (cloud-init gate, host scripts) and the certificate's install. The nginx configuration is pushed by LbConfig.
  */
 export class LoadBalancerHost extends pulumi.ComponentResource {
+    /** The component's name (lb, lb-1): its Commands' names start with it. */
+    readonly hostName: string;
     readonly droplet: digitalocean.Droplet;
     readonly reservedIp: digitalocean.ReservedIp;
+    /** The reserved IP's address: the site's. */
     readonly publicIp: pulumi.Output<string>;
+    /** The droplet's own public IPv4 address. */
+    readonly dropletIp: pulumi.Output<string>;
     readonly privateIp: pulumi.Output<string>;
     readonly connection: Connection;
     /** The droplet's SSH host key (public half), pinned on every connection to it. */
@@ -43,6 +54,7 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
 
     constructor(name: string, args: LoadBalancerHostArgs, opts?: pulumi.ComponentResourceOptions) {
         super("meteor-do:lb:LoadBalancerHost", name, {}, opts);
+        this.hostName = name;
         const parent = { parent: this };
         const key = hostKey(`${name}`, parent);
         this.hostKey = key.publicKeyOpenssh;
@@ -53,26 +65,32 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
             );
         this.droplet = debianDroplet(`${name}-droplet`, args.dropletName, args, userData, parent);
         // The site's public address (DNS points at it): protected, so a replacement or destroy cannot lose it.
-        this.reservedIp = new digitalocean.ReservedIp(
-            `${name}-ip`,
-            { region: args.region },
-            { ...parent, protect: args.protectReservedIp },
-        );
-        const assignment = new digitalocean.ReservedIpAssignment(
-            `${name}-ip-assignment`,
-            {
-                ipAddress: this.reservedIp.ipAddress,
-                dropletId: this.droplet.id.apply(Number),
-            },
-            parent,
-        );
+        this.reservedIp =
+            args.standby?.reservedIp ??
+            new digitalocean.ReservedIp(
+                `${name}-ip`,
+                { region: args.region },
+                { ...parent, protect: args.protectReservedIp },
+            );
+        // One LB: the program assigns the address. Retained on delete, so a move to lbCount 2 (which drops
+        // this resource) leaves the address on this droplet until its keepalived owns it.
+        const assignment = args.standby
+            ? undefined
+            : new digitalocean.ReservedIpAssignment(
+                  `${name}-ip-assignment`,
+                  { ipAddress: this.reservedIp.ipAddress, dropletId: this.droplet.id.apply(Number) },
+                  { ...parent, retainOnDelete: true },
+              );
 
         this.publicIp = this.reservedIp.ipAddress;
+        this.dropletIp = this.droplet.ipv4Address;
         this.privateIp = this.droplet.ipv4AddressPrivate;
-        this.connection = connectionTo(this.publicIp, args.deployPrivateKey, undefined, this.hostKey);
+        // With a standby the reserved IP may be on the other LB: reach each droplet at its own address.
+        const sshHost = args.standby ? this.dropletIp : this.publicIp;
+        this.connection = connectionTo(sshHost, args.deployPrivateKey, undefined, this.hostKey);
         this.ready = new HostReady(
             `${name}-host`,
-            { connection: this.connection, hostId: this.droplet.id, dependsOn: [assignment] },
+            { connection: this.connection, hostId: this.droplet.id, dependsOn: assignment ? [assignment] : [] },
             parent,
         );
 
@@ -94,6 +112,6 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
             { parent: this, dependsOn: [this.ready.tools] },
         );
 
-        this.registerOutputs({ publicIp: this.publicIp, privateIp: this.privateIp });
+        this.registerOutputs({ publicIp: this.publicIp, privateIp: this.privateIp, dropletIp: this.dropletIp });
     }
 }

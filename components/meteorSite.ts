@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { lbAdminPort, lbTlsPaths } from "../lib/layout";
+import { lbAdminPort, lbTlsPaths, wireguardPort } from "../lib/layout";
 import { AppServers } from "./appServers";
 import { resolveNodeVersion } from "./bundleInfo";
 import type { OpsSettings, StackConfig } from "./config";
@@ -9,9 +9,8 @@ import { RollingDeploy } from "./deploy";
 import { DeployKey } from "./deployKey";
 import { SiteDns } from "./dns";
 import { buildAppEnv } from "./env";
-import { LbConfig } from "./lbConfig";
 import { LetsEncrypt } from "./letsencrypt";
-import { LoadBalancerHost } from "./loadBalancer";
+import { lbConfigs, lbHosts } from "./loadBalancers";
 import { Network } from "./network";
 import { OperatorAccess, OpsOutput, opsOutput } from "./operators";
 import { accountServices, certbot, managedDatabase } from "./siteServices";
@@ -71,6 +70,7 @@ export class MeteorSite extends pulumi.ComponentResource {
                 adminCidrs: placement.adminCidrs,
                 // DigitalOcean Uptime pings the LB droplet (alerts).
                 allowPing: svc.alertEmails.length > 0,
+                ...(lbSettings.count === 2 ? { lbPair: { wireguardPort } } : {}),
             },
             child,
         );
@@ -84,14 +84,14 @@ export class MeteorSite extends pulumi.ComponentResource {
             monitoring: placement.monitoring,
         };
 
-        const lb = new LoadBalancerHost(
-            "lb",
+        const lbs = lbHosts(
             {
                 ...common,
                 ...key.dropletArgs(),
+                count: lbSettings.count,
                 size: lbSettings.size,
                 tags: [network.lbTag.name],
-                dropletName: `${prefix}-lb`,
+                dropletNamePrefix: prefix,
                 protectReservedIp: svc.protectStateful,
                 // letsencrypt: nginx serves a self-signed pair until certbot has issued, so it always starts.
                 certificate: (publicIp) =>
@@ -109,6 +109,8 @@ export class MeteorSite extends pulumi.ComponentResource {
             },
             child,
         );
+        // lb (lb-0): the reserved IP's owner in the program, the app hosts' bastion.
+        const lb = lbs[0];
         const apps = new AppServers(
             "app",
             {
@@ -130,6 +132,12 @@ export class MeteorSite extends pulumi.ComponentResource {
                 bastion: lb.connection,
                 bastionTools: lb.ready.tools,
                 bastionHostId: lb.ready.hostId,
+                otherBastions: lbs.slice(1).map((o) => ({
+                    name: o.hostName,
+                    connection: o.connection,
+                    tools: o.ready.tools,
+                    hostId: o.ready.hostId,
+                })),
                 lbPrivateIp: lb.privateIp,
                 appPort: app.port,
                 cutoverTimeoutSeconds: app.cutoverTimeoutSeconds,
@@ -147,14 +155,12 @@ export class MeteorSite extends pulumi.ComponentResource {
             ? new SiteDns("dns", { domain: tls.domain!, zone: svc.dnsZone, ipAddress: lb.publicIp }, child)
             : undefined;
 
-        const lbConfig = new LbConfig(
-            "lb-config",
+        const [lbConfig] = lbConfigs(
             {
-                connection: lb.connection,
+                lbs,
                 peers: apps.hosts.map((h) => h.privateIp),
                 peerNames: apps.hosts.map((h) => h.droplet.name),
                 appPort: app.port,
-                lbPrivateIp: lb.privateIp,
                 vpcCidr: network.vpc.ipRange,
                 serverName,
                 healthCheck: lbSettings.healthCheck,
@@ -168,8 +174,8 @@ export class MeteorSite extends pulumi.ComponentResource {
                 tls: letsencrypt
                     ? { ...letsencrypt.tlsPaths, selfSigned: true }
                     : { ...lbTlsPaths, selfSigned: tls.mode === "self-signed" },
-                dependsOn: [lb.ready.tools, lb.certificateInstalled, ...(letsencrypt ? [letsencrypt.prepare] : [])],
-                hostId: lb.ready.hostId,
+                dependsOn: () => (letsencrypt ? [letsencrypt.prepare] : []),
+                failover: lbSettings.failover,
             },
             child,
         );

@@ -14,6 +14,11 @@ export interface NetworkArgs {
     adminCidrs: string[];
     /** Admit ICMP to the load balancer from anywhere (DigitalOcean Uptime's ping check). */
     allowPing?: boolean;
+    /**
+     * lbCount 2: the LBs' WireGuard tunnel (VRRP inside it: Cloud Firewalls pass no VRRP) and their admin
+     * ports, from each other only.
+     */
+    lbPair?: { wireguardPort: number };
 }
 
 const anywhere = ["0.0.0.0/0", "::/0"];
@@ -26,7 +31,8 @@ const outboundAll: digitalocean.types.input.FirewallOutboundRule[] = [
 /**
  * The private network and who may talk to whom: the VPC, one tag per role, and a Cloud Firewall per
  * role. App droplets accept the app port and SSH only from the load balancer; the load balancer accepts
- * 80/443 from anywhere, SSH from adminCidrs, its admin port from app droplets, and pings when allowPing. Outbound is open
+ * 80/443 from anywhere, SSH from adminCidrs, its admin port from app droplets, pings when allowPing, and with two
+ * LBs WireGuard and the admin port from each other. Outbound is open
  * (packages, Node.js downloads, MongoDB).
  */
 export class Network extends pulumi.ComponentResource {
@@ -78,6 +84,16 @@ export class Network extends pulumi.ComponentResource {
                     { protocol: "tcp", portRange: "22", sourceAddresses: sshSources },
                     { protocol: "tcp", portRange: String(args.lbAdminPort), sourceTags: [this.appTag.name] },
                     ...(args.allowPing ? [{ protocol: "icmp", sourceAddresses: anywhere }] : []),
+                    ...(args.lbPair
+                        ? [
+                              {
+                                  protocol: "udp",
+                                  portRange: String(args.lbPair.wireguardPort),
+                                  sourceTags: [this.lbTag.name],
+                              },
+                              { protocol: "tcp", portRange: String(args.lbAdminPort), sourceTags: [this.lbTag.name] },
+                          ]
+                        : []),
                 ],
                 outboundRules: outboundAll,
             },

@@ -90,6 +90,17 @@ export const lbHostPaths = {
     accessLog: "/var/log/nginx/access.log",
     temp: "/var/lib/nginx",
 } as const;
+/**
+ * lbCount 2 (components/failover.ts): the failover's settings and the API token (0600) on each LB; the
+ * role keepalived last gave this LB (active, standby or fault; read by the status page and ops); the file
+ * whose presence makes this LB step down (ops failover); WireGuard's port and the tunnel's /30.
+ */
+export const failoverDir = `${lbRoot}/failover`;
+export const lbRunDir = "/run/meteor-do";
+export const lbRoleFile = `${lbRunDir}/lb-role`;
+export const lbStepDownFile = `${lbRunDir}/lb-step-down`;
+export const wireguardPort = 51820;
+export const tunnelAddresses = ["169.254.77.1", "169.254.77.2"] as const;
 /** The HTTP-01 webroot nginx serves on port 80. */
 export const acmeWebroot = "/var/www/acme";
 
