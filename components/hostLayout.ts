@@ -33,6 +33,7 @@ export function renderLayoutSh(): string {
         ["LAYOUT_LB_STEP_DOWN_FILE", layout.lbStepDownFile],
         ["LAYOUT_WG_PORT", layout.wireguardPort],
         ["LAYOUT_TUNNEL_ADDRESSES", layout.tunnelAddresses.join(" ")],
+        ["LAYOUT_TUNNEL_VIP", layout.tunnelVip],
         ...Object.entries(shellPatterns),
         ["DEFAULT_HEALTH_CHECK_PATH", String(defaults.healthCheckPath.default)],
         ["DEFAULT_KEEP_RELEASES", num("keepReleases")],

@@ -101,6 +101,7 @@ export const lbRoleFile = `${lbRunDir}/lb-role`;
 export const lbStepDownFile = `${lbRunDir}/lb-step-down`;
 export const wireguardPort = 51820;
 export const tunnelAddresses = ["169.254.77.1", "169.254.77.2"] as const;
+export const tunnelVip = "169.254.77.5";
 /** The HTTP-01 webroot nginx serves on port 80. */
 export const acmeWebroot = "/var/www/acme";
 

@@ -146,6 +146,10 @@ vrrp_instance meteor_do {
   unicast_peer {
     $other
   }
+  # keepalived wants an address to hold: a tunnel-only one, so the master is visible on wg0 too.
+  virtual_ipaddress {
+    $LAYOUT_TUNNEL_VIP/32 dev wg0
+  }
   track_script {
     meteor_do_lb
   }
@@ -154,6 +158,13 @@ vrrp_instance meteor_do {
   notify_fault "$tools/lb-role.sh fault"
 }
 EOF
+    if [[ $services == systemd ]] && systemctl is-active --quiet wg-quick@wg0; then
+      # A restart would cut the tunnel and with it VRRP: apply the change in place.
+      if ((wg_changed)); then wg syncconf wg0 <(wg-quick strip wg0); fi
+    else
+      systemd enable --now wg-quick@wg0
+    fi
+    # keepalived checks its interface too: test the config once wg0 is up.
     if [[ $services == systemd ]]; then
       out=$(keepalived -t -f "$ka_conf.new" 2>&1) || die "keepalived refuses the config: $out"
     fi
@@ -169,12 +180,6 @@ Wants=wg-quick@wg0.service
 EOF
 
     systemd daemon-reload
-    if [[ $services == systemd ]] && systemctl is-active --quiet wg-quick@wg0; then
-      # A restart would cut the tunnel and with it VRRP: apply the change in place.
-      if ((wg_changed)); then wg syncconf wg0 <(wg-quick strip wg0); fi
-    else
-      systemd enable --now wg-quick@wg0
-    fi
     if [[ $services == systemd ]] && systemctl is-active --quiet keepalived; then
       if ((ka_changed)); then systemctl reload keepalived; fi
     else

@@ -49,7 +49,11 @@ api() {
   code=$(curl "${args[@]}" -K <(printf 'header = "Authorization: Bearer %s"\n' "$token") "$url$2" 2>"$work/err") || code=000
 }
 field() { jq -r "$1 // empty" "$work/body" 2>/dev/null || true; }
-refused() { [[ $code == 401 || $code == 403 ]] && die "the API refused the token (HTTP $code): check failoverApiToken's scopes (reserved_ip read and update)"; }
+refused() {
+  if [[ $code == 401 || $code == 403 ]]; then
+    die "the API refused the token (HTTP $code): check failoverApiToken's scopes (reserved_ip read and update)"
+  fi
+}
 
 started=$SECONDS
 deadline=$((SECONDS + timeout_s))
@@ -59,7 +63,7 @@ again() {
   log "$1; trying again"
   ((SECONDS < deadline)) || die "reserved IP $reserved_ip not assigned to droplet $droplet_id within ${timeout_s}s"
   sleep "$delay"
-  [[ $delay == 0.2 ]] && delay=0.5 || delay=1
+  if [[ $delay == 0.2 ]]; then delay=0.5; else delay=1; fi
 }
 
 while true; do

@@ -559,6 +559,7 @@ describe("the committed stack files", () => {
         appCount: (c) => c.app.count,
         appSize: (c) => c.app.size,
         lbSize: (c) => c.lb.size,
+        lbCount: (c) => c.lb.count,
         tlsMode: (c) => c.tls.mode,
         backups: (c) => c.placement.backups,
         promoteFrom: (c) => c.app.promoteFrom,
@@ -570,13 +571,26 @@ describe("the committed stack files", () => {
             const file = path.resolve(__dirname, "../..", `Pulumi.${stack}.yaml`);
             const values: Record<string, unknown> = YAML.parse(fs.readFileSync(file, "utf8")).config;
             const raw: Record<string, string> = {};
+            const secure: string[] = [];
             for (const [k, v] of Object.entries(values)) {
                 expect(k).toMatch(/^meteor-do:/);
-                expect([k, typeof v]).toEqual([k, "string"]); // a `secure:` value would be an object
-                raw[k.slice("meteor-do:".length)] = v as string;
+                const key = k.slice("meteor-do:".length);
+                if (typeof v === "object") {
+                    // Only a secret key may hold a `secure:` value (ciphertext, or the placeholder the file explains).
+                    expect([k, v, configSchema()[key]?.secret]).toEqual([k, { secure: expect.any(String) }, true]);
+                    secure.push(key);
+                    continue;
+                }
+                expect([k, typeof v]).toEqual([k, "string"]);
+                raw[key] = v as string;
             }
+            // What `pulumi config set --secret` would give the program: a value, secret.
+            const withSecrets = {
+                ...raw,
+                ...Object.fromEntries(secure.map((k) => [k, "dop_v1_stand-in-for-a-secret"])),
+            };
             expect(Object.keys(raw).filter((k) => !(k in configSchema()))).toEqual([]);
-            const cfg = loadConfig((key) => ({ bundle, ...raw })[key], stack);
+            const cfg = loadConfig((key) => ({ bundle, ...withSecrets })[key], stack);
             expect(cfg.stack).toBe(stack);
             for (const [k, v] of Object.entries(raw)) {
                 expect([k, k in reached]).toEqual([k, true]);

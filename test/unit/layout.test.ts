@@ -56,6 +56,7 @@ test("layout.sh gives bash the program's layout, patterns and defaults, value fo
         LAYOUT_LB_STEP_DOWN_FILE: layout.lbStepDownFile,
         LAYOUT_WG_PORT: String(layout.wireguardPort),
         LAYOUT_TUNNEL_ADDRESSES: layout.tunnelAddresses.join(" "),
+        LAYOUT_TUNNEL_VIP: layout.tunnelVip,
         ...shellPatterns,
         DEFAULT_HEALTH_CHECK_PATH: String(defaults.healthCheckPath.default),
         DEFAULT_KEEP_RELEASES: String(defaults.keepReleases.default),

@@ -20,6 +20,7 @@ suite=bookworm
 # and what it needs to finish).
 base=(systemd systemd-sysv dbus openssh-server openssh-sftp-server cloud-init sudo curl ca-certificates iproute2
   python3-cffi-backend xz-utils locales)
+base+=(keepalived wireguard-tools jq) # lbCount 2: failover.sh installs them when missing; no apt sources here
 # The LB's packages, also when the cloud-init templates do not list them.
 lb=(nginx libnginx-mod-http-lua lua-resty-core lua-cjson)
 
