@@ -36,7 +36,10 @@ export interface AppServersArgs extends DropletBaseArgs {
     otherBastions?: { name: string; connection: Connection; tools: pulumi.Resource; hostId: pulumi.Input<string> }[];
     /** Where the deploy key is accepted from on app hosts (`from=`): the VPC's range. */
     deployFrom: pulumi.Input<string>;
-    /** The LB's private address and the app's port: a host's peer name (its pause/resume, its reboot window). */
+    /**
+     * The LB's private address (with two LBs, both, comma-separated: drains go to each) and the app's port:
+     * a host's peer name (its retire, its reboot window).
+     */
     lbPrivateIp: pulumi.Input<string>;
     appPort: number;
     /** A cutover's timeout: a resized host gets this plus its boot time to be reported up again. */
@@ -109,7 +112,19 @@ export class AppServers extends pulumi.ComponentResource {
                 timeoutSeconds: resumeTimeoutSeconds(args.cutoverTimeoutSeconds),
                 size: args.size,
             };
-            const lifecycle = { hostName, lb: args.bastion, lbTools: args.bastionTools, options, after: previous };
+            const otherLbs = (args.otherBastions ?? []).map((o) => ({
+                name: o.name,
+                connection: o.connection,
+                tools: o.tools,
+            }));
+            const lifecycle = {
+                hostName,
+                lb: args.bastion,
+                lbTools: args.bastionTools,
+                options,
+                after: previous,
+                otherLbs,
+            };
             const paused = pause(lifecycle, { parent: this });
             const key = hostKey(hostName, { parent: this });
             const userData = pulumi

@@ -97,7 +97,7 @@ export interface RollingDeployArgs {
     hosts: DeployHost[];
     lbPrivateIp: pulumi.Input<string>;
     /** The LB config push; no host is cut over before the LB knows the peers and serves the admin API. */
-    lbReady: pulumi.Resource;
+    lbReady: pulumi.Resource | pulumi.Resource[];
     bundle: Bundle;
     /**
      * A release every host still keeps that the cutovers go to instead of the bundle: a rollback that
@@ -216,7 +216,7 @@ export class RollingDeploy extends pulumi.ComponentResource {
                 },
                 {
                     parent: this,
-                    dependsOn: [stage, args.lbReady, ...(previous ? [previous] : [])],
+                    dependsOn: [stage, ...[args.lbReady].flat(), ...(previous ? [previous] : [])],
                     additionalSecretOutputs: ["stdin"],
                 },
             );

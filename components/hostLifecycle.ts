@@ -88,23 +88,45 @@ export interface LifecycleArgs {
     options: PauseOptions;
     /** The resume of the host before this one: hosts resize one after another. */
     after?: pulumi.Resource;
+    /**
+     * lbCount 2: the other LB, where the host is paused first and resumed first too (`<host>-pause-lb-1`,
+     * `<host>-resume-lb-1`), so `lb`'s own pause and resume stay the ends of the chain.
+     */
+    otherLbs?: { name: string; connection: Connection; tools: pulumi.Resource }[];
 }
 
 /** A host's pause Command; its droplet must depend on it. */
 export function pause(a: LifecycleArgs, opts: pulumi.CustomResourceOptions): remote.Command {
+    const after = a.after ? [a.after] : [];
+    const others = (a.otherLbs ?? []).map(
+        (o) =>
+            new remote.Command(
+                `${a.hostName}-pause-${o.name}`,
+                { connection: o.connection, update: pauseCommand(a.options), addPreviousOutputInEnv: false },
+                { ...opts, dependsOn: [o.tools, ...after] },
+            ),
+    );
     return new remote.Command(
         `${a.hostName}-pause`,
         { connection: a.lb, update: pauseCommand(a.options), addPreviousOutputInEnv: false },
-        { ...opts, dependsOn: [a.lbTools, ...(a.after ? [a.after] : [])] },
+        { ...opts, dependsOn: [a.lbTools, ...after, ...others] },
     );
 }
 
 /** A host's resume Command, after its droplet. */
 export function resume(a: LifecycleArgs, droplet: pulumi.Resource, opts: pulumi.CustomResourceOptions): remote.Command {
+    const others = (a.otherLbs ?? []).map(
+        (o) =>
+            new remote.Command(
+                `${a.hostName}-resume-${o.name}`,
+                { connection: o.connection, update: resumeCommand(a.options), addPreviousOutputInEnv: false },
+                { ...opts, dependsOn: [o.tools, droplet] },
+            ),
+    );
     return new remote.Command(
         `${a.hostName}-resume`,
         { connection: a.lb, update: resumeCommand(a.options), addPreviousOutputInEnv: false },
-        { ...opts, dependsOn: [a.lbTools, droplet] },
+        { ...opts, dependsOn: [a.lbTools, droplet, ...others] },
     );
 }
 

@@ -111,6 +111,8 @@ export class MeteorSite extends pulumi.ComponentResource {
         );
         // lb (lb-0): the reserved IP's owner in the program, the app hosts' bastion.
         const lb = lbs[0];
+        // Where app hosts drain and undrain themselves: every LB (one address with lbCount 1, as before).
+        const lbPrivateIps = pulumi.all(lbs.map((l) => l.privateIp)).apply((ips) => ips.join(","));
         const apps = new AppServers(
             "app",
             {
@@ -138,7 +140,7 @@ export class MeteorSite extends pulumi.ComponentResource {
                     tools: o.ready.tools,
                     hostId: o.ready.hostId,
                 })),
-                lbPrivateIp: lb.privateIp,
+                lbPrivateIp: lbPrivateIps,
                 appPort: app.port,
                 cutoverTimeoutSeconds: app.cutoverTimeoutSeconds,
             },
@@ -155,7 +157,7 @@ export class MeteorSite extends pulumi.ComponentResource {
             ? new SiteDns("dns", { domain: tls.domain!, zone: svc.dnsZone, ipAddress: lb.publicIp }, child)
             : undefined;
 
-        const [lbConfig] = lbConfigs(
+        const configs = lbConfigs(
             {
                 lbs,
                 peers: apps.hosts.map((h) => h.privateIp),
@@ -180,7 +182,8 @@ export class MeteorSite extends pulumi.ComponentResource {
             child,
         );
         // HTTP-01 needs nginx's port-80 webroot and the name resolving to the reserved IP.
-        if (letsencrypt) certbot(tls, onLb, [letsencrypt.prepare, lbConfig.push, ...(dns ? [dns.record] : [])], child);
+        if (letsencrypt)
+            certbot(tls, onLb, [letsencrypt.prepare, configs[0].push, ...(dns ? [dns.record] : [])], child);
 
         const db = svc.database === "managed" ? managedDatabase(args, network, apps, child) : undefined;
 
@@ -195,8 +198,8 @@ export class MeteorSite extends pulumi.ComponentResource {
                     ready: h.runtime,
                     hostId: h.ready.hostId,
                 })),
-                lbPrivateIp: lb.privateIp,
-                lbReady: lbConfig.push,
+                lbPrivateIp: lbPrivateIps,
+                lbReady: configs.map((c) => c.push),
                 bundle: app.bundle,
                 liveSha256: liveRelease(app.bundle.sha256, args.ops?.rollback),
                 envFile: buildAppEnv(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Cuts this app host over to a staged release, one host at a time (Kamal's rolling boot):
-#   sudo cutover.sh --release <sha256> --peer <privateIp:port> --lb <lbPrivateIp> \
+#   sudo cutover.sh --release <sha256> --peer <privateIp:port> --lb <lbPrivateIp>[,<lbPrivateIp>] \
 #        [--health-path P] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] \
 #        [--when always|changed] [--env stdin|live|<sha256 of a staged env file>] < app.env
 # (the program passes every option it needs; run by hand, each defaults to the stack config's default, see
@@ -10,6 +10,7 @@
 # drain this peer on the LB -> point `current` and app.env at the new release and env -> restart the unit
 # (SIGTERM, the app closes its DDP connections over its grace period) -> wait until healthy locally ->
 # undrain -> wait until the LB's checker reports the peer up -> keep the newest releases, remove older ones.
+# With two LBs (--lb a,b or --lb a --lb b), every drain and undrain goes to each, and each must report it up.
 # On failure at any step: switch back to the previous release and env, restart, wait healthy, undrain,
 # say why on stderr, ending with the new release's last journal lines (env values masked), and exit 1, so
 # that Pulumi stops before the next host and its error shows the app's own message.
@@ -27,9 +28,9 @@ LB_PORT=${METEOR_DO_LB_PORT:-$LAYOUT_LB_ADMIN_PORT}
 HEALTH_HOST=${METEOR_DO_HEALTH_HOST:-}
 NODE_BIN=${METEOR_DO_NODE:-/usr/local/bin/node}
 
-usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] [--when always|changed] [--env stdin|live|SHA] < env-file"; }
+usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP[,IP] [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] [--when always|changed] [--env stdin|live|SHA] < env-file"; }
 
-sha="" peer="" lb="" health_path=$DEFAULT_HEALTH_CHECK_PATH keep=$DEFAULT_KEEP_RELEASES when=always env_from=stdin
+sha="" peer="" lbs=() health_path=$DEFAULT_HEALTH_CHECK_PATH keep=$DEFAULT_KEEP_RELEASES when=always env_from=stdin
 restart_timeout=$DEFAULT_RESTART_TIMEOUT health_timeout=$DEFAULT_CUTOVER_TIMEOUT lb_timeout=$DEFAULT_CUTOVER_TIMEOUT
 argv=("$@")
 while [[ $# -gt 0 ]]; do
@@ -37,7 +38,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --release) sha=$2 ;;
     --peer) peer=$2 ;;
-    --lb) lb=$2 ;;
+    --lb) IFS=, read -ra more <<<"$2" && lbs+=("${more[@]}") ;;
     --health-path) health_path=$2 ;;
     --keep) keep=$2 ;;
     --restart-timeout) restart_timeout=$2 ;;
@@ -54,7 +55,8 @@ check_sha "$sha"
 port=${BASH_REMATCH[1]}
 # The app listens on the host's private address (BIND_IP), the peer's: ask it there.
 [[ -n $HEALTH_HOST ]] || HEALTH_HOST=${peer%:*}
-[[ $lb =~ ^[0-9A-Za-z.:-]+$ ]] || die "--lb must be an address, got '$lb'"
+((${#lbs[@]} > 0)) || die "--lb is required"
+for lb in "${lbs[@]}"; do [[ $lb =~ ^[0-9A-Za-z.:-]+$ ]] || die "--lb must be an address (or a comma list), got '$lb'"; done
 [[ $health_path =~ $URL_PATH_RE ]] || die "--health-path must be an absolute URL path (/ followed by letters, digits and -._~!\$&()*+,=:@%/?), got '$health_path'"
 [[ $keep =~ ^[0-9]+$ && $keep -ge 2 ]] || die "--keep must be an integer >= 2 (the current and the previous release)"
 [[ $restart_timeout =~ ^[0-9]+$ && $health_timeout =~ ^[0-9]+$ && $lb_timeout =~ ^[0-9]+$ ]] || die "timeouts are whole seconds"
@@ -84,7 +86,7 @@ new_release=releases/$sha
 new_env=env/$ENV_HASH.env
 prev_release=$(readlink "$current_link" || true)
 prev_env=$(readlink "$env_link" || true)
-lb_url="http://$lb:$LB_PORT/lb/peers/$peer"
+lb_url() { printf 'http://%s:%s/lb/peers/%s' "$1" "$LB_PORT" "$peer"; }
 read -ra restart_cmd <<<"$RESTART_CMD"
 # The admin API answers at once unless nginx is reloading; retry drain/undrain briefly.
 lb_retry=$((lb_timeout < 10 ? lb_timeout : 10))
@@ -113,14 +115,19 @@ running() {
   local IFS='&'
   printf '%s' "${q[*]}"
 }
-# lb_post drain|undrain <release now live, or "">; the LB's answer (the peer's state) in $lb_answer.
+# lb_post drain|undrain <release now live, or ""> <lb>; the LB's answer (the peer's state) in $lb_answer.
 lb_answer=""
-lb_post() { lb_answer=$(curl -fsS --max-time 5 -X POST "$lb_url/$1?$(running "$2")" 2>/dev/null); }
+lb_post() { lb_answer=$(curl -fsS --max-time 5 -X POST "$(lb_url "$3")/$1?$(running "$2")" 2>/dev/null); }
 says_up() { grep -Eq '"status"[[:space:]]*:[[:space:]]*"up"' <<<"$1"; }
-lb_up() { says_up "$(curl -fsS --max-time 5 "$lb_url" 2>/dev/null)"; }
-lb_serving() { curl -fsS --max-time 5 "$lb_url" 2>/dev/null | grep -Eq '"draining"[[:space:]]*:[[:space:]]*false'; }
+lb_up() { says_up "$(curl -fsS --max-time 5 "$(lb_url "$1")" 2>/dev/null)"; }
+lb_serving() { curl -fsS --max-time 5 "$(lb_url "$1")" 2>/dev/null | grep -Eq '"draining"[[:space:]]*:[[:space:]]*false'; }
+# every_lb CHECK: CHECK <lb> holds for every LB.
+every_lb() {
+  local lb
+  for lb in "${lbs[@]}"; do "$1" "$lb" || return 1; done
+}
 
-if [[ $when == changed && $prev_release == "$new_release" && $prev_env == "$new_env" ]] && healthy && lb_up && lb_serving; then
+if [[ $when == changed && $prev_release == "$new_release" && $prev_env == "$new_env" ]] && healthy && every_lb lb_up && every_lb lb_serving; then
   log "$peer already runs $sha with this env and the LB has it up: nothing to do"
   exit 0
 fi
@@ -165,7 +172,9 @@ fail() {
   if ((drained)); then
     # Live now: the previous release when it was switched back, else whatever `current` points at.
     live=$(readlink "$current_link" || true)
-    retry_for "$lb_retry" lb_post undrain "${live#releases/}" || warn "could not undrain $peer on the LB; POST $lb_url/undrain by hand"
+    for lb in "${lbs[@]}"; do
+      retry_for "$lb_retry" lb_post undrain "${live#releases/}" "$lb" || warn "could not undrain $peer on the LB $lb; POST $(lb_url "$lb")/undrain by hand"
+    done
   fi
   if [[ -n $app_log ]]; then
     warn "the app's log since its restart (last 40 lines, env values masked):"
@@ -181,8 +190,10 @@ step=start
 trap 'fail "unexpected error at line $LINENO"' ERR
 
 begin drain
-retry_for "$lb_retry" lb_post drain "${prev_release#releases/}" || fail "LB admin API at $lb:$LB_PORT did not accept drain for $peer"
 drained=1
+for lb in "${lbs[@]}"; do
+  retry_for "$lb_retry" lb_post drain "${prev_release#releases/}" "$lb" || fail "LB admin API at $lb:$LB_PORT did not accept drain for $peer"
+done
 done_step
 
 begin switch
@@ -201,16 +212,22 @@ retry_for "$health_timeout" healthy || fail "no healthy answer from http://$HEAL
 done_step
 
 begin undrain
-retry_for "$lb_retry" lb_post undrain "$sha" || fail "LB admin API did not accept undrain for $peer"
+undrained_up=()
+for lb in "${lbs[@]}"; do
+  retry_for "$lb_retry" lb_post undrain "$sha" "$lb" || fail "LB admin API at $lb did not accept undrain for $peer"
+  # The undrain's answer already says up when the LB's own probe of the host passed.
+  if says_up "$lb_answer"; then undrained_up+=("$lb"); fi
+done
 drained=0
 done_step
 
 begin lb-up
-# The undrain's answer already says up when the LB's own probe of the host passed.
-says_up "$lb_answer" || retry_for "$lb_timeout" lb_up || {
-  drained=1
-  fail "the LB did not report $peer up within ${lb_timeout}s"
-}
+for lb in "${lbs[@]}"; do
+  [[ " ${undrained_up[*]} " == *" $lb "* ]] || retry_for "$lb_timeout" lb_up "$lb" || {
+    drained=1
+    fail "the LB did not report $peer up within ${lb_timeout}s (LB $lb)"
+  }
+done
 done_step
 
 step="recording previous release"

@@ -33,9 +33,15 @@ fi
 [[ $# -eq 2 ]] || usage
 peer=$1 lb=$2
 [[ $peer =~ ^[0-9A-Za-z.:-]+:[0-9]+$ ]] || die "the peer must be IP:PORT, got '$peer'"
-[[ $lb =~ ^[0-9A-Za-z.:-]+$ ]] || die "the LB must be an address, got '$lb'"
+[[ $lb =~ ^[0-9A-Za-z.:-]+(,[0-9A-Za-z.:-]+)?$ ]] || die "the LB must be an address (or two, comma-separated), got '$lb'"
 self=$(realpath "$0")
-peers_url="http://$lb:$LB_PORT/lb/peers"
+# Two LBs: the first one's view decides; drain and undrain go to each.
+IFS=, read -ra lbs <<<"$lb"
+peers_url="http://${lbs[0]}:$LB_PORT/lb/peers"
+each_lb() {
+  local one
+  for one in "${lbs[@]}"; do curl -fsS -o /dev/null --max-time 5 -X POST "http://$one:$LB_PORT/lb/peers/$peer/$1" || return 1; done
+}
 
 # install: writes each unit only when it changed; prints what it did.
 write_unit() {
@@ -90,7 +96,11 @@ peers = json.load(sys.stdin).get("peers", [])
 print(" ".join(p["name"] for p in peers if p.get("name") != me and (p.get("status") != "up" or p.get("draining"))))
 ' "$peer" <<<"$peers") || { log "cannot read the LB's peers: next window"; exit 0; }
     [[ -z $busy ]] || { log "other app hosts are down or drained ($busy): next window"; exit 0; }
-    curl -fsS -o /dev/null --max-time 5 -X POST "$peers_url/$peer/drain" || { log "the LB refused the drain: next window"; exit 0; }
+    each_lb drain || {
+      each_lb undrain || true
+      log "the LB refused the drain: next window"
+      exit 0
+    }
     mkdir -p "$(dirname "$MARK")"
     touch "$MARK"
     log "drained for a reboot; stopping the app"
@@ -105,7 +115,7 @@ print(" ".join(p["name"] for p in peers if p.get("name") != me and (p.get("statu
       sleep 1
     done
     # Undrained even if the app is not up yet: the LB's checker keeps a down host out anyway.
-    curl -fsS -o /dev/null --max-time 5 -X POST "$peers_url/$peer/undrain" || die "could not undrain $peer on the LB"
+    each_lb undrain || die "could not undrain $peer on the LB"
     rm -f "$MARK"
     log "undrained after the reboot"
     ;;

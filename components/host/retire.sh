@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Takes this app host out of service before its droplet is destroyed (the `delete` of the program's
 # app-N-retire Command, which Pulumi runs before it deletes the droplet):
-#   sudo retire.sh --peer <privateIp:port> --lb <lbPrivateIp> [--stop-timeout S]
-# drain the peer on the LB (the LB config pushed earlier in the same `up` usually no longer lists it: then
+#   sudo retire.sh --peer <privateIp:port> --lb <lbPrivateIp>[,<lbPrivateIp>] [--stop-timeout S]
+# drain the peer on the LB, on each of two (the LB config pushed earlier in the same `up` usually no longer lists it: then
 # it is out of the ring already) -> stop the app unit: SIGTERM, and the app closes its DDP connections
 # over its grace period (the unit's TimeoutStopSec), as in a cutover, so its clients reconnect to the
 # other hosts gradually instead of all at once when the droplet goes.
@@ -26,18 +26,21 @@ while [[ $# -gt 0 ]]; do
   shift 2
 done
 [[ $peer =~ ^[0-9A-Za-z.:-]+:[0-9]+$ ]] || die "--peer must be IP:PORT, got '$peer'"
-[[ $lb =~ ^[0-9A-Za-z.:-]+$ ]] || die "--lb must be an address, got '$lb'"
+[[ $lb =~ ^[0-9A-Za-z.:-]+(,[0-9A-Za-z.:-]+)?$ ]] || die "--lb must be an address (or two, comma-separated), got '$lb'"
 [[ $stop_timeout =~ ^[0-9]+$ ]] || die "--stop-timeout is whole seconds"
 take_lock
 
 # 200: drained now; 404: the LB no longer lists this peer. Anything else (the LB unreachable) is logged:
 # the host is being destroyed either way, and its clients reconnect through the LB's other hosts.
-code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://$lb:$LB_PORT/lb/peers/$peer/drain" || true)
-case $code in
-  200) log "drained $peer on the LB" ;;
-  404) log "$peer is no longer a peer of the LB: out of the ring already" ;;
-  *) warn "the LB answered '$code' to drain $peer; stopping the app anyway" ;;
-esac
+IFS=, read -ra lbs <<<"$lb"
+for one in "${lbs[@]}"; do
+  code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://$one:$LB_PORT/lb/peers/$peer/drain" || true)
+  case $code in
+    200) log "drained $peer on the LB${lbs[1]:+ $one}" ;;
+    404) log "$peer is no longer a peer of the LB${lbs[1]:+ $one}: out of the ring already" ;;
+    *) warn "the LB${lbs[1]:+ $one} answered '$code' to drain $peer; stopping the app anyway" ;;
+  esac
+done
 started=$(now_ms)
 read -ra stop_cmd <<<"$STOP_CMD"
 timeout "$stop_timeout" "${stop_cmd[@]}" 9>&- || die "'$STOP_CMD' failed or took over ${stop_timeout}s"

@@ -353,6 +353,33 @@ describe("cutover.sh", () => {
         expect(link(path.join(appRoot, "current"))).toBe(`releases/${bundles.B.sha256}`);
     });
 
+    test("two LBs: drained on both before the restart, undrained on both, up on both before it ends", async () => {
+        // The second LB on 127.0.0.2 (same admin port), whose undrain answers "down": the cutover must wait for it.
+        const second = await startFakeLb("/", { host: "127.0.0.2", port: lb.port });
+        second.checker = "late";
+        lb.calls.length = 0;
+        try {
+            const r = await cutover(bundles.B, "", ["--env", "live", "--keep", "99", "--lb", "127.0.0.2"]);
+            expect([r.code, r.stderr]).toEqual([0, ""]);
+        } finally {
+            await second.close();
+        }
+        const [startedAt] = starts().slice(-1);
+        for (const each of [lb, second]) {
+            const at = (suffix: string) => each.calls.find((c) => c.method === "POST" && c.path.endsWith(suffix))!.at;
+            expect(each.calls.filter((c) => c.method === "POST").map((c) => c.path)).toEqual([
+                `/lb/peers/${peer}/drain`,
+                `/lb/peers/${peer}/undrain`,
+            ]);
+            expect(at("/drain")).toBeLessThan(startedAt);
+            expect(startedAt).toBeLessThan(at("/undrain"));
+        }
+        // Only the second LB's undrain said "down": the cutover asked it (and only it) until it said up.
+        const undrainAt = second.calls.find((c) => c.path.endsWith("/undrain"))!.at;
+        expect(second.calls.filter((c) => c.method === "GET" && c.at >= undrainAt).length).toBeGreaterThanOrEqual(1);
+        expect(lb.calls.filter((c) => c.method === "GET" && c.at >= undrainAt)).toEqual([]);
+    });
+
     test("an unexpected error after the switch (here: `previous` is a directory) also rolls back", async () => {
         const previous = path.join(appRoot, "previous");
         const target = link(previous);

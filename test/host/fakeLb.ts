@@ -1,4 +1,4 @@
-// A stand-in for the LB admin API (/lb/peers/NAME[/drain|/undrain]) on 127.0.0.1: records every call, and reports a peer
+// A stand-in for the LB admin API (/lb/peers/NAME[/drain|/undrain]) on loopback: records every call, and reports a peer
 // "up" the way the LB's checker would, by probing the peer's health path (here on 127.0.0.1).
 import * as http from "http";
 import * as net from "net";
@@ -24,7 +24,8 @@ export interface FakeLb {
     close(): Promise<void>;
 }
 
-export async function startFakeLb(healthPath = "/"): Promise<FakeLb> {
+/** `at`: where it listens (default 127.0.0.1, any free port); a second LB takes 127.0.0.2 and the first's port. */
+export async function startFakeLb(healthPath = "/", at: { host?: string; port?: number } = {}): Promise<FakeLb> {
     const draining = new Map<string, boolean>();
     const lb: FakeLb = { port: 0, calls: [], admin: "ok", checker: "probe", close: async () => undefined };
     const server = http.createServer(async (req, res) => {
@@ -54,7 +55,7 @@ export async function startFakeLb(healthPath = "/"): Promise<FakeLb> {
         res.writeHead(200, { "Content-Type": "application/json" });
         res.end(JSON.stringify({ name: peer, status, draining: draining.get(peer) ?? false }));
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => server.listen(at.port ?? 0, at.host ?? "127.0.0.1", resolve));
     lb.port = (server.address() as net.AddressInfo).port;
     lb.close = () =>
         new Promise<void>((resolve) => {

@@ -52,7 +52,7 @@ describe("lbCount 2", () => {
         const ip = (name: string) => `203.0.113.${recorded.findIndex((r) => r.name === name) + 1}`;
         for (const c of ofType(COMMAND)) {
             const host = c.inputs.connection.proxy?.host ?? c.inputs.connection.host;
-            if (c.name.startsWith("lb-1-") || c.name === "app-bastion-lb-1")
+            if (c.name.startsWith("lb-1-") || c.name.endsWith("-lb-1"))
                 expect([c.name, c.inputs.connection.host]).toEqual([c.name, ip("lb-1-droplet")]);
             else expect([c.name, host]).toEqual([c.name, ip("lb-droplet")]);
         }
@@ -93,6 +93,32 @@ describe("lbCount 2", () => {
         expect(ofType("tls:index/selfSignedCert:SelfSignedCert")).toHaveLength(1);
         expect(named("app-bastion-lb-1").inputs.create).toBe(named("app-bastion").inputs.create);
         expect(named("lb-1-config-push").inputs.create).toBe(named("lb-config-push").inputs.create);
+    });
+});
+
+describe("lbCount 2: app hosts drain on both LBs", () => {
+    beforeAll(() => run({ lbCount: "2", failoverApiToken: TOKEN, appCount: "2" }));
+    const n = (name: string) => recorded.findIndex((r) => r.name === name) + 1;
+
+    test("cutover, retire and the reboot window name both LBs' private addresses", () => {
+        const both = `10.116.0.${n("lb-droplet")},10.116.0.${n("lb-1-droplet")}`;
+        expect(named("release-app-1-cutover").inputs.create).toContain(` --lb ${both} `);
+        expect(named("app-2-retire").inputs.delete).toContain(` --lb ${both} `);
+        expect(named("app-1-runtime").inputs.create).toMatch(
+            new RegExp(`reboot-window\\.sh install [0-9:]+ [0-9.:]+ ${both}$`),
+        );
+        // The release waits for both LBs' configuration.
+        const waits = waitsFor("release-app-1-cutover");
+        expect([waits.has("lb-config-push"), waits.has("lb-1-config-push")]).toEqual([true, true]);
+    });
+
+    test("a resize pauses and resumes the host on both LBs, lb last, one host after another", () => {
+        expect(named("app-1-pause-lb-1").inputs.update).toBe(named("app-1-pause").inputs.update);
+        expect(named("app-1-pause-lb-1").inputs.connection.host).toBe(`203.0.113.${n("lb-1-droplet")}`);
+        expect(waitsFor("app-1-pause").has("app-1-pause-lb-1")).toBe(true);
+        expect(waitsFor("app-1-resume").has("app-1-resume-lb-1")).toBe(true);
+        expect(waitsFor("app-1-resume-lb-1").has("app-1")).toBe(true);
+        expect(waitsFor("app-2-pause-lb-1").has("app-1-resume")).toBe(true);
     });
 });
 
