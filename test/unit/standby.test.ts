@@ -126,7 +126,7 @@ describe("lbCount 1", () => {
     test("the resources of the topology before lbCount (names and types)", async () => {
         await run({});
         const now = recorded.map((r) => `${r.type}::${r.name}`).sort();
-        if (process.env.WRITE_LBCOUNT1_FIXTURE) fs.writeFileSync(fixturePath, JSON.stringify(now, null, 4) + "\n");
+        if (process.env.WRITE_LBCOUNT1_FIXTURE) fs.writeFileSync(fixturePath, JSON.stringify(now, null, 4) + "\n"); // then prettier --write
         expect(now).toEqual(JSON.parse(fs.readFileSync(fixturePath, "utf8")));
         expect(named("lb-ip-assignment").inputs.dropletId).toBeDefined();
         expect(named("net-lb-fw").inputs.inboundRules.map((r) => r.protocol)).not.toContain("udp");
