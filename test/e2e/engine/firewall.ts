@@ -1,6 +1,6 @@
 // DigitalOcean Cloud Firewalls, emulated from the program's own Firewall resources: each droplet that
-// carries one of a firewall's tags gets, in its network namespace (both interfaces, as DigitalOcean
-// filters before the droplet), an nftables input chain that admits what the inbound rules admit, replies
+// carries one of a firewall's tags gets, in its network namespace (on eth0 and eth1, as DigitalOcean
+// filters before the droplet: not lo, not what arrives through a tunnel), an nftables input chain that admits what the inbound rules admit, replies
 // to its own connections (Cloud Firewalls are stateful) and drops everything else. Source tags resolve to
 // every address of the droplets that carry them. Outbound rules are not emulated (the program opens them
 // all). Applied again whenever a droplet or a firewall changes, so a new droplet is covered from its boot.
@@ -79,7 +79,8 @@ export function hostScript(host: Tagged, firewalls: Props[], tagged: Tagged[]): 
         "    chain input {",
         "        type filter hook input priority filter - 10; policy drop;",
         "        ct state established,related accept",
-        '        iifname "lo" accept',
+        // DigitalOcean filters a droplet's own two links only; a tunnel's inner traffic (wg0) it never sees.
+        '        iifname != { "eth0", "eth1" } accept',
         ...rules.map((l) => `        ${l}`),
         "    }",
         "}",

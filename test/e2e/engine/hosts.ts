@@ -21,6 +21,7 @@ import {
     saveState,
     TopologyState,
     toIp,
+    updateState,
     VPC_NS,
 } from "./topology";
 
@@ -42,8 +43,10 @@ export interface BootArgs {
 
 /** Boots a droplet from its user-data: NoCloud seed + root's authorized_keys, as DigitalOcean injects them. */
 export function bootDroplet(args: BootArgs): HostRecord {
-    const state = loadState();
-    if (!state) throw new Error("topology not created");
+    return updateState((state) => boot(state, args));
+}
+
+function boot(state: TopologyState, args: BootArgs): HostRecord {
     const { index, privateIp, publicIp } = allocate(state);
     const netns = `${PREFIX}-h${index}`;
     const dropletId = String(400000000 + index);
@@ -96,7 +99,6 @@ export function bootDroplet(args: BootArgs): HostRecord {
 
     startContainer(state, host);
     state.userDataBooted++;
-    saveState(state);
     return host;
 }
 
@@ -164,14 +166,15 @@ export function hostExec(
 
 /** Reboot from inside (systemd reboot); nspawn exits with 133 and we start it again on the same disk. */
 export async function rebootHost(name: string, timeoutMs = 30000): Promise<HostRecord> {
-    const state = loadState()!;
-    const host = state.hosts[name];
-    hostExec(host, ["systemctl", "reboot"]);
+    const old = loadState()!.hosts[name];
+    hostExec(old, ["systemctl", "reboot"]);
     const end = Date.now() + timeoutMs;
-    while (alive(host.pid) && Date.now() < end) await sleep(100);
-    if (alive(host.pid)) throw new Error(`${name}: did not go down within ${timeoutMs} ms`);
-    startContainer(state, host);
-    saveState(state);
+    while (alive(old.pid) && Date.now() < end) await sleep(100);
+    if (alive(old.pid)) throw new Error(`${name}: did not go down within ${timeoutMs} ms`);
+    const host = updateState((state) => {
+        startContainer(state, state.hosts[name]);
+        return state.hosts[name];
+    });
     await waitForInit(host);
     return host;
 }
@@ -192,35 +195,24 @@ export async function powerOff(name: string): Promise<void> {
 
 /** Powers a host that powerOff stopped on again: links up, a boot from the same disk. */
 export async function powerOn(name: string): Promise<HostRecord> {
-    const state = loadState()!;
-    const host = state.hosts[name];
-    for (const dev of ["eth0", "eth1"]) ip("-n", host.netns, "link", "set", dev, "up");
-    // The default route left with eth0's carrier.
-    ip("-n", host.netns, "route", "replace", "default", "via", PUBLIC_GATEWAY);
-    startContainer(state, host);
-    saveState(state);
+    const host = updateState((state) => {
+        const h = state.hosts[name];
+        for (const dev of ["eth0", "eth1"]) ip("-n", h.netns, "link", "set", dev, "up");
+        // The default route left with eth0's carrier.
+        ip("-n", h.netns, "route", "replace", "default", "via", PUBLIC_GATEWAY);
+        startContainer(state, h);
+        return h;
+    });
     await waitForInit(host);
     return host;
 }
 
 export async function destroyHost(name: string): Promise<void> {
-    const state = loadState()!;
-    const host = state.hosts[name];
+    const host = loadState()!.hosts[name];
     if (!host) return;
     await stopPid(host.pid, 15000);
     for (const h of ["systemd", "unified"]) if (host.cgroup) await removeCgroup(`/sys/fs/cgroup/${h}/${host.cgroup}`);
     if (netnsExists(host.netns)) ip("netns", "del", host.netns);
     fs.rmSync(host.upper, { recursive: true, force: true });
-    delete state.hosts[name];
-    saveState(state);
-}
-
-export function addPublicAddress(name: string, address: string): void {
-    const state = loadState()!;
-    const host = state.hosts[name];
-    if (!host.extraPublicIps.includes(address)) {
-        ip("-n", host.netns, "addr", "add", `${address}/32`, "dev", "eth0");
-        host.extraPublicIps.push(address);
-        saveState(state);
-    }
+    updateState((state) => delete state.hosts[name]);
 }

@@ -10,7 +10,13 @@
 //    authorized_keys, as DigitalOcean injects them. Returns id, ipv4Address (public side),
 //    ipv4AddressPrivate (from the VPC's ipRange), status. A change of userData/image/region/sshKeys/
 //    vpcUuid replaces the droplet (new host, new addresses, old host stopped), as DigitalOcean forces.
-//  - ReservedIp: an address on the public side; ReservedIpAssignment puts it on the droplet's eth0.
+//  - ReservedIp: an address on the public side, on no droplet until assigned; ReservedIpAssignment puts it
+//    on the droplet's eth0 (and off any other). Deleting an assignment leaves the address where it is (as
+//    `retainOnDelete` does; DigitalOcean would unassign it otherwise).
+//  - The DigitalOcean API, for what runs on the droplets (doApi.ts, a server on the public side): a
+//    reserved IP's holder, its assign/unassign actions and their status, with the stack's
+//    failoverApiToken as bearer token (401 otherwise); an action moves the address between droplets'
+//    eth0 (the client side sees the move at once) and completes a configurable delay after the request.
 //  - Vpc (id, urn, ipRange), SshKey (id, MD5 fingerprint as DigitalOcean shows it).
 //  - tls PrivateKey (ED25519 via ssh-keygen; ECDSA/RSA via node crypto + ssh-keygen -y) and
 //    SelfSignedCert (openssl req -x509): real keys and certificates.
@@ -38,7 +44,8 @@
 //    power_off, no shutdown), keeps it off 2 s, and boots it again from the same disk.
 //
 // NOT EMULATED
-//  - DigitalOcean's API validation, the metrics agent, backups.
+//  - DigitalOcean's API validation, the metrics agent, backups, the metadata service; any other API
+//    endpoint (the fake answers 404), TLS on the API (plain HTTP here).
 //  - Replacement ordering (the replaced droplet's Commands' `delete` does not run), the order of deletes
 //    beyond "Commands, then the rest, then droplets", and the engine's stop-on-first-error (independent
 //    resources keep going; dependents of a failure never run).

@@ -4,7 +4,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { addPublicAddress, bootDroplet, destroyHost, powerOff, powerOn, waitForInit } from "./hosts";
+import { bootDroplet, destroyHost, powerOff, powerOn, waitForInit } from "./hosts";
+import { assignReservedIp } from "./reservedIps";
 import { Connection, SshClient } from "./ssh";
 import { EngineState, Props, Stored } from "./state";
 import { loadState } from "./topology";
@@ -89,7 +90,7 @@ export class Resources {
             case "digitalocean:index/reservedIpAssignment:ReservedIpAssignment": {
                 const host = Object.values(loadState()!.hosts).find((h) => h.dropletId === String(inputs.dropletId));
                 if (!host) throw new Error(`ReservedIpAssignment: no droplet ${inputs.dropletId}`);
-                addPublicAddress(host.name, String(inputs.ipAddress));
+                assignReservedIp(String(inputs.ipAddress), host.dropletId);
                 return { id: `${inputs.ipAddress}-${inputs.dropletId}`, state: inputs };
             }
             case "digitalocean:index/vpc:Vpc": {

@@ -7,6 +7,7 @@ import * as path from "path";
 import { appPaths, deployUser, lbAdminPort } from "../../../lib/layout";
 import { ROOT } from "../../support/files";
 import { killPid } from "../../support/processes";
+import { DO_API_CONFIG, DO_API_ERR, DO_API_LOG, startDoApi } from "./doApi";
 import { hostExec } from "./hosts";
 import { buildNodeDist, serveNodeDist } from "./nodeDist";
 import { Exec, runIn } from "./ssh";
@@ -17,6 +18,8 @@ import type { UpResult } from "./up";
 /** The LB admin API on the LB host's loopback. */
 const LB_ADMIN = `http://127.0.0.1:${lbAdminPort}`;
 const IMAGE_SH = path.join(__dirname, "image.sh");
+/** App droplets are named `<prefix>-app-<n>` (components/appServers.ts); the other droplets are LBs. */
+const APP_HOST = /-app-\d+$/;
 
 export interface StackOptions {
     /** The Pulumi stack name the program sees. */
@@ -52,6 +55,8 @@ export function preflight(): void {
 export class LocalStack {
     private program = path.join(ROOT, "index.ts");
     private upCount = 0;
+    /** The fake DigitalOcean API (doApi.ts): the program's digitaloceanApiUrl and failoverApiToken. */
+    doApi?: { url: string; token: string };
 
     constructor(readonly opts: StackOptions) {}
 
@@ -66,11 +71,16 @@ export class LocalStack {
         return { path: image.trim(), key, cached, seconds: Math.round((Date.now() - t) / 100) / 10 };
     }
 
-    /** The namespaces and bridges (reused when up) and the Node.js mirror in the VPC; returns its URL. */
+    /**
+     * The namespaces and bridges (reused when up), the Node.js mirror in the VPC and the fake DigitalOcean
+     * API on the public side (its URL and token in `doApi`); returns the mirror's URL.
+     */
     async network(image: string): Promise<string> {
         topo.createNetwork(image, this.opts.vpcRange);
         const root = buildNodeDist();
-        return serveNodeDist(topo.loadState()!, root);
+        const url = await serveNodeDist(topo.loadState()!, root);
+        this.doApi = await startDoApi();
+        return url;
     }
 
     /**
@@ -146,16 +156,23 @@ export class LocalStack {
         return Object.values(topo.loadState()?.hosts ?? {});
     }
 
-    /** The droplet that holds the reserved IP. */
+    /** The droplet that holds the reserved IP (with two LBs: the active one). */
     lbHost(): topo.HostRecord {
         const h = this.hosts().find((x) => x.extraPublicIps.length > 0);
         if (!h) throw new Error("no droplet holds the reserved IP");
         return h;
     }
 
+    /** The LB droplets, active or not: every droplet that is not an app host (`<prefix>-app-<n>`). */
+    lbHosts(): topo.HostRecord[] {
+        return this.hosts()
+            .filter((h) => !APP_HOST.test(h.name))
+            .sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+    }
+
     appHosts(): topo.HostRecord[] {
         return this.hosts()
-            .filter((h) => h.extraPublicIps.length === 0)
+            .filter((h) => APP_HOST.test(h.name))
             .sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
     }
 
@@ -247,6 +264,7 @@ export class LocalStack {
     async teardown(): Promise<void> {
         await topo.teardown();
         fs.rmSync(MOCK_STATE, { force: true });
+        fs.rmSync(DO_API_CONFIG, { force: true });
     }
 
     /** teardown(), and every file an earlier run left in the data dir (its `up` logs, program copy, bundles). */
@@ -254,6 +272,7 @@ export class LocalStack {
         await this.teardown();
         fs.rmSync(path.join(topo.DATA_DIR, "deploy_key"), { force: true });
         fs.rmSync(path.join(topo.DATA_DIR, "deploy_app_key"), { force: true });
+        for (const f of [DO_API_LOG, DO_API_ERR]) fs.rmSync(f, { force: true });
         for (const d of ["program", "bundles"])
             fs.rmSync(path.join(topo.DATA_DIR, d), { recursive: true, force: true });
         this.removeUpFiles();

@@ -69,6 +69,34 @@ export function saveState(state: TopologyState): void {
     fs.renameSync(tmp, STATE_FILE);
 }
 
+/**
+ * Load, change and save the state file under an exclusive lock: the fake DigitalOcean API (doApi.ts, a
+ * process of its own) moves reserved IPs while an `up` boots droplets. A lock older than 10 s is a dead
+ * holder's and is taken over.
+ */
+export function updateState<T>(change: (state: TopologyState) => T): T {
+    const lock = `${STATE_FILE}.lock`;
+    for (let tries = 0; ; tries++) {
+        try {
+            fs.closeSync(fs.openSync(lock, "wx"));
+            break;
+        } catch {
+            const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+            if (age > 10000 || tries > 3000) fs.rmSync(lock, { force: true });
+            else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        }
+    }
+    try {
+        const state = loadState();
+        if (!state) throw new Error("topology not created");
+        const result = change(state);
+        saveState(state);
+        return result;
+    } finally {
+        fs.rmSync(lock, { force: true });
+    }
+}
+
 export function ip(...args: string[]): void {
     execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
 }
@@ -139,9 +167,7 @@ export function clientAddresses(): string[] {
 }
 
 export function recordServer(server: ServerRecord): void {
-    const state = loadState()!;
-    state.servers.push(server);
-    saveState(state);
+    updateState((state) => state.servers.push(server));
 }
 
 /** Removes one of our containers' cgroups; processes still in it (a container whose nspawn had to be
