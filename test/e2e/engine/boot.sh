@@ -22,6 +22,9 @@ done
 
 # --register=no/--keep-unit: there is no systemd on this machine to register with; the overlay keeps
 # the cached image read-only and puts every write of this host into UPPER (its "disk").
+# CAP_NET_ADMIN: a droplet's root configures its own network (nspawn keeps it only for the namespaces it
+# makes itself). /dev/net/tun: this machine's kernel has no WireGuard module, so the LBs' wg-quick falls
+# back to the userspace wireguard-go (image.sh), which needs a tun device; droplets' kernels have WireGuard.
 exec systemd-nspawn -b --register=no --keep-unit --console=read-only -M "$name" \
-  --network-namespace-path="/run/netns/$netns" \
+  --network-namespace-path="/run/netns/$netns" --capability=CAP_NET_ADMIN --bind=/dev/net/tun \
   --overlay="$base:$upper:/" -D "$base"

@@ -23,6 +23,10 @@ base=(systemd systemd-sysv dbus openssh-server openssh-sftp-server cloud-init su
 base+=(keepalived wireguard-tools jq) # lbCount 2: failover.sh installs them when missing; no apt sources here
 # The LB's packages, also when the cloud-init templates do not list them.
 lb=(nginx libnginx-mod-http-lua lua-resty-core lua-cjson)
+# Test-only: this machine's kernel has no WireGuard module, so wg-quick inside the hosts falls back to
+# the userspace wireguard-go on /dev/net/tun (boot.sh passes it in). Droplets' kernels have WireGuard,
+# so the program's cloud-init never installs it.
+test_only=(wireguard-go)
 
 # Packages listed under `packages:` in the program's cloud-init templates (mustache tags skipped, the
 # packages inside optional sections kept: the image may hold more than one host installs).
@@ -42,7 +46,7 @@ program_packages() {
   done
 }
 
-mapfile -t packages < <({ printf '%s\n' "${base[@]}" "${lb[@]}"; program_packages; } | sort -u)
+mapfile -t packages < <({ printf '%s\n' "${base[@]}" "${lb[@]}" "${test_only[@]}"; program_packages; } | sort -u)
 key="$( { printf '%s\n' "${packages[@]}"; sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1; } | sha256sum | cut -c1-16)"
 if [[ "${1:-}" == "--key" ]]; then
   echo "$key"
