@@ -14,6 +14,11 @@ interface Options {
     intervalMs: number;
     ddpAddresses: string[];
     path: string;
+    /**
+     * A DDP ping this often, and a close when its pong does not come within as long: Meteor's client
+     * heartbeat (17.5 s and 15 s there), so a client notices a connection through a dead LB. Unset: none.
+     */
+    pingMs?: number;
 }
 const opts: Options = { path: "/info.json", intervalMs: 100, ...JSON.parse(process.argv[2]) };
 
@@ -24,15 +29,19 @@ const stats = {
     /** GETs sent again on a new connection after the LB closed the reused one first (see get()). */
     retried: 0,
     failures: [] as string[],
+    /** When each failed request was sent (ms since the epoch), to place failures in time. */
+    failedSentAt: [] as number[],
     hostsByAddress: {} as Record<string, Record<string, number>>,
 };
 
-function fail(what: string): void {
+function fail(what: string, sentAt: number): void {
     stats.failed++;
     if (stats.failures.length < 20) stats.failures.push(`${new Date().toISOString()} ${what}`);
+    if (stats.failedSentAt.length < 5000) stats.failedSentAt.push(sentAt);
 }
 
 function get(agent: https.Agent, address: string, retry = true): Promise<void> {
+    const sentAt = Date.now();
     return new Promise((resolve) => {
         const req = https.request(
             {
@@ -52,21 +61,21 @@ function get(agent: https.Agent, address: string, retry = true): Promise<void> {
                 res.on("data", (d) => (body += d));
                 res.on("end", () => {
                     stats.requests++;
-                    if (res.statusCode !== 200) fail(`${address} HTTP ${res.statusCode}`);
+                    if (res.statusCode !== 200) fail(`${address} HTTP ${res.statusCode}`, sentAt);
                     else {
                         try {
                             const host = JSON.parse(body).host ?? "?";
                             const m = (stats.hostsByAddress[address] ??= {});
                             m[host] = (m[host] ?? 0) + 1;
                         } catch {
-                            fail(`${address} bad body`);
+                            fail(`${address} bad body`, sentAt);
                         }
                     }
                     resolve();
                 });
                 res.on("error", (e) => {
                     stats.requests++;
-                    fail(`${address} ${e.message}`);
+                    fail(`${address} ${e.message}`, sentAt);
                     resolve();
                 });
             },
@@ -82,7 +91,7 @@ function get(agent: https.Agent, address: string, retry = true): Promise<void> {
                 return;
             }
             stats.requests++;
-            fail(`${address} ${e.message}`);
+            fail(`${address} ${e.message}`, sentAt);
             resolve();
         });
         req.end();
@@ -115,17 +124,33 @@ function ddpClient(address: string, onFirstReady: () => void): { stat: DdpStat; 
     let attempts = 0;
     const connect = () => {
         if (stopping) return;
-        ws = new WebSocket(`wss://${opts.host}/websocket`, { localAddress: address, rejectUnauthorized: false });
-        ws.on("open", () => ws!.send(JSON.stringify({ msg: "connect", version: "1", support: ["1"] })));
-        ws.on("message", (raw) => {
+        const sock = new WebSocket(`wss://${opts.host}/websocket`, {
+            localAddress: address,
+            rejectUnauthorized: false,
+        });
+        ws = sock;
+        let heartbeat: NodeJS.Timeout | undefined;
+        let awaitingPong = false;
+        sock.on("open", () => {
+            sock.send(JSON.stringify({ msg: "connect", version: "1", support: ["1"] }));
+            if (opts.pingMs)
+                heartbeat = setInterval(() => {
+                    if (awaitingPong) return sock.terminate();
+                    awaitingPong = true;
+                    sock.send(JSON.stringify({ msg: "ping" }));
+                }, opts.pingMs);
+        });
+        sock.on("message", (raw) => {
             const msg = JSON.parse(String(raw));
-            if (msg.msg === "connected") {
+            if (msg.msg === "pong") {
+                awaitingPong = false;
+            } else if (msg.msg === "connected") {
                 stat.connects++;
                 attempts = 0;
-                ws!.send(JSON.stringify({ msg: "sub", id: "items", name: "sample.items", params: [] }));
-                ws!.send(JSON.stringify({ msg: "sub", id: "server", name: "sample.server", params: [] }));
+                sock.send(JSON.stringify({ msg: "sub", id: "items", name: "sample.items", params: [] }));
+                sock.send(JSON.stringify({ msg: "sub", id: "server", name: "sample.server", params: [] }));
             } else if (msg.msg === "ping") {
-                ws!.send(JSON.stringify({ msg: "pong", id: msg.id }));
+                sock.send(JSON.stringify({ msg: "pong", id: msg.id }));
             } else if (msg.msg === "added" && msg.collection === "server") {
                 stat.hosts.push(msg.fields.host);
             } else if (msg.msg === "ready" && msg.subs.includes("server")) {
@@ -137,10 +162,11 @@ function ddpClient(address: string, onFirstReady: () => void): { stat: DdpStat; 
                 }
             }
         });
-        ws.on("error", () => {
+        sock.on("error", () => {
             stat.errors++;
         });
-        ws.on("close", () => {
+        sock.on("close", () => {
+            clearInterval(heartbeat);
             // Meteor's client reconnects with a short back-off; bounded here.
             if (!stopping && attempts++ < 50) setTimeout(connect, 200 + Math.random() * 300);
         });

@@ -83,6 +83,18 @@ export interface Figures {
         failedRequests: number;
         retriedRequests: number;
     };
+    /** Two LBs: the active one powered off, its nginx stopped, `ops failover` (steps/15-lb-failover.ts). */
+    lbFailover?: {
+        powerOffMs: number | null;
+        nginxStopMs: number | null;
+        targetMs: number;
+        failedRequests: number;
+        requests: number;
+        windowMs: number | null;
+        sameHost: boolean;
+        movedBack: boolean;
+        opsFailedRequests: number | null;
+    };
     /** lynis's hardening index inside the LB and an app host (steps/14-lynis.ts). */
     lynis?: { lb: number; app: number };
     ok?: boolean;
@@ -100,6 +112,8 @@ export interface LoadSummary {
     /** GETs sent again after the LB closed a reused keep-alive connection (load.ts get()). */
     retried: number;
     failures: string[];
+    /** When each failed request was sent (ms since the epoch). */
+    failedSentAt: number[];
     hostsByAddress: Record<string, Record<string, number>>;
     ddp: DdpStat[];
 }
@@ -173,7 +187,7 @@ export class Scenario {
     /** One `up`, counted in the figures (Commands run of those registered, per label). */
     async up(label: string, config: Record<string, string>): Promise<UpResult & { ms: number }> {
         this.lastConfig = config;
-        const r = await this.stack.up(label, config, ["mongoUrl"]);
+        const r = await this.stack.up(label, config, ["mongoUrl", "failoverApiToken"]);
         const cmds = r.journal.filter((j) => j.type.startsWith("command:remote:"));
         const ran = cmds.filter((j) => j.action !== "same").length;
         this.figures.commands.run += ran;
@@ -200,14 +214,18 @@ export class Scenario {
         return { file, sha256: sha256File(file) };
     }
 
-    /** Load generator and DDP clients in the client namespace (load.ts); stop() returns its summary. */
-    async startLoad(ddpCount: number): Promise<{ stop: () => Promise<LoadSummary> }> {
+    /**
+     * Load generator and DDP clients in the client namespace (load.ts; `pingMs`: the DDP clients' heartbeat);
+     * stop() returns its summary.
+     */
+    async startLoad(ddpCount: number, pingMs?: number): Promise<{ stop: () => Promise<LoadSummary> }> {
         const addresses = clientAddresses();
         const opts = {
             host: this.site,
             addresses: addresses.slice(0, 20),
             ddpAddresses: addresses.slice(20, 20 + ddpCount),
             intervalMs: 100,
+            pingMs,
         };
         const load = path.join(__dirname, "load.ts");
         const argv = ["netns", "exec", CLIENT_NS, process.execPath, "-r", "ts-node/register/transpile-only", load];
