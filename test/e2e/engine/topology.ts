@@ -69,11 +69,8 @@ export function saveState(state: TopologyState): void {
     fs.renameSync(tmp, STATE_FILE);
 }
 
-/**
- * Load, change and save the state file under an exclusive lock: the fake DigitalOcean API (doApi.ts, a
- * process of its own) moves reserved IPs while an `up` boots droplets. A lock older than 10 s is a dead
- * holder's and is taken over.
- */
+/** Load, change and save the state file under a lock (doApi.ts moves reserved IPs while an `up` boots
+ *  droplets); a lock older than 10 s is a dead holder's and is taken over. */
 export function updateState<T>(change: (state: TopologyState) => T): T {
     const lock = `${STATE_FILE}.lock`;
     for (let tries = 0; ; tries++) {
@@ -148,12 +145,14 @@ export function createNetwork(image: string, vpcCidr: string): TopologyState {
     };
     addNs(VPC_NS);
     ip("-n", VPC_NS, "link", "set", "lo", "up");
-    ip("-n", VPC_NS, "link", "add", "br0", "type", "bridge");
+    // Fixed bridge MACs: a bridge takes its lowest port's MAC, so a new droplet's veth could change the
+    // gateway's MAC under every droplet's neighbour entry (10 s of lost replies while they go stale).
+    ip("-n", VPC_NS, "link", "add", "br0", "address", "02:00:0a:00:00:fe", "type", "bridge");
     ip("-n", VPC_NS, "addr", "add", `${state.vpcGateway}/${bits}`, "dev", "br0");
     ip("-n", VPC_NS, "link", "set", "br0", "up");
     addNs(CLIENT_NS);
     ip("-n", CLIENT_NS, "link", "set", "lo", "up");
-    ip("-n", CLIENT_NS, "link", "add", "pub0", "type", "bridge");
+    ip("-n", CLIENT_NS, "link", "add", "pub0", "address", "02:00:cb:00:71:01", "type", "bridge");
     ip("-n", CLIENT_NS, "addr", "add", `${PUBLIC_GATEWAY}/24`, "dev", "pub0");
     ip("-n", CLIENT_NS, "link", "set", "pub0", "up");
     // Client addresses spread over several /24s, as real visitors are (stickiness hashes the full address).
