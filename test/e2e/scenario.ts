@@ -91,6 +91,7 @@ export interface Figures {
         failedRequests: number;
         requests: number;
         windowMs: number | null;
+        lastFailureMs: number | null;
         sameHost: boolean;
         movedBack: boolean;
         opsFailedRequests: number | null;
