@@ -193,6 +193,7 @@ export class AppServers extends pulumi.ComponentResource {
                     appPort: args.appPort,
                     lbPrivateIp: args.lbPrivateIp,
                     stopTimeoutSeconds: restartTimeoutSeconds(args.stopGraceSeconds),
+                    graceSeconds: args.stopGraceSeconds,
                 },
                 { parent: this },
             );

@@ -15,7 +15,7 @@ import { filesHash } from "./hash";
 import { hostScripts } from "./hostTools";
 
 /** The host scripts a deploy runs (and the layout they source); their hash is in every stage/cutover trigger. */
-export const deployScripts = ["bundle-check.sh", "cutover.sh", "deploy-lib.sh", "layout.sh", "stage.sh"];
+export const deployScripts = ["bundle-check.sh", "conn-lib.sh", "cutover.sh", "deploy-lib.sh", "layout.sh", "stage.sh"];
 
 /** sha256 over the deploy scripts (name and content, in name order) among the host tools. */
 export function deployScriptsHash(tools: Record<string, string> = hostScripts()): string {
@@ -45,6 +45,8 @@ export interface CutoverOptions {
     restartTimeoutSeconds: number;
     healthTimeoutSeconds: number;
     lbTimeoutSeconds: number;
+    /** Seconds over which the host's client connections are closed before the restart (stopGraceSeconds). */
+    graceSeconds?: number;
     /** `changed`: nothing to do when the host already runs this release and env, up on the LB. */
     when?: "changed";
 }
@@ -70,6 +72,7 @@ export function cutoverCommand(o: CutoverOptions): string {
         String(o.healthTimeoutSeconds),
         "--lb-timeout",
         String(o.lbTimeoutSeconds),
+        ...(o.graceSeconds !== undefined ? ["--grace", String(o.graceSeconds)] : []),
         ...(o.when ? ["--when", o.when] : []),
     );
 }
@@ -144,6 +147,7 @@ export class RollingDeploy extends pulumi.ComponentResource {
         restartTimeoutSeconds: number;
         healthTimeoutSeconds: number;
         lbTimeoutSeconds: number;
+        graceSeconds: number;
     };
 
     constructor(name: string, args: RollingDeployArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -163,6 +167,7 @@ export class RollingDeploy extends pulumi.ComponentResource {
             restartTimeoutSeconds,
             healthTimeoutSeconds,
             lbTimeoutSeconds,
+            graceSeconds: args.stopGraceSeconds,
         };
         const live = args.liveSha256 ?? sha;
         const cutoverTriggers = [trigger("bundle", live), ...this.triggers.slice(1)];

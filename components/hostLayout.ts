@@ -37,6 +37,7 @@ export function renderLayoutSh(): string {
         ...Object.entries(shellPatterns),
         ["DEFAULT_HEALTH_CHECK_PATH", String(defaults.healthCheckPath.default)],
         ["DEFAULT_KEEP_RELEASES", num("keepReleases")],
+        ["DEFAULT_STOP_GRACE", num("stopGraceSeconds")],
         ["DEFAULT_RESTART_TIMEOUT", layout.restartTimeoutSeconds(num("stopGraceSeconds"))],
         ["DEFAULT_CUTOVER_TIMEOUT", num("cutoverTimeoutSeconds")],
     ];

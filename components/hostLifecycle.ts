@@ -52,7 +52,13 @@ export function resumeCommand(o: PauseOptions): string {
 }
 
 /** On the app host, before its droplet is destroyed: drain it and stop the app with its grace period. */
-export function retireCommand(o: { peer: string; lbPrivateIp: string; stopTimeoutSeconds: number }): string {
+export function retireCommand(o: {
+    peer: string;
+    lbPrivateIp: string;
+    stopTimeoutSeconds: number;
+    /** Seconds over which the host's client connections are closed before the app stops (stopGraceSeconds). */
+    graceSeconds: number;
+}): string {
     return runTool(
         "retire.sh",
         "--peer",
@@ -61,6 +67,8 @@ export function retireCommand(o: { peer: string; lbPrivateIp: string; stopTimeou
         o.lbPrivateIp,
         "--stop-timeout",
         String(o.stopTimeoutSeconds),
+        "--grace",
+        String(o.graceSeconds),
     );
 }
 
@@ -134,7 +142,7 @@ export function resume(a: LifecycleArgs, droplet: pulumi.Resource, opts: pulumi.
 export function retire(
     hostName: string,
     host: { connection: Connection; privateIp: pulumi.Input<string>; tools: pulumi.Resource },
-    o: { appPort: number; lbPrivateIp: pulumi.Input<string>; stopTimeoutSeconds: number },
+    o: { appPort: number; lbPrivateIp: pulumi.Input<string>; stopTimeoutSeconds: number; graceSeconds: number },
     opts: pulumi.CustomResourceOptions,
 ): remote.Command {
     return new remote.Command(
@@ -146,6 +154,7 @@ export function retire(
                     peer: `${ip}:${o.appPort}`,
                     lbPrivateIp: lbIp,
                     stopTimeoutSeconds: o.stopTimeoutSeconds,
+                    graceSeconds: o.graceSeconds,
                 }),
             ),
             addPreviousOutputInEnv: false,

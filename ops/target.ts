@@ -20,6 +20,8 @@ export interface OpsCutover {
     restartTimeoutSeconds: number;
     healthTimeoutSeconds: number;
     lbTimeoutSeconds: number;
+    /** Absent in stacks deployed before cutovers spread connections: cutover.sh's default then. */
+    graceSeconds?: number;
 }
 
 export interface OpsTarget {
@@ -90,6 +92,7 @@ export function parseOutputs(stack: string, outputs: unknown): OpsTarget {
             restartTimeoutSeconds: int(c.restartTimeoutSeconds, 1, "cutover.restartTimeoutSeconds"),
             healthTimeoutSeconds: int(c.healthTimeoutSeconds, 1, "cutover.healthTimeoutSeconds"),
             lbTimeoutSeconds: int(c.lbTimeoutSeconds, 1, "cutover.lbTimeoutSeconds"),
+            ...(c.graceSeconds === undefined ? {} : { graceSeconds: int(c.graceSeconds, 0, "cutover.graceSeconds") }),
         },
     };
     const names = [target.lb.name, ...target.hosts.map((h) => h.name)];

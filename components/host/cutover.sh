@@ -2,13 +2,14 @@
 # Cuts this app host over to a staged release, one host at a time (Kamal's rolling boot):
 #   sudo cutover.sh --release <sha256> --peer <privateIp:port> --lb <lbPrivateIp>[,<lbPrivateIp>] \
 #        [--health-path P] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] \
-#        [--when always|changed] [--env stdin|live|<sha256 of a staged env file>] < app.env
+#        [--grace S] [--when always|changed] [--env stdin|live|<sha256 of a staged env file>] < app.env
 # (the program passes every option it needs; run by hand, each defaults to the stack config's default, see
 # layout.sh). --env live keeps the env the host runs (a rollback: nothing on stdin); --when changed does
 # nothing when the host already runs this release with this env and the LB reports it up (the program
 # confirming a rollback that `npm run ops -- rollback` made).
-# drain this peer on the LB -> point `current` and app.env at the new release and env -> restart the unit
-# (SIGTERM, the app closes its DDP connections over its grace period) -> wait until healthy locally ->
+# drain this peer on the LB -> close the app's client connections in even batches over --grace seconds
+# (conn-lib.sh), so they reconnect to the other hosts gradually whatever the app does on SIGTERM -> point
+# `current` and app.env at the new release and env -> restart the unit -> wait until healthy locally ->
 # undrain -> wait until the LB's checker reports the peer up -> keep the newest releases, remove older ones.
 # With two LBs (--lb a,b or --lb a --lb b), every drain and undrain goes to each, and each must report it up.
 # On failure at any step: switch back to the previous release and env, restart, wait healthy, undrain,
@@ -28,10 +29,11 @@ LB_PORT=${METEOR_DO_LB_PORT:-$LAYOUT_LB_ADMIN_PORT}
 HEALTH_HOST=${METEOR_DO_HEALTH_HOST:-}
 NODE_BIN=${METEOR_DO_NODE:-/usr/local/bin/node}
 
-usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP[,IP] [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] [--when always|changed] [--env stdin|live|SHA] < env-file"; }
+usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP[,IP] [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] [--grace S] [--when always|changed] [--env stdin|live|SHA] < env-file"; }
 
 sha="" peer="" lbs=() health_path=$DEFAULT_HEALTH_CHECK_PATH keep=$DEFAULT_KEEP_RELEASES when=always env_from=stdin
 restart_timeout=$DEFAULT_RESTART_TIMEOUT health_timeout=$DEFAULT_CUTOVER_TIMEOUT lb_timeout=$DEFAULT_CUTOVER_TIMEOUT
+grace=$DEFAULT_STOP_GRACE
 argv=("$@")
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 ]] || usage
@@ -44,6 +46,7 @@ while [[ $# -gt 0 ]]; do
     --restart-timeout) restart_timeout=$2 ;;
     --health-timeout) health_timeout=$2 ;;
     --lb-timeout) lb_timeout=$2 ;;
+    --grace) grace=$2 ;;
     --when) when=$2 ;;
     --env) env_from=$2 ;;
     *) usage ;;
@@ -59,7 +62,8 @@ port=${BASH_REMATCH[1]}
 for lb in "${lbs[@]}"; do [[ $lb =~ ^[0-9A-Za-z.:-]+$ ]] || die "--lb must be an address (or a comma list), got '$lb'"; done
 [[ $health_path =~ $URL_PATH_RE ]] || die "--health-path must be an absolute URL path (/ followed by letters, digits and -._~!\$&()*+,=:@%/?), got '$health_path'"
 [[ $keep =~ ^[0-9]+$ && $keep -ge 2 ]] || die "--keep must be an integer >= 2 (the current and the previous release)"
-[[ $restart_timeout =~ ^[0-9]+$ && $health_timeout =~ ^[0-9]+$ && $lb_timeout =~ ^[0-9]+$ ]] || die "timeouts are whole seconds"
+[[ $restart_timeout =~ ^[0-9]+$ && $health_timeout =~ ^[0-9]+$ && $lb_timeout =~ ^[0-9]+$ && $grace =~ ^[0-9]+$ ]] ||
+  die "timeouts and --grace are whole seconds"
 [[ $when == always || $when == changed ]] || die "--when must be always or changed"
 [[ $env_from == stdin || $env_from == live || $env_from =~ $SHA256_RE ]] ||
   die "--env must be stdin, live or the sha256 of a staged env file"
@@ -194,6 +198,11 @@ drained=1
 for lb in "${lbs[@]}"; do
   retry_for "$lb_retry" lb_post drain "${prev_release#releases/}" "$lb" || fail "LB admin API at $lb:$LB_PORT did not accept drain for $peer"
 done
+done_step
+
+begin spread
+close_spread "$grace" remote src "${peer%:*}" "sport = :$port"
+((spread_closed == 0)) || log "closed $spread_closed client connection(s) in $spread_batches batch(es) of $spread_sizes"
 done_step
 
 begin switch

@@ -1,11 +1,13 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the variables are used by the scripts that source this file
-# Shared by stage.sh and cutover.sh (sourced, not run). Every path defaults to the production layout
+# Shared by stage.sh, cutover.sh and retire.sh (sourced, not run). Every path defaults to the production layout
 # (layout.sh, rendered by the program and installed beside this file) and can be overridden by an
 # environment variable so that the test suite can run the scripts against a temporary root with real
 # processes.
 # shellcheck source=layout.sh disable=SC1091  # rendered by the program; checked as installed (unit suite)
 . "$(dirname "${BASH_SOURCE[0]}")/layout.sh"
+# shellcheck source=conn-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/conn-lib.sh"
 
 APP_ROOT=${METEOR_DO_APP_ROOT:-$LAYOUT_APP_ROOT}
 ENV_ROOT=${METEOR_DO_ENV_ROOT:-$LAYOUT_ENV_ROOT}

@@ -6,8 +6,8 @@
 # The droplet is named, not addressed: the pause runs before the droplet's own resource, so the program
 # cannot give its address (the LB's peers carry the droplet names it pushed).
 # pause: drain the peer (no new requests), let requests in flight finish, then close the LB's connections
-# to it (WebSockets) in even batches over the grace period, so its DDP clients reconnect to the other
-# hosts gradually instead of all at once when the power goes.
+# to it (WebSockets) in even batches over the grace period (conn-lib.sh, as a cutover does on the host), so
+# its DDP clients reconnect to the other hosts gradually instead of all at once when the power goes.
 # resume: wait until the checker reports the peer up again (the app starts at boot), then undrain it.
 # --why is logged (it names the change, e.g. size=s-2vcpu-4gb). A droplet the LB does not list is out of
 # the ring already: nothing to do.
@@ -15,6 +15,8 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=layout.sh disable=SC1091  # rendered by the program; checked as installed (unit suite)
 . "$(dirname "$0")/layout.sh"
+# shellcheck source=conn-lib.sh
+. "$(dirname "$0")/conn-lib.sh"
 
 ADMIN=${LB_PEER_ADMIN:-http://127.0.0.1:$LAYOUT_LB_ADMIN_PORT}
 SETTLE_SECONDS=${LB_PEER_SETTLE_SECONDS:-2}
@@ -61,26 +63,16 @@ if [[ -z $peer ]]; then
 fi
 ip=${peer%:*}
 
-# The LB's established connections to the peer, as "local-port" lines.
-connections() { ss -Htn state established dst "$ip" "dport = :$port" | awk '{ n = split($3, a, ":"); print a[n] }'; }
 peer_field() { curl -fsS --max-time 5 "$ADMIN/lb/peers/$peer" | python3 -c 'import json, sys; print(str(json.load(sys.stdin)[sys.argv[1]]).lower())' "$1"; }
 
 if [[ $action == pause ]]; then
   curl -fsS -o /dev/null --max-time 5 -X POST "$ADMIN/lb/peers/$peer/drain" || die "the LB did not accept drain for $peer"
   log "drained $host ($peer)${why:+ for $why}"
   sleep "$SETTLE_SECONDS"
-  mapfile -t ports < <(connections)
-  total=${#ports[@]}
-  batches=$((total < 10 ? total : 10))
-  for ((b = 0; b < batches; b++)); do
-    filter=""
-    for ((i = b; i < total; i += batches)); do filter+="${filter:+ or }sport = :${ports[i]}"; done
-    ss -K -Htn state established dst "$ip" "dport = :$port" "( $filter )" >/dev/null || true
-    if ((b + 1 < batches && grace > 0)); then sleep "$(awk -v g="$grace" -v n="$batches" 'BEGIN { printf "%.2f", g / n }')"; fi
-  done
+  close_spread "$grace" local dst "$ip" "dport = :$port"
   # Whatever opened meanwhile (the checker's own probes) goes too: the power is about to go.
   ss -K -Htn state established dst "$ip" "dport = :$port" >/dev/null || true
-  log "closed $total connection(s) to $peer in $batches batch(es) over ${grace}s"
+  log "closed $spread_closed connection(s) to $peer in $spread_batches batch(es) of $spread_sizes"
 else
   deadline=$((SECONDS + timeout_s))
   until [[ $(peer_field status 2>/dev/null || true) == up ]]; do

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Takes this app host out of service before its droplet is destroyed (the `delete` of the program's
 # app-N-retire Command, which Pulumi runs before it deletes the droplet):
-#   sudo retire.sh --peer <privateIp:port> --lb <lbPrivateIp>[,<lbPrivateIp>] [--stop-timeout S]
+#   sudo retire.sh --peer <privateIp:port> --lb <lbPrivateIp>[,<lbPrivateIp>] [--stop-timeout S] [--grace S]
 # drain the peer on the LB, on each of two (the LB config pushed earlier in the same `up` usually no longer lists it: then
-# it is out of the ring already) -> stop the app unit: SIGTERM, and the app closes its DDP connections
-# over its grace period (the unit's TimeoutStopSec), as in a cutover, so its clients reconnect to the
-# other hosts gradually instead of all at once when the droplet goes.
+# it is out of the ring already) -> close the app's client connections in even batches over --grace
+# seconds, as a cutover does, so its clients reconnect to the other hosts gradually instead of all at once
+# when the droplet goes -> stop the app unit (SIGTERM, the unit's TimeoutStopSec).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=deploy-lib.sh
@@ -14,20 +14,21 @@ set -euo pipefail
 STOP_CMD=${METEOR_DO_STOP_CMD:-systemctl stop $LAYOUT_APP_UNIT}
 LB_PORT=${METEOR_DO_LB_PORT:-$LAYOUT_LB_ADMIN_PORT}
 
-peer="" lb="" stop_timeout=$DEFAULT_RESTART_TIMEOUT
+peer="" lb="" stop_timeout=$DEFAULT_RESTART_TIMEOUT grace=$DEFAULT_STOP_GRACE
 while [[ $# -gt 0 ]]; do
-  [[ $# -ge 2 ]] || die "usage: retire.sh --peer IP:PORT --lb IP [--stop-timeout S]"
+  [[ $# -ge 2 ]] || die "usage: retire.sh --peer IP:PORT --lb IP [--stop-timeout S] [--grace S]"
   case $1 in
     --peer) peer=$2 ;;
     --lb) lb=$2 ;;
     --stop-timeout) stop_timeout=$2 ;;
+    --grace) grace=$2 ;;
     *) die "unknown option $1" ;;
   esac
   shift 2
 done
 [[ $peer =~ ^[0-9A-Za-z.:-]+:[0-9]+$ ]] || die "--peer must be IP:PORT, got '$peer'"
 [[ $lb =~ ^[0-9A-Za-z.:-]+(,[0-9A-Za-z.:-]+)?$ ]] || die "--lb must be an address (or two, comma-separated), got '$lb'"
-[[ $stop_timeout =~ ^[0-9]+$ ]] || die "--stop-timeout is whole seconds"
+[[ $stop_timeout =~ ^[0-9]+$ && $grace =~ ^[0-9]+$ ]] || die "--stop-timeout and --grace are whole seconds"
 take_lock
 
 # 200: drained now; 404: the LB no longer lists this peer. Anything else (the LB unreachable) is logged:
@@ -41,6 +42,8 @@ for one in "${lbs[@]}"; do
     *) warn "the LB${lbs[1]:+ $one} answered '$code' to drain $peer; stopping the app anyway" ;;
   esac
 done
+close_spread "$grace" remote src "${peer%:*}" "sport = :${peer##*:}"
+((spread_closed == 0)) || log "closed $spread_closed client connection(s) in $spread_batches batch(es) of $spread_sizes"
 started=$(now_ms)
 read -ra stop_cmd <<<"$STOP_CMD"
 timeout "$stop_timeout" "${stop_cmd[@]}" 9>&- || die "'$STOP_CMD' failed or took over ${stop_timeout}s"

@@ -1,5 +1,5 @@
 // lb-peer.sh against the real LB (production nginx + Lua templates on loopback, two backends named like
-// droplets): a pause drains the named droplet's peer and closes the LB's WebSockets to it in batches over
+// droplets): a pause drains the named droplet's peer and closes the LB's WebSockets to it in batches across
 // the grace period, leaving the other host's alone; a resume undrains it once the checker has it up; a
 // droplet the LB does not list is nothing to do.
 import WebSocket from "ws";
@@ -42,7 +42,13 @@ afterAll(() => stopAll());
 
 const lbPeer = (...args: string[]) =>
     run("bash", [hostTool("lb-peer.sh"), ...args], {
-        env: { ...process.env, LB_PEER_ADMIN: `http://127.0.0.1:${ports.admin}`, LB_PEER_SETTLE_SECONDS: "0" },
+        env: {
+            ...process.env,
+            LB_PEER_ADMIN: `http://127.0.0.1:${ports.admin}`,
+            LB_PEER_SETTLE_SECONDS: "0",
+            // A handful of connections would go in one batch at the production floor of 50 a second.
+            METEOR_DO_SPREAD_MIN_RATE: "2",
+        },
         timeoutMs: 60_000,
     });
 
@@ -82,7 +88,6 @@ test("pause drains the droplet and closes its WebSockets over the grace period; 
     expect(on2.length).toBeGreaterThan(1);
     expect(on1.length).toBeGreaterThan(0);
 
-    const started = Date.now();
     const paused = await lbPeer(
         "pause",
         "--host",
@@ -99,9 +104,15 @@ test("pause drains the droplet and closes its WebSockets over the grace period; 
     expect(paused.stdout).toContain(`drained t-app-2 (${peer2}) for size=s-2vcpu-4gb`);
     expect((await peerStatus(ports.admin, peer2)).draining).toBe(true);
     await waitFor("the WebSockets on t-app-2 closed", async () => on2.every((c) => c.closedAt !== undefined), 5000);
-    const times = on2.map((c) => c.closedAt! - started).sort((a, b) => a - b);
-    // Batches spread over the grace period (2 s), not all at once.
-    expect(times[times.length - 1] - times[0]).toBeGreaterThanOrEqual(1000);
+    // Batches across the grace period (2 s: one per 0.2 s, 11 at most), not all at once: the LB's
+    // WebSockets to t-app-2, and its checker's connection when one was open.
+    const m = /closed (\d+) connection\(s\) to \S+ in (\d+) batch\(es\) of (\d+)-(\d+)/.exec(paused.stdout);
+    expect(m).not.toBeNull();
+    const [closed, batches, least, most] = m!.slice(1).map(Number);
+    expect(closed).toBeGreaterThanOrEqual(on2.length);
+    expect(closed).toBeLessThanOrEqual(on2.length + 1);
+    expect(batches).toBe(Math.min(closed, 11));
+    expect(most - least).toBeLessThanOrEqual(1);
     expect(on1.every((c) => c.closedAt === undefined)).toBe(true);
 
     // The checker's probes still reach the drained host: resume finds it up and undrains it.

@@ -92,7 +92,7 @@ async function deploy(
 
 const cutoverString = (i: number, sha = bundleSha) =>
     `sudo /usr/local/lib/meteor-do/cutover.sh --release ${sha} --peer 10.116.0.${i + 2}:3000 --lb 10.116.0.100 ` +
-    "--health-path / --keep 3 --restart-timeout 60 --health-timeout 60 --lb-timeout 60";
+    "--health-path / --keep 3 --restart-timeout 60 --health-timeout 60 --lb-timeout 60 --grace 20";
 
 describe("command builders", () => {
     test("produce the exact command lines", () => {
@@ -112,6 +112,23 @@ describe("command builders", () => {
         ).toBe(
             `sudo /usr/local/lib/meteor-do/cutover.sh --release ${bundleSha} --peer 10.0.0.5:3000 --lb 10.0.0.2 ` +
                 `--health-path '/health?full=1&x=it'\\''s' --keep 5 --restart-timeout 40 --health-timeout 90 --lb-timeout 30`,
+        );
+        // The spreading window, when given (a rollback of a stack deployed before it existed gives none).
+        expect(
+            cutoverCommand({
+                sha256: bundleSha,
+                peer: "10.0.0.5:3000",
+                lbPrivateIp: "10.0.0.2",
+                healthCheckPath: "/",
+                keepReleases: 3,
+                restartTimeoutSeconds: 40,
+                healthTimeoutSeconds: 90,
+                lbTimeoutSeconds: 30,
+                graceSeconds: 7,
+            }),
+        ).toBe(
+            `sudo /usr/local/lib/meteor-do/cutover.sh --release ${bundleSha} --peer 10.0.0.5:3000 --lb 10.0.0.2 ` +
+                `--health-path / --keep 3 --restart-timeout 40 --health-timeout 90 --lb-timeout 30 --grace 7`,
         );
     });
 
@@ -209,7 +226,7 @@ describe("RollingDeploy", () => {
         });
         expect(named("release-app-1-cutover").inputs.create).toBe(
             `sudo /usr/local/lib/meteor-do/cutover.sh --release ${bundleSha} --peer 10.116.0.3:4000 --lb 10.116.0.100 ` +
-                "--health-path /ping --keep 4 --restart-timeout 45 --health-timeout 120 --lb-timeout 15",
+                "--health-path /ping --keep 4 --restart-timeout 45 --health-timeout 120 --lb-timeout 15 --grace 5",
         );
     });
 

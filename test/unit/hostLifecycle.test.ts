@@ -88,10 +88,15 @@ describe("resize: one app droplet off at a time (appCount 4)", () => {
         const lbIp = /--lb (\S+)/.exec(String(named("release-app-3-cutover").inputs.create))![1];
         expect(lbIp).toMatch(/^10\.116\.0\.\d+$/);
         expect(r.inputs.delete).toBe(
-            retireCommand({ peer: `${ip}:3000`, lbPrivateIp: lbIp, stopTimeoutSeconds: restartTimeoutSeconds(15) }),
+            retireCommand({
+                peer: `${ip}:3000`,
+                lbPrivateIp: lbIp,
+                stopTimeoutSeconds: restartTimeoutSeconds(15),
+                graceSeconds: 15,
+            }),
         );
         expect(r.inputs.delete).toBe(
-            tool(`retire.sh --peer ${ip}:3000 --lb ${lbIp} --stop-timeout ${restartTimeoutSeconds(15)}`),
+            tool(`retire.sh --peer ${ip}:3000 --lb ${lbIp} --stop-timeout ${restartTimeoutSeconds(15)} --grace 15`),
         );
         expect(r.dependsOn).toEqual(["app-3-host-tools"]);
     });

@@ -60,6 +60,7 @@ test("layout.sh gives bash the program's layout, patterns and defaults, value fo
         ...shellPatterns,
         DEFAULT_HEALTH_CHECK_PATH: String(defaults.healthCheckPath.default),
         DEFAULT_KEEP_RELEASES: String(defaults.keepReleases.default),
+        DEFAULT_STOP_GRACE: String(defaults.stopGraceSeconds.default),
         DEFAULT_RESTART_TIMEOUT: String(layout.restartTimeoutSeconds(Number(defaults.stopGraceSeconds.default))),
         DEFAULT_CUTOVER_TIMEOUT: String(defaults.cutoverTimeoutSeconds.default),
     });
@@ -87,11 +88,12 @@ test("cutover.sh run by hand has the defaults the program passes for a default s
         restartTimeoutSeconds: layout.restartTimeoutSeconds(grace),
         healthTimeoutSeconds: Number(d.cutoverTimeoutSeconds.default),
         lbTimeoutSeconds: Number(d.cutoverTimeoutSeconds.default),
+        graceSeconds: grace,
     });
     const s = sourced();
     expect(cmd).toContain(
         `--health-path ${s.DEFAULT_HEALTH_CHECK_PATH} --keep ${s.DEFAULT_KEEP_RELEASES} --restart-timeout ${s.DEFAULT_RESTART_TIMEOUT} ` +
-            `--health-timeout ${s.DEFAULT_CUTOVER_TIMEOUT} --lb-timeout ${s.DEFAULT_CUTOVER_TIMEOUT}`,
+            `--health-timeout ${s.DEFAULT_CUTOVER_TIMEOUT} --lb-timeout ${s.DEFAULT_CUTOVER_TIMEOUT} --grace ${s.DEFAULT_STOP_GRACE}`,
     );
 });
 

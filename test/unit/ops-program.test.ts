@@ -119,6 +119,7 @@ describe("program", () => {
             restartTimeoutSeconds: 60,
             healthTimeoutSeconds: 25,
             lbTimeoutSeconds: 25,
+            graceSeconds: 20,
         });
     });
 

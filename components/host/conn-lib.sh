@@ -1,0 +1,51 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # spread_* are results, read by the scripts that source this file
+# Shared by lb-peer.sh (on the LB, before a resize) and deploy-lib.sh (cutover.sh and retire.sh, on an app
+# host, before SIGTERM); sourced, not run. A host that leaves gracefully has its clients' connections
+# closed in even batches across the grace period, so that its DDP clients reconnect to the other hosts at
+# about K/grace per second instead of all K at once when the app stops, whatever the app does on SIGTERM.
+
+# One batch every 0.2 s: no second of the window gets more than its share.
+SPREAD_INTERVAL_MS=200
+# Never slower than this many connections per second: a few dozen clients go at once, not over 20 s
+# (reconnects at this rate are nothing for the other hosts, and every cutover would wait the whole grace).
+SPREAD_MIN_RATE=${METEOR_DO_SPREAD_MIN_RATE:-50}
+
+spread_now_ms() { local t=${EPOCHREALTIME/./}; printf '%s' $((10#$t / 1000)); }
+
+# close_spread GRACE KEY FILTER...
+# Closes (`ss -K`) the established TCP connections that the ss FILTER matches, in even batches over at
+# most GRACE seconds. KEY says which port tells the connections apart: `local` (the LB's ports to one
+# peer) or `remote` (the clients' ports at an app host). Connections opened meanwhile are left alone.
+# Sets spread_closed (how many were closed), spread_batches (how many batches) and spread_sizes (the
+# smallest and largest batch, "min-max"). Never fails: a host that leaves must leave.
+close_spread() {
+  local grace=$1 key=$2 column
+  shift 2
+  [[ $key == local ]] && column=3 || column=4
+  local ports
+  mapfile -t ports < <(ss -Htn state established "$@" 2>/dev/null | awk -v c="$column" '{ n = split($c, a, ":"); print a[n] }')
+  local total=${#ports[@]} window_ms
+  window_ms=$((total * 1000 / SPREAD_MIN_RATE))
+  ((window_ms <= grace * 1000)) || window_ms=$((grace * 1000))
+  local batches=$((window_ms / SPREAD_INTERVAL_MS + 1))
+  ((batches <= total)) || batches=$total
+  local port_key=sport started b i n filter min="" max=0
+  [[ $key == local ]] || port_key=dport
+  started=$(spread_now_ms)
+  spread_closed=0
+  for ((b = 0; b < batches; b++)); do
+    # Batch b fires at its own time from the start, however long the ones before it took.
+    local due=$((started + b * window_ms / batches)) now
+    now=$(spread_now_ms)
+    if ((due > now)); then sleep "$(((due - now) / 1000)).$(printf '%03d' $(((due - now) % 1000)))"; fi
+    filter=""
+    for ((i = b; i < total; i += batches)); do filter+="${filter:+ or }$port_key = :${ports[i]}"; done
+    n=$(ss -K -Htn state established "$@" "( $filter )" 2>/dev/null | wc -l || true)
+    spread_closed=$((spread_closed + n))
+    if [[ -z $min ]] || ((n < min)); then min=$n; fi
+    if ((n > max)); then max=$n; fi
+  done
+  spread_batches=$batches
+  spread_sizes="${min:-0}-$max"
+}
