@@ -1,4 +1,5 @@
 // npm run bench:ws [-- --steps 1000,3000,5000 --workers 4 --ping-window 5 --out bench/results]   (~5 minutes)
+// npm run bench:ws -- --storm 3000 [--grace 10]: a reconnect storm instead, see STORM below (ws-storm.json).
 //
 // K concurrent DDP clients over WebSockets (connect, subscribe to sample.items, then one ping each spread
 // over a window) through a load balancer to 3 sample-app backends, for ours (the production templates:
@@ -11,13 +12,15 @@
 // of a DDP ping round trip with all K connected. Targets (issue 15), over TLS at the largest K: memory
 // per connection <= 1.3 x HAProxy's, CPU per connection <= 1.2 x. Writes ws.json and ws.svg (the chart)
 // to `out`; the last line of output is the same JSON object.
-import { ChildProcess, fork, spawn } from "child_process";
+import { ChildProcess, execFileSync, fork, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import WebSocket from "ws";
 import { renderNginx } from "../nginx/render";
 import { selfSignedCert } from "../test/support/certs";
 import { tempDir } from "../test/support/files";
+import { hostTool } from "../test/support/hostTools";
+import { request } from "../test/support/http";
 import { loopbackView, startNginxConf, stopAll } from "../test/support/nginx";
 import { portOpen } from "../test/support/ports";
 import { stop, track } from "../test/support/processes";
@@ -38,11 +41,14 @@ const argOf = (name: string) => {
 type ToWorker =
     | { type: "open"; url: string; count: number; addrs: string[]; concurrency: number }
     | { type: "ping"; windowMs: number }
+    | { type: "storm" }
+    | { type: "storm-report" }
     | { type: "close" };
 export type FromWorker =
     | { type: "subscribed"; ok: number; failed: number }
     | { type: "rtts"; rtts: number[]; lost: number }
     | { type: "closed" }
+    | { type: "storm-report"; lost: number; reopened: number[]; resubscribed: number[]; failed: number }
     | { type: "ready" };
 
 function clientWorker() {
@@ -50,9 +56,22 @@ function clientWorker() {
     let sockets: WebSocket[] = [];
     const pending = new Map<WebSocket, (rtt: number) => void>();
     const send = (m: FromWorker) => process.send!(m);
+    // Storm mode: a subscribed client whose connection closes reconnects at once, as Meteor's does, and
+    // notes when its new connection opened (at a surviving host) and when it was subscribed again.
+    let storm = false;
+    const lost = { count: 0 };
+    const reopened: number[] = [];
+    const resubscribed: number[] = [];
+    let stormFailed = 0;
+    const reconnect = (url: string, localAddress: string) => {
+        lost.count++;
+        void open(url, localAddress, () => reopened.push(Date.now())).then((ok) =>
+            ok ? resubscribed.push(Date.now()) : stormFailed++,
+        );
+    };
 
     /** One DDP client: resolves true once its subscription is ready. */
-    const open = (url: string, localAddress: string) =>
+    const open = (url: string, localAddress: string, opened?: () => void) =>
         new Promise<boolean>((resolve) => {
             const ws = new WebSocket(url, { localAddress, rejectUnauthorized: false, perMessageDeflate: false });
             const timer = setTimeout(() => done(false), 60000);
@@ -61,12 +80,20 @@ function clientWorker() {
                 if (!ok) ws.terminate();
                 resolve(ok);
             };
-            ws.on("open", () => ws.send(JSON.stringify({ msg: "connect", version: "1", support: ["1"] })));
+            ws.on("open", () => {
+                opened?.();
+                ws.send(JSON.stringify({ msg: "connect", version: "1", support: ["1"] }));
+            });
             ws.on("message", (data) => {
                 const m = JSON.parse(data.toString());
                 if (m.msg === "connected") ws.send(JSON.stringify({ msg: "sub", id: "s1", name: "sample.items" }));
                 else if (m.msg === "ready") {
                     sockets.push(ws);
+                    ws.once("close", () => {
+                        if (!storm) return;
+                        sockets = sockets.filter((s) => s !== ws);
+                        reconnect(url, localAddress);
+                    });
                     done(true);
                 } else if (m.msg === "pong") pending.get(ws)?.(0);
             });
@@ -108,7 +135,15 @@ function clientWorker() {
                 }),
             );
             send({ type: "rtts", rtts, lost });
+        } else if (m.type === "storm") {
+            storm = true;
+            lost.count = stormFailed = 0;
+            reopened.length = resubscribed.length = 0;
+            send({ type: "closed" });
+        } else if (m.type === "storm-report") {
+            send({ type: "storm-report", lost: lost.count, reopened, resubscribed, failed: stormFailed });
         } else if (m.type === "close") {
+            storm = false;
             for (const ws of sockets) ws.terminate();
             sockets = [];
             send({ type: "closed" });
@@ -123,6 +158,11 @@ const STEPS = (argOf("steps") ?? "1000,3000,5000").split(",").map(Number);
 const WORKERS = Number(argOf("workers") ?? 4);
 const PING_WINDOW_MS = Number(argOf("ping-window") ?? 5) * 1000;
 const OUT = path.resolve(argOf("out") ?? path.join(__dirname, "results"));
+// --storm K: instead of the steps, K plain clients, then the host holding the most leaves gracefully (drain,
+// then SIGTERM to an app that exits at once, as Meteor does), without and with conn-lib.sh's spreading
+// over --grace seconds first, as cutover.sh and retire.sh do.
+const STORM = argOf("storm") === undefined ? undefined : Number(argOf("storm"));
+const GRACE_S = Number(argOf("grace") ?? 10);
 const APPS = ["127.0.0.91", "127.0.0.92", "127.0.0.93"];
 const APP_PORT = 29631;
 const PORTS = { plain: 29680, tls: 29681, http: 29682, admin: 29689, stats: 29688 };
@@ -320,6 +360,97 @@ async function phase(workers: Workers, lb: Lb, mode: Mode, k: number, dir: strin
     }
 }
 
+export interface Storm {
+    spread: boolean;
+    k: number;
+    /** Clients of the host that left: each reconnected to a surviving host. */
+    moved: number;
+    /** Most new connections the survivors got in one second, and the target with spreading (1.2 x moved/grace). */
+    peakNewPerS: number;
+    targetPeakPerS: number;
+    allResubscribedS: number;
+    failed: number;
+}
+
+const established = (ip: string) =>
+    execFileSync("ss", ["-Htn", "state", "established", "src", ip, `sport = :${APP_PORT}`], { encoding: "utf8" })
+        .split("\n")
+        .filter(Boolean).length;
+
+async function stormPhase(workers: Workers, dir: string, pem: string, apps: ChildProcess[], spread: boolean) {
+    const proc = await startLb("ours", dir, pem);
+    try {
+        const per = Math.ceil(STORM! / WORKERS);
+        await workers.all(
+            (i) => ({
+                type: "open",
+                url: `ws://127.0.0.1:${PORTS.plain}/websocket`,
+                count: Math.min(per, STORM! - i * per),
+                addrs: CLIENT_ADDRS.filter((_, j) => j % WORKERS === i),
+                concurrency: 50,
+            }),
+            300000,
+        );
+        const leaving = APPS.map((ip, i) => ({ i, ip, n: established(ip) })).sort((a, b) => b.n - a.n)[0];
+        await workers.all(() => ({ type: "storm" }), 10000);
+        const t0 = Date.now();
+        await request({
+            url: `http://127.0.0.1:${PORTS.admin}/lb/peers/${leaving.ip}:${APP_PORT}/drain`,
+            method: "POST",
+        });
+        if (spread) {
+            const lib = hostTool("conn-lib.sh");
+            const script = '. "$0"; close_spread "$1" remote src "$2" "sport = :$3"';
+            execFileSync("bash", ["-c", script, lib, String(GRACE_S), leaving.ip, String(APP_PORT)]);
+        }
+        await stop(apps[leaving.i]);
+        type Report = Extract<FromWorker, { type: "storm-report" }>;
+        let reports: Report[] = [];
+        const settled = () => {
+            const lost = reports.reduce((a, r) => a + r.lost, 0);
+            const done = reports.reduce((a, r) => a + r.resubscribed.length + r.failed, 0);
+            return lost > 0 && done >= lost;
+        };
+        for (let i = 0; i < 240 && !settled(); i++) {
+            await sleep(500);
+            reports = await workers.all<Report>(() => ({ type: "storm-report" }), 10000);
+        }
+        const perSecond = new Map<number, number>();
+        for (const t of reports.flatMap((r) => r.reopened)) {
+            const s = Math.floor((t - t0) / 1000);
+            perSecond.set(s, (perSecond.get(s) ?? 0) + 1);
+        }
+        const moved = reports.reduce((a, r) => a + r.lost, 0);
+        const result: Storm = {
+            spread,
+            k: STORM!,
+            moved,
+            peakNewPerS: Math.max(0, ...perSecond.values()),
+            targetPeakPerS: round2((1.2 * moved) / GRACE_S),
+            allResubscribedS: round2((Math.max(t0, ...reports.flatMap((r) => r.resubscribed)) - t0) / 1000),
+            failed: reports.reduce((a, r) => a + r.failed, 0),
+        };
+        console.log(
+            `storm ${spread ? "spread" : "at once"}: ${moved} of ${STORM} clients moved off ${leaving.ip}, ` +
+                `peak ${result.peakNewPerS} new connections/s (target with spreading ${result.targetPeakPerS}), ` +
+                `all resubscribed after ${result.allResubscribedS} s, ${result.failed} failed; per second: ` +
+                [...perSecond.entries()]
+                    .sort((a, b) => a[0] - b[0])
+                    .map(([s, n]) => `${s}:${n}`)
+                    .join(" "),
+        );
+        await workers.all(() => ({ type: "close" }), 60000);
+        apps[leaving.i] = track(
+            startApp(path.join(dir, "app"), { PORT: String(APP_PORT), BIND_IP: leaving.ip, STOP_GRACE_SECONDS: "0" }),
+        );
+        await waitFor(`app ${leaving.ip}`, () => portOpen(leaving.ip, APP_PORT), 20000);
+        return result;
+    } finally {
+        await stop(proc);
+        await sleep(500);
+    }
+}
+
 async function main() {
     const dir = tempDir("bench-ws");
     const workers = new Workers();
@@ -342,6 +473,30 @@ async function main() {
             await waitFor(`app ${ip}`, () => portOpen(ip, APP_PORT), 20000);
         }
         await workers.start(WORKERS);
+        if (STORM !== undefined) {
+            const storms = [
+                await stormPhase(workers, dir, pem, apps, false),
+                await stormPhase(workers, dir, pem, apps, true),
+            ];
+            const spread = storms[1];
+            const result = {
+                bench: "ws-storm",
+                settings: { k: STORM, graceS: GRACE_S, workers: WORKERS, backends: APPS.length },
+                storms,
+                targets: {
+                    spreadPeak: {
+                        max: spread.targetPeakPerS,
+                        value: spread.peakNewPerS,
+                        pass: spread.peakNewPerS <= spread.targetPeakPerS,
+                    },
+                    noneLost: { pass: storms.every((s) => s.failed === 0 && s.moved > 0) },
+                },
+            };
+            fs.mkdirSync(OUT, { recursive: true });
+            fs.writeFileSync(path.join(OUT, "ws-storm.json"), JSON.stringify(result, null, 2) + "\n");
+            console.log(JSON.stringify(result));
+            return;
+        }
         const phases: Phase[] = [];
         let n = 0;
         for (const k of STEPS)
