@@ -17,8 +17,8 @@ spread_now_ms() { local t=${EPOCHREALTIME/./}; printf '%s' $((10#$t / 1000)); }
 # Closes (`ss -K`) the established TCP connections that the ss FILTER matches, in even batches over at
 # most GRACE seconds. KEY says which port tells the connections apart: `local` (the LB's ports to one
 # peer) or `remote` (the clients' ports at an app host); a batch is a range of those ports, so its filter
-# stays short however many it closes. Batches that fell due while `ss` was slow (tens of thousands of
-# sockets on a busy host) go together: the window never stretches past GRACE.
+# stays short however many it closes. A batch never goes early, nor together with a late one: on a host
+# too busy to run `ss` every 0.2 s the window stretches instead (a burst is what this avoids).
 # Sets spread_closed (how many were closed), spread_batches (how many batches) and spread_sizes (the
 # smallest and largest batch, "min-max"). Never fails: a host that leaves must leave.
 close_spread() {
@@ -33,22 +33,19 @@ close_spread() {
   ((window_ms > 0)) || window_ms=1
   local batches=$((window_ms / SPREAD_INTERVAL_MS + 1))
   ((batches <= total)) || batches=$total
-  local started now b=0 upto lo hi wait n min="" max=0
+  local started b lo hi wait n min="" max=0
   started=$(spread_now_ms)
-  spread_closed=0 spread_batches=0
-  while ((b < batches)); do
-    now=$(spread_now_ms)
-    # Batch b is due at started + b * window / batches; every batch due by now goes in this one.
-    wait=$((started + b * window_ms / batches - now))
+  spread_closed=0
+  for ((b = 0; b < batches; b++)); do
+    # Batch b is due at started + b * window / batches.
+    wait=$((started + b * window_ms / batches - $(spread_now_ms)))
     if ((wait > 0)); then sleep "$((wait / 1000)).$(printf '%03d' $((wait % 1000)))"; fi
-    upto=$(((now - started) * batches / window_ms + 1))
-    ((upto > b)) || upto=$((b + 1))
-    ((upto <= batches)) || upto=$batches
-    lo=${ports[b * total / batches]} hi=${ports[upto * total / batches - 1]}
+    lo=${ports[b * total / batches]} hi=${ports[(b + 1) * total / batches - 1]}
     n=$(ss -K -Htn state established "$@" "( $port_key >= :$lo and $port_key <= :$hi )" 2>/dev/null | wc -l || true)
-    spread_closed=$((spread_closed + n)) spread_batches=$((spread_batches + 1)) b=$upto
+    spread_closed=$((spread_closed + n))
     if [[ -z $min ]] || ((n < min)); then min=$n; fi
     if ((n > max)); then max=$n; fi
   done
+  spread_batches=$batches
   spread_sizes="${min:-0}-$max"
 }
