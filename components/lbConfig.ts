@@ -9,7 +9,7 @@ import { checkStackSettings, renderNginx } from "../nginx/render";
 import { productionView, ProductionSite } from "../nginx/views";
 
 /** The production view's values that are Pulumi Outputs here (addresses the engine fills in). */
-type Unknown = "peers" | "peerNames" | "lbPrivateIp" | "vpcCidr" | "serverName";
+type Unknown = "peers" | "peerNames" | "lbPrivateIp" | "vpcCidr" | "serverName" | "otherLbPrivateIp";
 
 /** What nginx/views.ts `productionView` takes, as Inputs, and how to reach and order the push. */
 export interface LbConfigArgs extends Omit<ProductionSite, Unknown> {
@@ -19,6 +19,8 @@ export interface LbConfigArgs extends Omit<ProductionSite, Unknown> {
     /** App droplets' names, in the same order (the status page shows them). */
     peerNames?: pulumi.Input<pulumi.Input<string>[]>;
     lbPrivateIp: pulumi.Input<string>;
+    /** lbCount 2: the other LB's private IP. */
+    otherLbPrivateIp?: pulumi.Input<string>;
     vpcCidr: pulumi.Input<string>;
     serverName: pulumi.Input<string>;
     /** The host's tools Command and the TLS Command. */
@@ -47,9 +49,11 @@ export class LbConfig extends pulumi.ComponentResource {
         for (const c of args.adminCidrs) assertRule(rules.narrowCidr, c, "adminCidrs entry");
 
         const files = pulumi
-            .all([args.peers, args.peerNames, args.lbPrivateIp, args.vpcCidr, args.serverName])
-            .apply(([peers, peerNames, lbPrivateIp, vpcCidr, serverName]) =>
-                renderNginx(productionView({ ...args, peers, peerNames, lbPrivateIp, vpcCidr, serverName })),
+            .all([args.peers, args.peerNames, args.lbPrivateIp, args.vpcCidr, args.serverName, args.otherLbPrivateIp])
+            .apply(([peers, peerNames, lbPrivateIp, vpcCidr, serverName, otherLbPrivateIp]) =>
+                renderNginx(
+                    productionView({ ...args, peers, peerNames, lbPrivateIp, vpcCidr, serverName, otherLbPrivateIp }),
+                ),
             );
         this.filesHash = files.apply(filesHash);
 

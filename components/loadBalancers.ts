@@ -1,8 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "./config";
+import type { SiteDns } from "./dns";
 import { LbFailover } from "./failover";
+import { LetsEncrypt } from "./letsencrypt";
 import { LbConfig, LbConfigArgs } from "./lbConfig";
 import { CertificatePair, LoadBalancerHost, LoadBalancerHostArgs } from "./loadBalancer";
+import { certbot } from "./siteServices";
 
 /**
  * The site's load balancers: `lb` alone (lbCount 1, the resources and Commands of a stack made before
@@ -47,7 +50,10 @@ export function lbHosts(args: LbHostsArgs, opts: pulumi.ComponentResourceOptions
     return [first, second];
 }
 
-export interface LbConfigsArgs extends Omit<LbConfigArgs, "connection" | "lbPrivateIp" | "dependsOn" | "hostId"> {
+export interface LbConfigsArgs extends Omit<
+    LbConfigArgs,
+    "connection" | "lbPrivateIp" | "otherLbPrivateIp" | "dependsOn" | "hostId"
+> {
     lbs: LoadBalancerHost[];
     /** What each LB's push waits for besides its tools and certificate (Let's Encrypt's preparation). */
     dependsOn: (lb: LoadBalancerHost) => pulumi.Resource[];
@@ -59,7 +65,10 @@ export interface LbConfigsArgs extends Omit<LbConfigArgs, "connection" | "lbPriv
  * The same nginx configuration pushed to every LB (each with its own private address), then, with two
  * LBs, the failover, once both serve. `lb-config` is lb's, `lb-1-config` lb-1's.
  */
-export function lbConfigs(args: LbConfigsArgs, opts: pulumi.ComponentResourceOptions): LbConfig[] {
+export function lbConfigs(
+    args: LbConfigsArgs,
+    opts: pulumi.ComponentResourceOptions,
+): { configs: LbConfig[]; failover?: LbFailover } {
     const { lbs, dependsOn, failover, ...site } = args;
     const configs = lbs.map(
         (lb, i) =>
@@ -69,26 +78,61 @@ export function lbConfigs(args: LbConfigsArgs, opts: pulumi.ComponentResourceOpt
                     ...site,
                     connection: lb.connection,
                     lbPrivateIp: lb.privateIp,
+                    ...(lbs.length === 2 ? { otherLbPrivateIp: lbs[1 - i].privateIp } : {}),
                     dependsOn: [lb.ready.tools, lb.certificateInstalled, ...dependsOn(lb)],
                     hostId: lb.ready.hostId,
                 },
                 opts,
             ),
     );
-    if (lbs.length === 2) {
-        if (!failover)
-            throw new Error("two load balancers need failover settings (lb.failover: the API token and URL)");
-        new LbFailover(
-            "lb-pair",
-            {
-                lbs: [lbs[0], lbs[1]],
-                reservedIp: lbs[0].publicIp,
-                apiUrl: failover.apiUrl,
-                apiToken: failover.apiToken,
-                ready: [[configs[0].push], [configs[1].push]],
-            },
-            opts,
-        );
-    }
-    return configs;
+    if (lbs.length !== 2) return { configs };
+    if (!failover) throw new Error("two load balancers need failover settings (lb.failover: the API token and URL)");
+    const pair = new LbFailover(
+        "lb-pair",
+        {
+            lbs: [lbs[0], lbs[1]],
+            reservedIp: lbs[0].publicIp,
+            apiUrl: failover.apiUrl,
+            apiToken: failover.apiToken,
+            ready: [[configs[0].push], [configs[1].push]],
+        },
+        opts,
+    );
+    return { configs, failover: pair };
+}
+
+const leName = (lbs: LoadBalancerHost[], i: number) => (i === 0 ? "lb" : lbs[i].hostName);
+const onLb = (lb: LoadBalancerHost, domain: string) => ({ connection: lb.connection, domain, hostId: lb.droplet.id });
+
+/** tlsMode letsencrypt: each LB gets its own certbot (lb's: lb-letsencrypt, lb-certbot; lb-1's: lb-1-...). */
+export function lbLetsEncrypt(lbs: LoadBalancerHost[], domain: string, opts: pulumi.ComponentResourceOptions) {
+    return lbs.map(
+        (lb, i) =>
+            new LetsEncrypt(
+                `${leName(lbs, i)}-letsencrypt`,
+                { ...onLb(lb, domain), selfSignedInstalled: lb.certificateInstalled },
+                opts,
+            ),
+    );
+}
+
+/**
+ * The certbot runs. HTTP-01 needs nginx's port-80 webroot on every LB (a challenge reaches the address's
+ * holder, which asks the other LB for a token it does not hold), the address on an LB, and the name on it.
+ */
+export function lbCertbots(
+    lbs: LoadBalancerHost[],
+    tls: StackConfig["tls"],
+    letsencrypts: LetsEncrypt[],
+    after: { configs: LbConfig[]; failover?: LbFailover; dns?: SiteDns },
+    opts: pulumi.ComponentResourceOptions,
+): void {
+    const reachable = [
+        ...after.configs.map((c) => c.push),
+        ...(after.failover?.configured ?? []),
+        ...(after.dns ? [after.dns.record] : []),
+    ];
+    letsencrypts.forEach((le, i) =>
+        certbot(tls, onLb(lbs[i], tls.domain!), [le.prepare, ...reachable], opts, `${leName(lbs, i)}-certbot`),
+    );
 }

@@ -9,11 +9,10 @@ import { RollingDeploy } from "./deploy";
 import { DeployKey } from "./deployKey";
 import { SiteDns } from "./dns";
 import { buildAppEnv } from "./env";
-import { LetsEncrypt } from "./letsencrypt";
-import { lbConfigs, lbHosts } from "./loadBalancers";
+import { lbCertbots, lbConfigs, lbHosts, lbLetsEncrypt } from "./loadBalancers";
 import { Network } from "./network";
 import { OperatorAccess, OpsOutput, opsOutput } from "./operators";
-import { accountServices, certbot, managedDatabase } from "./siteServices";
+import { accountServices, managedDatabase } from "./siteServices";
 import { SiteCertificate } from "./tls";
 
 /** The stack configuration's sections (components/config), as loadConfig returns them. */
@@ -148,16 +147,13 @@ export class MeteorSite extends pulumi.ComponentResource {
         );
 
         const serverName = tls.domain ?? lb.publicIp;
-        const onLb = { connection: lb.connection, domain: tls.domain!, hostId: lb.droplet.id };
-        const letsencrypt =
-            tls.mode === "letsencrypt"
-                ? new LetsEncrypt("lb-letsencrypt", { ...onLb, selfSignedInstalled: lb.certificateInstalled }, child)
-                : undefined;
+        const letsencrypts = tls.mode === "letsencrypt" ? lbLetsEncrypt(lbs, tls.domain!, child) : undefined;
+        const letsencrypt = letsencrypts?.[0];
         const dns = svc.manageDns
             ? new SiteDns("dns", { domain: tls.domain!, zone: svc.dnsZone, ipAddress: lb.publicIp }, child)
             : undefined;
 
-        const configs = lbConfigs(
+        const { configs, failover } = lbConfigs(
             {
                 lbs,
                 peers: apps.hosts.map((h) => h.privateIp),
@@ -176,14 +172,12 @@ export class MeteorSite extends pulumi.ComponentResource {
                 tls: letsencrypt
                     ? { ...letsencrypt.tlsPaths, selfSigned: true }
                     : { ...lbTlsPaths, selfSigned: tls.mode === "self-signed" },
-                dependsOn: () => (letsencrypt ? [letsencrypt.prepare] : []),
+                dependsOn: (l) => (letsencrypts ? [letsencrypts[lbs.indexOf(l)].prepare] : []),
                 failover: lbSettings.failover,
             },
             child,
         );
-        // HTTP-01 needs nginx's port-80 webroot and the name resolving to the reserved IP.
-        if (letsencrypt)
-            certbot(tls, onLb, [letsencrypt.prepare, configs[0].push, ...(dns ? [dns.record] : [])], child);
+        if (letsencrypts) lbCertbots(lbs, tls, letsencrypts, { configs, failover, dns }, child);
 
         const db = svc.database === "managed" ? managedDatabase(args, network, apps, child) : undefined;
 

@@ -20,9 +20,10 @@ export function certbot(
     lb: { connection: LoadBalancerHost["connection"]; domain: string; hostId: pulumi.Input<string> },
     after: pulumi.Resource[],
     opts: Opts,
+    name = "lb-certbot",
 ): LetsEncryptIssuance {
     return new LetsEncryptIssuance(
-        "lb-certbot",
+        name,
         {
             ...lb,
             email: tls.letsencryptEmail!,
@@ -30,13 +31,16 @@ export function certbot(
             after,
             // The certbot Command was LetsEncrypt's child, `lb-letsencrypt-issue`, when index.ts made
             // LetsEncrypt at the top of the stack.
-            commandAliases: [
-                pulumi.createUrn(
-                    "lb-letsencrypt-issue",
-                    "command:remote:Command",
-                    pulumi.createUrn("lb-letsencrypt", "meteor-do:tls:LetsEncrypt"),
-                ),
-            ],
+            commandAliases:
+                name !== "lb-certbot"
+                    ? []
+                    : [
+                          pulumi.createUrn(
+                              "lb-letsencrypt-issue",
+                              "command:remote:Command",
+                              pulumi.createUrn("lb-letsencrypt", "meteor-do:tls:LetsEncrypt"),
+                          ),
+                      ],
         },
         opts,
     );

@@ -52,6 +52,11 @@ export interface LbView {
     /** `prefix` is where the tree is installed; every include is absolute under it. */
     paths: { prefix: string; pid: string; errorLog: string; accessLog: string; temp: string };
     acmeWebroot: string;
+    /**
+     * lbCount 2: the other LB's HTTP server (`privateIp:80`), asked for an ACME challenge this LB's webroot
+     * does not hold (its certbot's), since the challenge reaches whichever LB holds the reserved IP.
+     */
+    acmePeer?: string;
     /** `user` directive (production: www-data); leave unset for unprivileged or test runs. */
     user?: string;
     workerProcesses?: number | "auto";
@@ -159,6 +164,10 @@ function validate(v: LbView): void {
         check(SAFE_PATH.test(p), `${k} must be an absolute path of [A-Za-z0-9._/-], got "${p}"`);
     }
     check(!v.paths.prefix.endsWith("/"), "paths.prefix must not end with /");
+    if (v.acmePeer !== undefined) {
+        const [ip, p] = v.acmePeer.split(":");
+        check(isIpv4(ip) && /^[0-9]+$/.test(p ?? ""), `acmePeer must be IPv4:port, got "${v.acmePeer}"`);
+    }
     if (v.listen.address !== undefined)
         check(isIpv4(v.listen.address), `listen.address must be IPv4, got "${v.listen.address}"`);
     for (const a of v.listen.adminAddresses ?? [])

@@ -31,6 +31,8 @@ export interface ProductionSite {
     limits: { connectionsPerIp: number; requestsPerSecondPerIp: number };
     /** Paths on the LB host (written by the TLS Command before the push). */
     tls: LbView["tls"];
+    /** lbCount 2: the other LB's private IP (ACME challenges this LB does not hold are asked there). */
+    otherLbPrivateIp?: string;
 }
 
 /** The production view: Debian's paths (lib/layout.ts), public ports 80/443, the admin port inside only. */
@@ -55,6 +57,7 @@ export function productionView(s: ProductionSite): LbView {
         listen: { http: 80, https: 443, admin: lbAdminPort, adminAddresses: ["127.0.0.1", s.lbPrivateIp] },
         paths: { ...lbHostPaths },
         acmeWebroot,
+        ...(s.otherLbPrivateIp ? { acmePeer: `${s.otherLbPrivateIp}:80` } : {}),
         user: nginxUser,
         workerProcesses: "auto",
         workerRlimitNofile: lbOpenFiles,

@@ -3,6 +3,7 @@ import * as path from "path";
 import { execFileSync } from "child_process";
 import { ConfigError, loadConfig } from "../../components/config";
 import { configureCommand } from "../../components/failover";
+import { untarGzBase64 } from "../support/untar";
 import { isSecretInput, named, ofType, props, recorded, runProgram, tempBundle, waitsFor } from "../support/mocks";
 
 // lbCount 2: two LB droplets sharing one reserved IP that keepalived (not the program) assigns; the
@@ -119,6 +120,36 @@ describe("lbCount 2: app hosts drain on both LBs", () => {
         expect(waitsFor("app-1-resume").has("app-1-resume-lb-1")).toBe(true);
         expect(waitsFor("app-1-resume-lb-1").has("app-1")).toBe(true);
         expect(waitsFor("app-2-pause-lb-1").has("app-1-resume")).toBe(true);
+    });
+});
+
+describe("lbCount 2 with Let's Encrypt", () => {
+    beforeAll(() =>
+        run({
+            lbCount: "2",
+            failoverApiToken: TOKEN,
+            tlsMode: "letsencrypt",
+            domain: "app.example.com",
+            letsencryptEmail: "ops@example.com",
+        }),
+    );
+
+    test("each LB runs its own certbot once both serve the challenge fallback and the address is on one", async () => {
+        for (const [certbot, prepare] of [
+            ["lb-certbot-issue", "lb-letsencrypt-prepare"],
+            ["lb-1-certbot-issue", "lb-1-letsencrypt-prepare"],
+        ]) {
+            const waits = waitsFor(certbot);
+            for (const need of [prepare, "lb-config-push", "lb-1-config-push", "lb-failover", "lb-1-failover"])
+                expect([certbot, need, waits.has(need)]).toEqual([certbot, need, true]);
+        }
+        expect(named("lb-1-certbot-issue").inputs.connection.host).toBe(named("lb-1-failover").inputs.connection.host);
+        // Each LB asks the other for a challenge it does not hold.
+        const n = (name: string) => recorded.findIndex((r) => r.name === name) + 1;
+        const tree = await untarGzBase64(named("lb-config-push").inputs.stdin);
+        expect(tree["sites/http.conf"]).toContain(`proxy_pass http://10.116.0.${n("lb-1-droplet")}:80;`);
+        const tree1 = await untarGzBase64(named("lb-1-config-push").inputs.stdin);
+        expect(tree1["sites/http.conf"]).toContain(`proxy_pass http://10.116.0.${n("lb-droplet")}:80;`);
     });
 });
 
