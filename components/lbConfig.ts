@@ -9,7 +9,7 @@ import { checkStackSettings, renderNginx } from "../nginx/render";
 import { productionView, ProductionSite } from "../nginx/views";
 
 /** The production view's values that are Pulumi Outputs here (addresses the engine fills in). */
-type Unknown = "peers" | "peerNames" | "lbPrivateIp" | "vpcCidr" | "serverName" | "otherLbPrivateIp";
+type Unknown = "peers" | "peerNames" | "lbPrivateIp" | "vpcCidr" | "serverName" | "otherLbPrivateIp" | "lbName";
 
 /** What nginx/views.ts `productionView` takes, as Inputs, and how to reach and order the push. */
 export interface LbConfigArgs extends Omit<ProductionSite, Unknown> {
@@ -21,6 +21,8 @@ export interface LbConfigArgs extends Omit<ProductionSite, Unknown> {
     lbPrivateIp: pulumi.Input<string>;
     /** lbCount 2: the other LB's private IP. */
     otherLbPrivateIp?: pulumi.Input<string>;
+    /** lbCount 2: this LB's droplet name (the status page names it with its role). */
+    lbName?: pulumi.Input<string>;
     vpcCidr: pulumi.Input<string>;
     serverName: pulumi.Input<string>;
     /** The host's tools Command and the TLS Command. */
@@ -49,10 +51,27 @@ export class LbConfig extends pulumi.ComponentResource {
         for (const c of args.adminCidrs) assertRule(rules.narrowCidr, c, "adminCidrs entry");
 
         const files = pulumi
-            .all([args.peers, args.peerNames, args.lbPrivateIp, args.vpcCidr, args.serverName, args.otherLbPrivateIp])
-            .apply(([peers, peerNames, lbPrivateIp, vpcCidr, serverName, otherLbPrivateIp]) =>
+            .all([
+                args.peers,
+                args.peerNames,
+                args.lbPrivateIp,
+                args.vpcCidr,
+                args.serverName,
+                args.otherLbPrivateIp,
+                args.lbName,
+            ])
+            .apply(([peers, peerNames, lbPrivateIp, vpcCidr, serverName, otherLbPrivateIp, lbName]) =>
                 renderNginx(
-                    productionView({ ...args, peers, peerNames, lbPrivateIp, vpcCidr, serverName, otherLbPrivateIp }),
+                    productionView({
+                        ...args,
+                        peers,
+                        peerNames,
+                        lbPrivateIp,
+                        vpcCidr,
+                        serverName,
+                        otherLbPrivateIp,
+                        lbName,
+                    }),
                 ),
             );
         this.filesHash = files.apply(filesHash);

@@ -52,7 +52,7 @@ export function lbHosts(args: LbHostsArgs, opts: pulumi.ComponentResourceOptions
 
 export interface LbConfigsArgs extends Omit<
     LbConfigArgs,
-    "connection" | "lbPrivateIp" | "otherLbPrivateIp" | "dependsOn" | "hostId"
+    "connection" | "lbPrivateIp" | "otherLbPrivateIp" | "lbName" | "dependsOn" | "hostId"
 > {
     lbs: LoadBalancerHost[];
     /** What each LB's push waits for besides its tools and certificate (Let's Encrypt's preparation). */
@@ -78,7 +78,7 @@ export function lbConfigs(
                     ...site,
                     connection: lb.connection,
                     lbPrivateIp: lb.privateIp,
-                    ...(lbs.length === 2 ? { otherLbPrivateIp: lbs[1 - i].privateIp } : {}),
+                    ...(lbs.length === 2 ? { otherLbPrivateIp: lbs[1 - i].privateIp, lbName: lb.droplet.name } : {}),
                     dependsOn: [lb.ready.tools, lb.certificateInstalled, ...dependsOn(lb)],
                     hostId: lb.ready.hostId,
                 },

@@ -57,6 +57,11 @@ export interface LbView {
      * does not hold (its certbot's), since the challenge reaches whichever LB holds the reserved IP.
      */
     acmePeer?: string;
+    /**
+     * lbCount 2: this LB's droplet name and the file keepalived's notify writes its role to (active,
+     * standby, fault): the status page says which LB answered and its role.
+     */
+    failover?: { name: string; roleFile: string };
     /** `user` directive (production: www-data); leave unset for unprivileged or test runs. */
     user?: string;
     workerProcesses?: number | "auto";
@@ -164,6 +169,13 @@ function validate(v: LbView): void {
         check(SAFE_PATH.test(p), `${k} must be an absolute path of [A-Za-z0-9._/-], got "${p}"`);
     }
     check(!v.paths.prefix.endsWith("/"), "paths.prefix must not end with /");
+    if (v.failover !== undefined) {
+        assertRule(rules.dropletName, v.failover.name, "failover.name");
+        check(
+            SAFE_PATH.test(v.failover.roleFile),
+            `failover.roleFile must be an absolute path, got "${v.failover.roleFile}"`,
+        );
+    }
     if (v.acmePeer !== undefined) {
         const [ip, p] = v.acmePeer.split(":");
         check(isIpv4(ip) && /^[0-9]+$/.test(p ?? ""), `acmePeer must be IPv4:port, got "${v.acmePeer}"`);

@@ -2,7 +2,7 @@
 // what LbConfig pushes) and this machine (localView: lb:local, the nginx suite, benchmarks). The templates
 // are the same; paths, ports and check timings differ.
 import * as path from "path";
-import { acmeWebroot, lbAdminPort, lbHostPaths, lbOpenFiles, nginxUser } from "../lib/layout";
+import { acmeWebroot, lbAdminPort, lbHostPaths, lbOpenFiles, lbRoleFile, nginxUser } from "../lib/layout";
 import { assertRule, rules } from "../lib/validate";
 import type { LbHealthCheck, LbPeer, LbView } from "./render";
 
@@ -33,6 +33,8 @@ export interface ProductionSite {
     tls: LbView["tls"];
     /** lbCount 2: the other LB's private IP (ACME challenges this LB does not hold are asked there). */
     otherLbPrivateIp?: string;
+    /** lbCount 2: this LB's droplet name (the status page names the LB that answered, and its role). */
+    lbName?: string;
 }
 
 /** The production view: Debian's paths (lib/layout.ts), public ports 80/443, the admin port inside only. */
@@ -58,6 +60,7 @@ export function productionView(s: ProductionSite): LbView {
         paths: { ...lbHostPaths },
         acmeWebroot,
         ...(s.otherLbPrivateIp ? { acmePeer: `${s.otherLbPrivateIp}:80` } : {}),
+        ...(s.lbName ? { failover: { name: s.lbName, roleFile: lbRoleFile } } : {}),
         user: nginxUser,
         workerProcesses: "auto",
         workerRlimitNofile: lbOpenFiles,

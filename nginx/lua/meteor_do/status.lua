@@ -43,9 +43,25 @@ local function rows(filter)
     return out
 end
 
--- The load balancer itself: its config release and generation, its certificate, its clock.
+-- lbCount 2: the role keepalived last gave this LB (one short line; "none" before its first transition).
+local function role()
+    if not config.role_file then
+        return nil
+    end
+    local f = io.open(config.role_file, "r")
+    if not f then
+        return "none"
+    end
+    local r = f:read("*l")
+    f:close()
+    return (r and r:match("^(%l+)%s*$")) or "unknown"
+end
+
+-- The load balancer itself: its name and role (two LBs), config release and generation, certificate, clock.
 local function lb(generation)
     return {
+        name = config.lb_name,
+        role = role(),
         now = ngx_now(),
         release = state.release,
         generation = generation,
@@ -72,6 +88,7 @@ local function json(list, generation)
     return cjson.encode({
         servers = { total = #list, generation = generation, server = setmetatable(servers, cjson.array_mt) },
         lb = {
+            name = l.name or null, role = l.role or null,
             time = l.now, release = l.release or null, generation = generation,
             certificate = { path = l.certificate, not_after = l.certificate_not_after or null,
                 days_left = l.certificate_not_after and math.floor((l.certificate_not_after - l.now) / 86400)

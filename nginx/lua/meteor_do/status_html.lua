@@ -193,7 +193,10 @@ function _M.render(list, lb, args)
         '<div class="pills"><span class="pill">', #list, " hosts", args.status and (" " .. args.status) or "",
         '</span><span class="pill up">', n.up, ' up</span><span class="pill draining">', n.draining,
         ' draining</span><span class="pill down">', n.down, " down</span></div>",
-        '<dl class="meta"><dt>Certificate</dt><dd>', certificate(lb), "</dd>",
+        '<dl class="meta">',
+        lb.name and ('<dt>Answered by</dt><dd id="lb-role"><b>' .. esc(lb.name) .. "</b> &middot; "
+            .. esc(lb.role or "none") .. "</dd>") or "",
+        "<dt>Certificate</dt><dd>", certificate(lb), "</dd>",
         "<dt>Config</dt><dd>generation ", lb.generation,
         lb.release and (" &middot; release <code>" .. esc(lb.release) .. "</code>") or "", "</dd>",
         '<dt>Updated</dt><dd><span id="updated">', utc(now, "!%H:%M:%S UTC"), "</span> &middot; ",
