@@ -88,7 +88,8 @@ local function json(list, generation)
     return cjson.encode({
         servers = { total = #list, generation = generation, server = setmetatable(servers, cjson.array_mt) },
         lb = {
-            name = l.name or null, role = l.role or null,
+            -- lbCount 2 only (absent with one LB, as before).
+            name = l.name, role = l.role,
             time = l.now, release = l.release or null, generation = generation,
             certificate = { path = l.certificate, not_after = l.certificate_not_after or null,
                 days_left = l.certificate_not_after and math.floor((l.certificate_not_after - l.now) / 86400)
