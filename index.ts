@@ -26,6 +26,7 @@ export = async () => {
     return {
         siteUrl: site.url,
         lbReservedIp: site.lbReservedIp,
+        loadBalancers: site.loadBalancers,
         checkStatusUrl: pulumi.interpolate`${site.url}/check-status`,
         appPrivateIps: site.appPrivateIps,
         deployPublicKey: site.deployPublicKey,

@@ -6,6 +6,7 @@ import { LetsEncrypt } from "./letsencrypt";
 import { LbConfig, LbConfigArgs } from "./lbConfig";
 import { CertificatePair, LoadBalancerHost, LoadBalancerHostArgs } from "./loadBalancer";
 import { certbot } from "./siteServices";
+import { SiteCertificate } from "./tls";
 
 /**
  * The site's load balancers: `lb` alone (lbCount 1, the resources and Commands of a stack made before
@@ -17,14 +18,27 @@ export interface LbHostsArgs extends Omit<LoadBalancerHostArgs, "dropletName" | 
     count: StackConfig["lb"]["count"];
     /** Droplet names: `<prefix>-lb`, then `<prefix>-lb-1`. */
     dropletNamePrefix: string;
-    /** The certificate, made once from the reserved IP's address for every LB. */
-    certificate: (publicIp: pulumi.Output<string>) => CertificatePair;
+    /** The certificate's settings: one certificate (`site`), made from the reserved IP's address, on every LB. */
+    tls: StackConfig["tls"];
 }
 
 /** The LB droplets with their first Commands and certificate; lbs[0] is the app hosts' bastion. */
 export function lbHosts(args: LbHostsArgs, opts: pulumi.ComponentResourceOptions): LoadBalancerHost[] {
-    const { count, dropletNamePrefix, certificate, ...common } = args;
+    const { count, dropletNamePrefix, tls, ...common } = args;
     let pair: CertificatePair | undefined;
+    // letsencrypt: nginx serves a self-signed pair until certbot has issued, so it always starts.
+    const certificate = (ipAddress: pulumi.Output<string>) =>
+        new SiteCertificate(
+            "site",
+            {
+                mode: tls.mode === "letsencrypt" ? "self-signed" : tls.mode,
+                domain: tls.domain,
+                ipAddress,
+                certificatePem: tls.certificate,
+                privateKeyPem: tls.privateKey,
+            },
+            opts,
+        );
     const once = (ip: pulumi.Output<string>) => (pair ??= certificate(ip));
     const first = new LoadBalancerHost(
         "lb",

@@ -13,7 +13,6 @@ import { lbCertbots, lbConfigs, lbHosts, lbLetsEncrypt } from "./loadBalancers";
 import { Network } from "./network";
 import { OperatorAccess, OpsOutput, opsOutput } from "./operators";
 import { accountServices, managedDatabase } from "./siteServices";
-import { SiteCertificate } from "./tls";
 
 /** The stack configuration's sections (components/config), as loadConfig returns them. */
 export interface MeteorSiteArgs extends Pick<StackConfig, "placement" | "app" | "lb" | "tls" | "services"> {
@@ -41,6 +40,8 @@ export class MeteorSite extends pulumi.ComponentResource {
     /** https://<domain or reserved IP>/ */
     readonly url: pulumi.Output<string>;
     readonly lbReservedIp: pulumi.Output<string>;
+    /** Every LB droplet: name, its own public address and private address (lbCount 2: two). */
+    readonly loadBalancers: pulumi.Output<{ name: string; publicIp: string; privateIp: string }[]>;
     readonly appPrivateIps: pulumi.Output<string>[];
     /** The public half of the key the LB's Commands log in with (user `deploy`; app hosts have their own). */
     readonly deployPublicKey: pulumi.Output<string>;
@@ -92,19 +93,7 @@ export class MeteorSite extends pulumi.ComponentResource {
                 tags: [network.lbTag.name],
                 dropletNamePrefix: prefix,
                 protectReservedIp: svc.protectStateful,
-                // letsencrypt: nginx serves a self-signed pair until certbot has issued, so it always starts.
-                certificate: (publicIp) =>
-                    new SiteCertificate(
-                        "site",
-                        {
-                            mode: tls.mode === "letsencrypt" ? "self-signed" : tls.mode,
-                            domain: tls.domain,
-                            ipAddress: publicIp,
-                            certificatePem: tls.certificate,
-                            privateKeyPem: tls.privateKey,
-                        },
-                        child,
-                    ),
+                tls,
             },
             child,
         );
@@ -225,14 +214,18 @@ export class MeteorSite extends pulumi.ComponentResource {
         new OperatorAccess("ops", { keys: args.ops?.operatorSshKeys ?? [], lb, apps: apps.hosts }, { parent: this });
 
         this.lbReservedIp = lb.publicIp;
+        this.loadBalancers = pulumi
+            .all(lbs.map((l) => pulumi.all([l.droplet.name, l.dropletIp, l.privateIp])))
+            .apply((all) => all.map(([name, publicIp, privateIp]) => ({ name, publicIp, privateIp })));
         this.appPrivateIps = apps.hosts.map((h) => h.privateIp);
         this.deployPublicKey = key.publicKeyOpenssh;
         this.vpcIpRange = network.vpc.ipRange;
         this.deployedSha256 = deploy.deployedSha256;
-        this.ops = opsOutput({ lb, apps: apps.hosts, appPort: app.port, bundle: app.bundle, deploy });
+        this.ops = opsOutput({ lb, lbs, apps: apps.hosts, appPort: app.port, bundle: app.bundle, deploy });
         this.registerOutputs({
             url: this.url,
             lbReservedIp: this.lbReservedIp,
+            loadBalancers: this.loadBalancers,
             appPrivateIps: this.appPrivateIps,
             deployPublicKey: this.deployPublicKey,
             vpcIpRange: this.vpcIpRange,

@@ -70,6 +70,8 @@ export type OpsOutput = ReturnType<typeof opsOutput>;
  */
 export function opsOutput(a: {
     lb: LoadBalancerHost;
+    /** lbCount 2: both LBs (each at its droplet's own address: the reserved IP moves). */
+    lbs?: LoadBalancerHost[];
     apps: AppHost[];
     appPort: number;
     bundle: Bundle;
@@ -84,6 +86,18 @@ export function opsOutput(a: {
             privateIp: a.lb.privateIp,
             hostKey: a.lb.hostKey,
         },
+        ...(a.lbs && a.lbs.length > 1
+            ? {
+                  lbs: a.lbs.map((l) => ({
+                      name: l.hostName,
+                      droplet: l.droplet.name,
+                      dropletId: l.droplet.id,
+                      publicIp: l.dropletIp,
+                      privateIp: l.privateIp,
+                      hostKey: l.hostKey,
+                  })),
+              }
+            : {}),
         hosts: a.apps.map((h) => ({
             name: h.name,
             droplet: h.droplet.name,

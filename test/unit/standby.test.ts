@@ -21,7 +21,27 @@ afterAll(() => fixture.remove());
 const run = (config: Record<string, string>) => runProgram({ bundle: fixture.bundle, ...config });
 
 describe("lbCount 2", () => {
-    beforeAll(() => run({ lbCount: "2", failoverApiToken: TOKEN }));
+    let outputs: Record<string, unknown>;
+    beforeAll(async () => (outputs = await run({ lbCount: "2", failoverApiToken: TOKEN })));
+
+    test("outputs list both LBs at their own addresses; the site and its status page stay on the reserved IP", () => {
+        const n = (name: string) => recorded.findIndex((r) => r.name === name) + 1;
+        const [lb0, lb1] = [n("lb-droplet"), n("lb-1-droplet")];
+        expect(outputs).toMatchObject({
+            siteUrl: "https://198.51.100.10",
+            checkStatusUrl: "https://198.51.100.10/check-status",
+            loadBalancers: [
+                { name: "meteor-do-staging-lb", publicIp: `203.0.113.${lb0}`, privateIp: `10.116.0.${lb0}` },
+                { name: "meteor-do-staging-lb-1", publicIp: `203.0.113.${lb1}`, privateIp: `10.116.0.${lb1}` },
+            ],
+        });
+        const ops = outputs.ops as { lb: { publicIp: string }; lbs: { name: string; publicIp: string }[] };
+        expect(ops.lb.publicIp).toBe("198.51.100.10");
+        expect(ops.lbs.map((l) => [l.name, l.publicIp])).toEqual([
+            ["lb", `203.0.113.${lb0}`],
+            ["lb-1", `203.0.113.${lb1}`],
+        ]);
+    });
 
     test("two LB droplets, one reserved IP, no assignment (keepalived owns the address)", () => {
         const lbs = ofType(DROPLET).filter((d) => d.name.startsWith("lb"));
