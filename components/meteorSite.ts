@@ -211,7 +211,11 @@ export class MeteorSite extends pulumi.ComponentResource {
         );
 
         accountServices(args, { network, lb, apps, dns, db, url: this.url }, child);
-        new OperatorAccess("ops", { keys: args.ops?.operatorSshKeys ?? [], lb, apps: apps.hosts }, { parent: this });
+        new OperatorAccess(
+            "ops",
+            { keys: args.ops?.operatorSshKeys ?? [], lb, otherLbs: lbs.slice(1), apps: apps.hosts },
+            { parent: this },
+        );
 
         this.lbReservedIp = lb.publicIp;
         this.loadBalancers = pulumi

@@ -24,6 +24,8 @@ export interface OperatorAccessArgs {
     /** OpenSSH public key lines (validated by config); none leaves the user without a way in. */
     keys: string[];
     lb: LoadBalancerHost;
+    /** lbCount 2: lb-1, where ops also log in (ops failover). */
+    otherLbs?: LoadBalancerHost[];
     apps: AppHost[];
 }
 
@@ -37,6 +39,12 @@ export class OperatorAccess extends pulumi.ComponentResource {
         const script = fs.readFileSync(path.join(__dirname, "host", "operator.sh"), "utf8");
         const hosts: { name: string; role: "app" | "lb"; connection: Connection; ready: HostReady }[] = [
             { name: "lb", role: "lb", connection: args.lb.connection, ready: args.lb.ready },
+            ...(args.otherLbs ?? []).map((l) => ({
+                name: l.hostName,
+                role: "lb" as const,
+                connection: l.connection,
+                ready: l.ready,
+            })),
             ...args.apps.map((h) => ({ name: h.name, role: "app" as const, connection: h.connection, ready: h.ready })),
         ];
         this.commands = hosts.map(

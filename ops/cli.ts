@@ -3,6 +3,7 @@
 import { spawnSync } from "child_process";
 import { parseArgs } from "util";
 import { exec } from "./exec";
+import { failover } from "./failover";
 import { logs } from "./logs";
 import { rollback } from "./rollback";
 import { Runner } from "./runner";
@@ -19,7 +20,7 @@ Commands (examples for the stack "staging"):
                                    the app's journal of every host (or one), host name first, in time order
       npm run ops -- logs --stack staging --lines 50 --since -1h
       npm run ops -- logs --stack staging --host app-2 --follow
-  ssh <host|lb>                    an interactive shell on an app host (through the LB) or on the LB
+  ssh <host|lb|lb-1>               an interactive shell on an app host (through the LB) or on an LB
       npm run ops -- ssh app-1 --stack staging
   exec [--host NAME] -- <command>  runs the command on every app host in turn (or one); exits non-zero
                                    if it failed on any host
@@ -29,6 +30,10 @@ Commands (examples for the stack "staging"):
                                    gate, uploading nothing; then records it in the stack's config
       npm run ops -- rollback --stack staging
       npm run ops -- rollback --stack staging --to 3f1c9a0b2e4d
+  failover                         moves the reserved IP to the standby LB (lbCount 2): steps the active one
+                                   down, waits until the standby holds the address, lets the old one back
+                                   as standby; refuses with one LB or when the standby is not ready
+      npm run ops -- failover --stack prod
   help                             this text
 
 Options:
@@ -40,7 +45,7 @@ Options:
   --host NAME         one app host, by the program's name (app-2) or the droplet's name
 Log in as the operator user with a key listed in the stack's operatorSshKeys config.`;
 
-const commands = ["status", "logs", "ssh", "exec", "rollback", "help"] as const;
+const commands = ["status", "logs", "ssh", "exec", "rollback", "failover", "help"] as const;
 
 export interface Io {
     out: (s: string) => void;
@@ -115,10 +120,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
         case "ssh": {
             const name = rest[0];
             if (!name) throw new Error("ssh needs a host: lb or an app host (app-1, ...)");
-            return runner.interactive(name === "lb" || name === target.lb.droplet ? "lb" : findHost(target, name).name);
+            // Every LB has a block of its own (name and droplet name) in the stack's ssh_config.
+            if (name === "lb" || [target.lb, ...(target.lbs ?? [])].some((l) => name === l.name || name === l.droplet))
+                return runner.interactive(name);
+            return runner.interactive(findHost(target, name).name);
         }
         case "exec":
             return exec(runner, hosts, words, io.out);
+        case "failover":
+            return failover(runner, io.out);
         case "rollback":
             return rollback(runner, values.to, io.out, async (record) => {
                 const shown = record.join(" ");

@@ -32,7 +32,7 @@ export function sshFiles(stack: string, baseDir?: string): SshFiles {
  * every host (else undefined: the first connection records each key, accept-new).
  */
 export function pinnedKnownHosts(t: OpsTarget): string | undefined {
-    const all = [t.lb, ...t.hosts];
+    const all = [t.lb, ...(t.lbs ?? []).filter((l) => l.name !== "lb"), ...t.hosts];
     if (!all.every((h) => h.hostKey)) return undefined;
     return all.map((h) => `${hostKeyAlias(h)} ${h.hostKey}\n`).join("");
 }
@@ -64,7 +64,9 @@ export function sshConfig(t: OpsTarget, o: SshConfigOptions): string {
         ].join("\n");
     return [
         `# meteor-do ops: stack ${t.stack} (written by \`npm run ops\`; no secrets)`,
-        block({ ...t.lb, name: "lb" }, t.lb.publicIp, false),
+        // Two LBs: each at its droplet's own address (the reserved IP may be on the other one).
+        block({ ...t.lb, name: "lb" }, t.lbs?.find((l) => l.name === "lb")?.publicIp ?? t.lb.publicIp, false),
+        ...(t.lbs ?? []).filter((l) => l.name !== "lb").map((l) => block(l, l.publicIp, false)),
         ...t.hosts.map((h) => block(h, h.privateIp, true)),
         "Host *",
         `    User ${t.user}`,

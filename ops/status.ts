@@ -2,6 +2,7 @@
 // config generation and certificate expiry.
 import { appStatusProbe, lbStatusProbe } from "./remote";
 import { AppStatus, duration, lbState, LbStatus, parseAppStatus, parseLbStatus, table } from "./report";
+import { parseRole, roleProbe } from "./failover";
 import { Runner } from "./runner";
 import { OpsTarget } from "./target";
 
@@ -45,6 +46,13 @@ export async function status(r: Runner, print: (s: string) => void): Promise<num
     const lb = answer("lb", lbResult, parseLbStatus);
     const apps = appResults.map((res, i) => answer(t.hosts[i].name, res, parseAppStatus));
     print(statusReport(t, apps, lb));
+    // lbCount 2: which LB holds the address.
+    if (t.lbs) {
+        const roles = await Promise.all(t.lbs.map((l) => r.run(l.name, roleProbe(), 20_000)));
+        print(
+            `load balancers: ${t.lbs.map((l, i) => `${l.name} (${l.droplet}, ${l.publicIp}) ${roles[i].code === 0 ? parseRole(roles[i].stdout).role : "unreachable"}`).join(", ")}`,
+        );
+    }
     for (const f of failed) print(`could not read ${f}`);
     return failed.length > 0 ? 1 : 0;
 }

@@ -28,6 +28,8 @@ export interface OpsTarget {
     /** The stack's name, for messages and the per-stack ssh files. */
     stack: string;
     lb: OpsHost & { publicIp: string };
+    /** lbCount 2: both LBs (lb, lb-1), each at its droplet's own public address. */
+    lbs?: (OpsHost & { publicIp: string })[];
     /** App hosts in roll order. */
     hosts: OpsHost[];
     /** The user operators log in as (operatorSshKeys). */
@@ -76,11 +78,20 @@ export function parseOutputs(stack: string, outputs: unknown): OpsTarget {
     };
     const lbIn = (ops.lb ?? {}) as Record<string, unknown>;
     const hostsIn = Array.isArray(ops.hosts) ? ops.hosts : [];
+    const lbsIn = Array.isArray(ops.lbs) ? (ops.lbs as Record<string, unknown>[]) : undefined;
     if (hostsIn.length === 0) problems.push("hosts is empty");
     const c = (ops.cutover ?? {}) as Record<string, unknown>;
     const target: OpsTarget = {
         stack,
         lb: { ...host(lbIn, "lb"), publicIp: str(lbIn.publicIp, ipv4, "lb.publicIp") },
+        ...(lbsIn
+            ? {
+                  lbs: lbsIn.map((l, i) => ({
+                      ...host(l, `lbs[${i}]`),
+                      publicIp: str(l.publicIp, ipv4, `lbs[${i}].publicIp`),
+                  })),
+              }
+            : {}),
         hosts: hostsIn.map((h, i) => host(h, `hosts[${i}]`)),
         user: str(ops.user, user, "user"),
         appPort: int(ops.appPort, 1, "appPort"),
@@ -96,6 +107,7 @@ export function parseOutputs(stack: string, outputs: unknown): OpsTarget {
         },
     };
     const names = [target.lb.name, ...target.hosts.map((h) => h.name)];
+    if (target.lbs && !target.lbs.some((l) => l.name === "lb")) problems.push("lbs has no lb");
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup) problems.push(`host name ${dup} appears twice`);
     if (problems.length > 0) throw new Error(`stack ${stack}: the "ops" output is not usable: ${problems.join("; ")}`);

@@ -7,6 +7,9 @@
 #                                        (the status page and ops read it); active also assigns the reserved
 #                                        IP to this droplet (lb-takeover.sh), logged to the journal
 #   lb-role.sh show                      prints the recorded role (none before keepalived's first transition)
+#   lb-role.sh step-down|step-up         creates or removes the step-down file (npm run ops -- failover; the
+#                                        ops user may run these two with sudo): the tracked script then fails
+#                                        and this LB hands the address to the other one, or may hold it again
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=layout.sh disable=SC1091  # rendered by the program; checked as installed (unit suite)
@@ -34,11 +37,15 @@ case ${1:-} in
     curl -fsS -o /dev/null --max-time 1 "$admin/lb/config" 2>/dev/null
     ;;
   active)
-    record active
+    # "takeover" until the reserved IP is on this droplet, then "active" (ops failover waits for it).
+    record takeover
     for ((i = 1; i <= tries; i++)); do
-      if "$takeover" 2>&1 | journal; then exit 0; fi
+      if "$takeover" 2>&1 | journal; then
+        [[ $(cat "$role_file" 2>/dev/null) != takeover ]] || record active
+        exit 0
+      fi
       # Stepped down meanwhile (the other LB took over): its takeover is what counts now.
-      [[ $(cat "$role_file" 2>/dev/null) == active ]] || exit 0
+      [[ $(cat "$role_file" 2>/dev/null) == takeover ]] || exit 0
     done
     echo "lb-role: the takeover failed $tries times; this LB is VRRP master without the reserved IP" | journal
     exit 1
@@ -50,8 +57,17 @@ case ${1:-} in
   show)
     cat "$role_file" 2>/dev/null || echo none
     ;;
+  step-down)
+    install -d -m 0755 "$(dirname "$step_down")"
+    touch "$step_down"
+    echo "lb-role: stepping down (the tracked script fails until step-up)"
+    ;;
+  step-up)
+    rm -f "$step_down"
+    echo "lb-role: may hold the address again (as standby: no preemption)"
+    ;;
   *)
-    echo "usage: lb-role.sh check|active|standby|fault|show" >&2
+    echo "usage: lb-role.sh check|active|standby|fault|show|step-down|step-up" >&2
     exit 2
     ;;
 esac

@@ -4,7 +4,8 @@
 # Both roles: the `ops` user (key-only, bash; not "operator", a system group on Debian), in the
 # systemd-journal group (reads the app's journal), its authorized_keys owned by root (only this script
 # writes them). App hosts: sudo for the rollback form of cutover.sh (`... --env live`) and nothing else.
-# LB: tunnels to the app hosts' port 22 come from bastion.sh, for this user as for deploy. Idempotent. It
+# LB: sudo for `lb-role.sh step-down` and `step-up` (ops failover, lbCount 2) and nothing else; tunnels to the
+# app hosts' port 22 come from bastion.sh, for this user as for deploy. Idempotent. It
 # runs from a Command, not from user-data, so adding or removing a key never replaces a droplet.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -55,7 +56,13 @@ if [[ $role == app ]]; then
   printf '%s ALL=(root) NOPASSWD: %s/cutover.sh * --env live\n' "$OPERATOR" "$TOOLS_DIR" >"$work/sudoers"
   visudo -cqf "$work/sudoers" || die "the sudoers rule does not parse"
   install -m 0440 -o root -g root "$work/sudoers" "$SUDOERS_FILE"
-elif [[ -f $SSHD_DROPIN ]]; then
+else
+  # The LB: `npm run ops -- failover` steps the active LB down and up again (lbCount 2), nothing else.
+  printf '%s ALL=(root) NOPASSWD: %s/lb-role.sh step-down, %s/lb-role.sh step-up\n' "$OPERATOR" "$TOOLS_DIR" "$TOOLS_DIR" >"$work/sudoers"
+  visudo -cqf "$work/sudoers" || die "the sudoers rule does not parse"
+  install -m 0440 -o root -g root "$work/sudoers" "$SUDOERS_FILE"
+fi
+if [[ $role == lb && -f $SSHD_DROPIN ]]; then
   # The operator's tunnels are bastion.sh's now (to the app droplets' port 22 only): drop the old *:22 rule.
   rm -f "$SSHD_DROPIN"
   systemctl reload ssh

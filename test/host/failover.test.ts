@@ -199,11 +199,29 @@ describe("lb-role.sh", () => {
         expect(r.code).toBe(1);
         expect(fs.readFileSync(calls, "utf8")).toBe("x\nx\n");
         expect(r.stderr).toContain("the takeover failed 2 times");
+        // Not assigned: "takeover" (ops failover waits for "active"); once the takeover succeeds, "active".
+        expect((await role(dir, "http://127.0.0.1:9", "show")).stdout).toBe("takeover\n");
+        fs.writeFileSync(path.join(dir, "takeover"), `#!/bin/sh\necho x >>'${calls}'\n`, { mode: 0o755 });
+        expect((await role(dir, "http://127.0.0.1:9", "active")).code).toBe(0);
         expect((await role(dir, "http://127.0.0.1:9", "show")).stdout).toBe("active\n");
         expect((await role(dir, "http://127.0.0.1:9", "fault")).code).toBe(0);
         expect(fs.readFileSync(path.join(dir, "run", "lb-role"), "utf8")).toBe("fault\n");
         expect(fs.statSync(path.join(dir, "run", "lb-role")).mode & 0o777).toBe(0o644);
     });
+});
+
+test("lb-role.sh step-down makes the check fail until step-up", async () => {
+    const dir = tempDir("lb-role");
+    const env = {
+        ...process.env,
+        LB_STEP_DOWN_FILE: path.join(dir, "run", "step-down"),
+        LB_ROLE_ADMIN: "http://127.0.0.1:9",
+    };
+    expect((await run("bash", [hostTool("lb-role.sh"), "step-down"], { env })).code).toBe(0);
+    expect(fs.existsSync(path.join(dir, "run", "step-down"))).toBe(true);
+    expect((await run("bash", [hostTool("lb-role.sh"), "check"], { env })).code).toBe(1);
+    expect((await run("bash", [hostTool("lb-role.sh"), "step-up"], { env })).code).toBe(0);
+    expect(fs.existsSync(path.join(dir, "run", "step-down"))).toBe(false);
 });
 
 describe("failover.sh", () => {

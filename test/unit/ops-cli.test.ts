@@ -67,13 +67,13 @@ afterEach(() => {
 
 test("--help lists every command with an example", async () => {
     expect(await main(["--help"], { out: (s) => io.out.push(s), err: () => undefined })).toBe(0);
-    for (const command of ["status", "logs", "ssh", "exec", "rollback"])
+    for (const command of ["status", "logs", "ssh", "exec", "rollback", "failover"])
         expect(io.out[0]).toMatch(new RegExp(`^  ${command}\\b[^]*?\\n      npm run ops -- ${command} `, "m"));
     expect(io.out[0]).toBe(help);
 });
 
 test.each([
-    [["bogus"], 'unknown command "bogus"; one of status, logs, ssh, exec, rollback, help'],
+    [["bogus"], 'unknown command "bogus"; one of status, logs, ssh, exec, rollback, failover, help'],
     [["status", "extra"], 'status: unexpected "extra"'],
     [["exec", "uname"], 'exec: unexpected "uname" (put the command after --)'],
     [["exec"], "exec needs a command after --"],
