@@ -26,6 +26,8 @@ export function configureCommand(o: {
     reservedIp: string;
     dropletId: string;
     apiUrl: string;
+    /** Names this configuration: `remove` with another generation (a replaced Command's delete) leaves it. */
+    generation: string;
 }): string {
     return runTool(
         "failover.sh",
@@ -44,6 +46,8 @@ export function configureCommand(o: {
         o.dropletId,
         "--api",
         o.apiUrl,
+        "--generation",
+        o.generation,
     );
 }
 
@@ -97,26 +101,25 @@ export class LbFailover extends pulumi.ComponentResource {
         this.configured = [];
         args.lbs.forEach((lb, index) => {
             const other = args.lbs[1 - index];
-            const create = pulumi
+            const settings = pulumi
                 .all([lb.privateIp, other.privateIp, keys[1 - index], args.reservedIp, lb.droplet.id])
-                .apply(([selfPrivateIp, peerPrivateIp, peerKey, reservedIp, dropletId]) =>
-                    configureCommand({
-                        index: index as 0 | 1,
-                        selfPrivateIp,
-                        peerPrivateIp,
-                        peerKey,
-                        reservedIp,
-                        dropletId,
+                .apply(([selfPrivateIp, peerPrivateIp, peerKey, reservedIp, dropletId]) => {
+                    const o = { index: index as 0 | 1, selfPrivateIp, peerPrivateIp, peerKey, reservedIp, dropletId };
+                    // A replacement creates the new Command before it deletes the old one: the old one's
+                    // `remove` must not undo the new configuration, so each names its own generation.
+                    return {
+                        ...o,
                         apiUrl: args.apiUrl,
-                    }),
-                );
+                        generation: sha256(JSON.stringify([o, args.apiUrl, scriptsHash])),
+                    };
+                });
             this.configured.push(
                 new remote.Command(
                     `${lb.hostName}-failover`,
                     {
                         connection: lb.connection,
-                        create,
-                        delete: runTool("failover.sh", "remove"),
+                        create: settings.apply(configureCommand),
+                        delete: settings.apply((s) => runTool("failover.sh", "remove", "--generation", s.generation)),
                         triggers: [trigger("droplet", lb.ready.hostId), trigger("scripts", scriptsHash)],
                         addPreviousOutputInEnv: false,
                     },

@@ -10,7 +10,11 @@
 #                               VRRPv3 inside it (Cloud Firewalls pass only tcp/udp/icmp, not VRRP), both
 #                               BACKUP with nopreempt, index 0 with the higher priority; lb-role.sh is its
 #                               tracked script and notify (lb-takeover.sh assigns the reserved IP on master)
-#   sudo failover.sh remove     stops and removes all of it (lbCount back to 1); the reserved IP stays put
+#        --generation ID        (names this configuration; written to failover.env)
+#   sudo failover.sh remove --generation ID
+#                               stops and removes all of it (lbCount back to 1) when ID is the configuration
+#                               in place; another ID (the delete of a Command just replaced by a newer one)
+#                               leaves it alone. The reserved IP stays where it is.
 # Idempotent: an unchanged file is left alone, so a run again neither restarts the tunnel nor keepalived.
 # Overrides for tests: FAILOVER_ROOT (a prefix for every path written), FAILOVER_SERVICES=none (no systemctl).
 set -euo pipefail
@@ -74,7 +78,7 @@ case ${1:-} in
     ;;
   configure)
     shift
-    index="" self="" peer="" peer_key="" reserved_ip="" droplet_id="" api=""
+    index="" self="" peer="" peer_key="" reserved_ip="" droplet_id="" api="" generation=""
     while [[ $# -gt 0 ]]; do
       [[ $# -ge 2 ]] || die "usage: failover.sh configure --index 0|1 --self-private IP --peer-private IP --peer-key KEY --reserved-ip IP --droplet-id N --api URL"
       case $1 in
@@ -85,6 +89,7 @@ case ${1:-} in
         --reserved-ip) reserved_ip=$2 ;;
         --droplet-id) droplet_id=$2 ;;
         --api) api=$2 ;;
+        --generation) generation=$2 ;;
         *) die "unknown option $1" ;;
       esac
       shift 2
@@ -94,11 +99,13 @@ case ${1:-} in
     [[ $peer_key =~ ^[A-Za-z0-9+/]{43}=$ ]] || die "--peer-key must be a WireGuard public key, got '$peer_key'"
     [[ $droplet_id =~ ^[0-9]+$ ]] || die "--droplet-id must be a number, got '$droplet_id'"
     [[ $api =~ ^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$ ]] || die "--api must be an http(s) URL without a path, got '$api'"
+    [[ $generation =~ ^[0-9a-f]{64}$ ]] || die "--generation must be a sha256, got '$generation'"
     [[ -s $key_file ]] || die "no WireGuard key in $key_file (run failover.sh key first)"
     own=${tunnel[index]} other=${tunnel[1 - index]}
     priority=$((index == 0 ? 150 : 100))
 
-    printf 'FAILOVER_API=%s\nFAILOVER_RESERVED_IP=%s\nFAILOVER_DROPLET_ID=%s\n' "$api" "$reserved_ip" "$droplet_id" |
+    printf 'FAILOVER_API=%s\nFAILOVER_RESERVED_IP=%s\nFAILOVER_DROPLET_ID=%s\nFAILOVER_GENERATION=%s\n' \
+      "$api" "$reserved_ip" "$droplet_id" "$generation" |
       put "$dir/failover.env" 0600 || true
 
     wg_changed=0
@@ -197,6 +204,11 @@ EOF
     fi
     ;;
   remove)
+    [[ ${2:-} == --generation && ${3:-} =~ ^[0-9a-f]{64}$ ]] || die "usage: failover.sh remove --generation SHA256"
+    if ! grep -qx "FAILOVER_GENERATION=$3" "$dir/failover.env" 2>/dev/null; then
+      echo "failover.sh: the configuration in place is not generation $3 (a newer one replaced it): nothing removed"
+      exit 0
+    fi
     systemd disable --now keepalived || true
     systemd disable --now wg-quick@wg0 || true
     rm -f "$ka_conf" "$ka_dropin" "$wg_dir/wg0.conf" "$dir/token" "$dir/failover.env" "$root$LAYOUT_LB_ROLE_FILE"

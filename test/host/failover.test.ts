@@ -245,7 +245,7 @@ describe("failover.sh", () => {
         expect(bad.stderr).not.toContain("rm -rf");
     });
 
-    const configure = (root: string, index: string) =>
+    const configure = (root: string, index: string, generation = "1".repeat(64)) =>
         failover(root, [
             "configure",
             "--index",
@@ -262,6 +262,8 @@ describe("failover.sh", () => {
             "1234",
             "--api",
             "https://api.digitalocean.com",
+            "--generation",
+            generation,
         ]);
 
     test("configure: the tunnel to the other LB and keepalived inside it, keepalived -t clean", async () => {
@@ -286,7 +288,7 @@ describe("failover.sh", () => {
             expect(ka).toContain(line);
         expect(ka).toContain('notify_master "/usr/local/lib/meteor-do/lb-role.sh active"');
         expect(fs.readFileSync(path.join(root, "etc/meteor-do/failover/failover.env"), "utf8")).toBe(
-            `FAILOVER_API=https://api.digitalocean.com\nFAILOVER_RESERVED_IP=${RESERVED}\nFAILOVER_DROPLET_ID=1234\n`,
+            `FAILOVER_API=https://api.digitalocean.com\nFAILOVER_RESERVED_IP=${RESERVED}\nFAILOVER_DROPLET_ID=1234\nFAILOVER_GENERATION=${"1".repeat(64)}\n`,
         );
         if (fs.existsSync("/usr/sbin/keepalived")) {
             // In a network namespace of its own with a TUN wg0 (what wireguard-go makes); the tracked and notify
@@ -317,6 +319,23 @@ describe("failover.sh", () => {
         const before = fs.statSync(conf).mtimeMs;
         expect((await configure(root, "1")).code).toBe(0);
         expect(fs.statSync(conf).mtimeMs).toBe(before);
+    });
+
+    test("remove: only the generation in place (a replaced Command's delete leaves the new configuration)", async () => {
+        const root = tempDir("failover-root");
+        fs.mkdirSync(path.join(root, "etc/wireguard"), { recursive: true });
+        fs.writeFileSync(path.join(root, "etc/wireguard/meteor-do.key"), "B".repeat(43) + "=\n", { mode: 0o600 });
+        expect((await configure(root, "0", "2".repeat(64))).code).toBe(0);
+        const conf = path.join(root, "etc/keepalived/keepalived.conf");
+        const old = await failover(root, ["remove", "--generation", "1".repeat(64)]);
+        expect([old.code, old.stdout]).toEqual([
+            0,
+            `failover.sh: the configuration in place is not generation ${"1".repeat(64)} (a newer one replaced it): nothing removed\n`,
+        ]);
+        expect(fs.existsSync(conf)).toBe(true);
+        expect((await failover(root, ["remove", "--generation", "2".repeat(64)])).code).toBe(0);
+        expect(fs.existsSync(conf)).toBe(false);
+        expect(fs.existsSync(path.join(root, "etc/wireguard/wg0.conf"))).toBe(false);
     });
 
     test("configure refuses bad arguments, naming them", async () => {

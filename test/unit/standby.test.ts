@@ -94,18 +94,24 @@ describe("lbCount 2", () => {
         // lb-0 is master before lb-1's keepalived starts: no address move on a first up.
         expect(waitsFor("lb-1-failover").has("lb-failover")).toBe(true);
         expect(waitsFor("lb-failover").has("lb-1-failover")).toBe(false);
-        expect(named("lb-failover").inputs.delete).toBe("sudo /usr/local/lib/meteor-do/failover.sh remove");
+        // The delete removes only the configuration its own create made (a replacement creates first).
+        const generation = /--generation ([0-9a-f]{64})$/.exec(named("lb-failover").inputs.create)![1];
+        expect(named("lb-failover").inputs.delete).toBe(
+            `sudo /usr/local/lib/meteor-do/failover.sh remove --generation ${generation}`,
+        );
     });
 
     test("each LB runs configure with its own droplet id and private address, and the other's", () => {
         // The mocks number resources in registration order: droplet id 1000+n, public IP 203.0.113.n, private 10.116.0.n.
         const n = (name: string) => recorded.findIndex((r) => r.name === name) + 1;
         const [lb0, lb1] = [n("lb-droplet"), n("lb-1-droplet")];
+        const gen = (c: string) => /--generation ([0-9a-f]{64})$/.exec(named(c).inputs.create)?.[1];
+        expect(gen("lb-failover")).not.toBe(gen("lb-1-failover"));
         expect(named("lb-failover").inputs.create).toBe(
-            `sudo /usr/local/lib/meteor-do/failover.sh configure --index 0 --self-private 10.116.0.${lb0} --peer-private 10.116.0.${lb1} --peer-key '' --reserved-ip 198.51.100.10 --droplet-id ${1000 + lb0} --api https://api.digitalocean.com`,
+            `sudo /usr/local/lib/meteor-do/failover.sh configure --index 0 --self-private 10.116.0.${lb0} --peer-private 10.116.0.${lb1} --peer-key '' --reserved-ip 198.51.100.10 --droplet-id ${1000 + lb0} --api https://api.digitalocean.com --generation ${gen("lb-failover")}`,
         );
         expect(named("lb-1-failover").inputs.create).toBe(
-            `sudo /usr/local/lib/meteor-do/failover.sh configure --index 1 --self-private 10.116.0.${lb1} --peer-private 10.116.0.${lb0} --peer-key '' --reserved-ip 198.51.100.10 --droplet-id ${1000 + lb1} --api https://api.digitalocean.com`,
+            `sudo /usr/local/lib/meteor-do/failover.sh configure --index 1 --self-private 10.116.0.${lb1} --peer-private 10.116.0.${lb0} --peer-key '' --reserved-ip 198.51.100.10 --droplet-id ${1000 + lb1} --api https://api.digitalocean.com --generation ${gen("lb-1-failover")}`,
         );
     });
 
@@ -239,6 +245,7 @@ test("the configure line quotes nothing a shell could read twice", () => {
         reservedIp: "198.51.100.10",
         dropletId: "123",
         apiUrl: "https://api.digitalocean.com",
+        generation: "f".repeat(64),
     });
     expect(execFileSync("bash", ["-c", `printf '%s\\n' ${line.replace(/^sudo /, "")}`]).toString()).toBe(
         [
@@ -258,6 +265,8 @@ test("the configure line quotes nothing a shell could read twice", () => {
             "123",
             "--api",
             "https://api.digitalocean.com",
+            "--generation",
+            "f".repeat(64),
             "",
         ].join("\n"),
     );
