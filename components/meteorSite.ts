@@ -210,7 +210,7 @@ export class MeteorSite extends pulumi.ComponentResource {
             child,
         );
 
-        accountServices(args, { network, lb, apps, dns, db, url: this.url }, child);
+        accountServices(args, { network, lb, otherLbs: lbs.slice(1), apps, dns, db, url: this.url }, child);
         new OperatorAccess(
             "ops",
             { keys: args.ops?.operatorSshKeys ?? [], lb, otherLbs: lbs.slice(1), apps: apps.hosts },

@@ -77,6 +77,8 @@ export function managedDatabase(args: Sections, network: Network, apps: AppServe
 export interface SiteParts {
     network: Network;
     lb: LoadBalancerHost;
+    /** lbCount 2: lb-1 (in the project too). */
+    otherLbs?: LoadBalancerHost[];
     apps: AppServers;
     dns?: SiteDns;
     db?: ManagedDatabase;
@@ -116,6 +118,7 @@ export function accountServices(args: Sections, site: SiteParts, opts: Opts): vo
             resources: [
                 lb.droplet.dropletUrn,
                 lb.reservedIp.reservedIpUrn,
+                ...(site.otherLbs ?? []).map((l) => l.droplet.dropletUrn),
                 ...apps.hosts.map((h) => h.droplet.dropletUrn),
                 ...(dns ? [dns.zone.domainUrn] : []),
                 ...(db ? [db.cluster.clusterUrn] : []),

@@ -115,6 +115,12 @@ describe("lbCount 2", () => {
         );
     });
 
+    test("both LB droplets are in the stack's DigitalOcean project", () => {
+        const n = (name: string) => recorded.findIndex((r) => r.name === name) + 1;
+        const resources = named("project-project").inputs.resources as string[];
+        for (const d of ["lb-droplet", "lb-1-droplet"]) expect(resources).toContain(`do:droplet:${1000 + n(d)}`);
+    });
+
     test("the same nginx configuration and certificate on both LBs, bastion rules on both", async () => {
         expect(named("lb-1-tls").inputs.stdin).toBe(named("lb-tls").inputs.stdin);
         expect(ofType("tls:index/selfSignedCert:SelfSignedCert")).toHaveLength(1);
