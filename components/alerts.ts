@@ -9,8 +9,13 @@ export interface AlertsArgs {
     label: string;
     /** The app droplets' tag: droplets added later are covered without a change here. */
     appTag: pulumi.Input<string>;
-    /** The load balancer droplet's id. */
-    lbDropletId: pulumi.Input<string>;
+    /** The load balancer droplets' ids (two with lbCount 2: the standby's CPU, memory and disk count too). */
+    lbDropletIds: pulumi.Input<string>[];
+    /**
+     * lbCount 2: each LB droplet's own address, pinged too (the reserved-IP ping sees only the active one, so
+     * a dead standby would go unnoticed until the next failover).
+     */
+    lbDroplets?: { name: string; ip: pulumi.Input<string> }[];
     /** The managed MongoDB cluster's id, when there is one. */
     databaseClusterId?: pulumi.Input<string>;
     /** https://<domain or reserved IP>: DigitalOcean Uptime checks it from outside, with its certificate. */
@@ -76,7 +81,7 @@ export class Alerts extends pulumi.ComponentResource {
             where: { tags?: pulumi.Input<string>[]; entities?: pulumi.Input<string>[] };
         }[] = [
             { key: "app", what: "app droplets", kind: "droplet", where: { tags: [args.appTag] } },
-            { key: "lb", what: "load balancer", kind: "droplet", where: { entities: [args.lbDropletId] } },
+            { key: "lb", what: "load balancer", kind: "droplet", where: { entities: args.lbDropletIds } },
         ];
         if (args.databaseClusterId !== undefined) {
             targets.push({
@@ -146,5 +151,9 @@ export class Alerts extends pulumi.ComponentResource {
         });
         const lb = check("lb-ping", "load balancer droplet", "ping", args.lbPublicIp);
         alert("lb-down", lb, "load balancer droplet down", { type: "down", period: uptimeDownPeriod });
+        for (const d of args.lbDroplets ?? []) {
+            const own = check(`${d.name}-droplet-ping`, `load balancer ${d.name}`, "ping", d.ip);
+            alert(`${d.name}-droplet-down`, own, `load balancer ${d.name} down`, { type: "down", period: uptimeDownPeriod });
+        }
     }
 }

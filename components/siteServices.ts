@@ -97,7 +97,10 @@ export function accountServices(args: Sections, site: SiteParts, opts: Opts): vo
                 emails: svc.alertEmails,
                 label: args.namePrefix,
                 appTag: network.appTag.name,
-                lbDropletId: lb.droplet.id,
+                lbDropletIds: [lb, ...(site.otherLbs ?? [])].map((l) => l.droplet.id),
+                ...(site.otherLbs?.length
+                    ? { lbDroplets: [lb, ...site.otherLbs].map((l) => ({ name: l.hostName, ip: l.dropletIp })) }
+                    : {}),
                 databaseClusterId: db?.cluster.id,
                 siteUrl: site.url,
                 lbPublicIp: lb.publicIp,

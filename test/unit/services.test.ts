@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type * as digitalocean from "@pulumi/digitalocean";
 import {
     freshProgram,
     isSecretInput,
@@ -547,6 +548,24 @@ describe("alerts (alertEmails)", () => {
             protocol: "icmp",
             sourceAddresses: ["0.0.0.0/0", "::/0"],
         });
+    });
+
+    test("lbCount 2: both LB droplets' metrics, and a ping of each droplet's own address", async () => {
+        await run({ alertEmails: emails, lbCount: "2", failoverApiToken: "dop_v1_" + "a".repeat(64) });
+        const lbs = [await dropletId("lb-droplet"), await dropletId("lb-1-droplet")];
+        expect(new Set(lbs).size).toBe(2);
+        expect(named("alerts-lb-cpu").inputs.entities).toEqual(lbs);
+        const own = async (n: string) => promiseOf((objects.get(`${n}-droplet`) as digitalocean.Droplet).ipv4Address);
+        for (const n of ["lb", "lb-1"]) {
+            expect(named(`alerts-${n}-droplet-ping`).inputs).toMatchObject({ type: "ping", target: await own(n) });
+            expect(named(`alerts-${n}-droplet-down`).inputs).toMatchObject({
+                checkId: `alerts-${n}-droplet-ping-id`,
+                name: `meteor-do-staging load balancer ${n} down`,
+                type: "down",
+            });
+        }
+        // The reserved IP's ping stays: it is the one the site answers on.
+        expect(named("alerts-lb-ping").inputs.target).toBe("198.51.100.10");
     });
 
     test("with a domain, the site check targets it", async () => {
