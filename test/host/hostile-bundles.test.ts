@@ -5,46 +5,26 @@
 // release keeps serving throughout. Real processes as in deploy-scripts.test.ts; the build user is nobody.
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import * as tar from "tar-stream";
-import { renderEnvFile } from "../../components/env";
-import { hostEnv, makeHostRoot } from "../support/fakeHost";
-import { localHostTools } from "../support/hostTools";
-import { request } from "../support/http";
-import { freePort } from "../support/ports";
-import { killPid, run, RunResult } from "../support/processes";
+import { RunResult } from "../support/processes";
 import { buildBundle, Bundle } from "../support/sampleApp";
-import { FakeLb, startFakeLb } from "./fakeLb";
+import { AppHost, startAppHost } from "./appHost";
 
 jest.setTimeout(120_000);
 
-const hostDir = localHostTools();
+let host: AppHost;
 let tmp: string;
 let appRoot: string;
-let envRoot: string;
-let appPort: number;
-let lb: FakeLb;
 let live: Bundle;
 /** A file outside the host's directories that a bundle must never reach. */
 let victim: string;
 
-const envText = () =>
-    renderEnvFile({
-        PORT: String(appPort),
-        ROOT_URL: "https://example.test",
-        STOP_GRACE_SECONDS: "1",
-        BIND_IP: "127.0.0.1",
-    });
-const env = (extra: Record<string, string> = {}) => ({
-    ...hostEnv({ appRoot, envRoot, stateDir: tmp, lbPort: lb.port, stopTimeoutSeconds: 5 }),
-    ...extra,
-});
 const script = (name: string, args: string[], extra: Record<string, string> = {}): Promise<RunResult> =>
-    run(path.join(hostDir, name), args, { env: env(extra), stdin: envText(), timeoutMs: 90_000 });
+    host.script(name, args, { env: host.env(extra) });
 const releases = () => fs.readdirSync(path.join(appRoot, "releases")).sort();
-const served = async () => JSON.parse((await request({ url: `http://127.0.0.1:${appPort}/info.json` })).body).release;
+const served = async () => (await host.info()).release;
 
 type Entry = { header: Partial<tar.Header> & { name: string }; body?: string };
 
@@ -107,34 +87,17 @@ const plus =
     (entries: Entry[]) => [...entries, ...extra];
 
 beforeAll(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "meteor-do-hostile-"));
-    ({ appRoot, envRoot } = makeHostRoot(path.join(tmp, "host")));
+    host = await startAppHost("hostile");
+    ({ tmp, appRoot } = host);
     victim = path.join(tmp, "victim");
     fs.writeFileSync(victim, "original\n");
-    appPort = await freePort();
-    lb = await startFakeLb("/");
     live = buildBundle(path.join(tmp, "live.tgz"), "live");
-    fs.copyFileSync(live.path, path.join(appRoot, "incoming", `${live.sha256}.tgz`));
-    expect((await script("stage.sh", [live.sha256])).code).toBe(0);
-    const args = [
-        "--release",
-        live.sha256,
-        "--peer",
-        `127.0.0.1:${appPort}`,
-        "--lb",
-        "127.0.0.1",
-        "--health-path",
-        "/",
-    ];
+    await host.stage(live);
+    const args = ["--release", live.sha256, "--peer", host.peer, "--lb", "127.0.0.1", "--health-path", "/"];
     expect((await script("cutover.sh", [...args, "--health-timeout", "10", "--lb-timeout", "10"])).code).toBe(0);
 });
 
-afterAll(async () => {
-    const pidFile = path.join(tmp, "app.pid");
-    if (fs.existsSync(pidFile)) killPid(Number(fs.readFileSync(pidFile, "utf8")));
-    await lb?.close();
-    fs.rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(async () => host?.close());
 
 describe("stage.sh refuses a bundle that reaches outside its release", () => {
     test.each([
@@ -213,7 +176,7 @@ describe("stage.sh refuses a bundle that reaches outside its release", () => {
 describe("an install script runs as the build user and cannot write outside its directory", () => {
     test("every write outside fails, the release is staged and owned by root, the live one untouched", async () => {
         const targets = {
-            envDir: path.join(envRoot, "pwned"),
+            envDir: path.join(host.envRoot, "pwned"),
             liveRelease: path.join(appRoot, "releases", live.sha256, "pwned"),
             releasesDir: path.join(appRoot, "releases", "pwned"),
             hostRoot: path.join(tmp, "pwned"),

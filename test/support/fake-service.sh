@@ -9,7 +9,11 @@ set -euo pipefail
 : "${METEOR_DO_APP_ROOT:?}" "${METEOR_DO_ENV_ROOT:?}" "${FAKE_SVC_PIDFILE:?}" "${FAKE_SVC_LOG:?}"
 stop_timeout=${FAKE_SVC_STOP_TIMEOUT:-10}
 
-alive() { [[ -r /proc/$1/stat ]] && [[ $(cut -d' ' -f3 "/proc/$1/stat") != Z ]]; }
+alive() {
+  local state
+  # The process may exit between any two reads: a missing file means "not alive", never an error line.
+  state=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) && [[ $state != Z ]]
+}
 
 stop() {
   [[ -f $FAKE_SVC_PIDFILE ]] || return 0
