@@ -153,7 +153,10 @@ export class Alerts extends pulumi.ComponentResource {
         alert("lb-down", lb, "load balancer droplet down", { type: "down", period: uptimeDownPeriod });
         for (const d of args.lbDroplets ?? []) {
             const own = check(`${d.name}-droplet-ping`, `load balancer ${d.name}`, "ping", d.ip);
-            alert(`${d.name}-droplet-down`, own, `load balancer ${d.name} down`, { type: "down", period: uptimeDownPeriod });
+            alert(`${d.name}-droplet-down`, own, `load balancer ${d.name} down`, {
+                type: "down",
+                period: uptimeDownPeriod,
+            });
         }
     }
 }
