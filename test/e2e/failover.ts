@@ -88,7 +88,10 @@ export async function killActive(stack: LocalStack, site: string, how: Kill, tim
     if (how === "power-off") await powerOff(active.name);
     // --no-block: nginx's stop waits for its connections (up to 5 s); the failover starts with it.
     else stack.sh(active, "systemctl stop --no-block nginx");
-    const goodAt = (await firstGoodAnswer(site, timeoutMs)) ?? null;
+    // A stopping nginx still answers for a moment: only an answer after the address moved counts.
+    const end = Date.now() + timeoutMs;
+    while (holderOf(site)?.name === active.name && Date.now() < end) await sleep(50);
+    const goodAt = (await firstGoodAnswer(site, Math.max(0, end - Date.now()))) ?? null;
     return {
         ms: goodAt === null ? null : goodAt - killedAt,
         killedAt,
