@@ -4,9 +4,6 @@
 // time to the first good answer is a figure; failed requests only inside that window; every DDP client
 // back on the app host it had); the old LB comes back and the address stays; nginx stopped on the active
 // fails over too; `npm run ops -- failover` moves it with no failed request but those in flight.
-import * as fs from "fs";
-import * as path from "path";
-import { ROOT } from "../../support/files";
 import { sleep } from "../../support/wait";
 import { doApiLog } from "../engine/doApi";
 import { powerOn } from "../engine/hosts";
@@ -113,21 +110,18 @@ const step: Step = async (s) => {
         );
     });
 
-    // A planned move, when the ops command has one.
-    let opsFailed: number | undefined;
-    if (fs.readFileSync(path.join(ROOT, "scripts", "ops.ts"), "utf8").includes('"failover"')) {
-        const before = holderOf(s.site)?.name;
-        load = await s.startLoad(6);
-        const started = Date.now();
-        const r = await ops(s, ["failover"]);
-        const moved = holderOf(s.site)?.name;
-        await sleep(2000);
-        l = await load.stop();
-        const moveAt = doApiLog().find((x) => x.at >= started && x.method === "POST")?.at ?? Date.now();
-        opsFailed = outside(l, moveAt, moveAt + IN_FLIGHT_MS);
-        s.check(r.code === 0 && moved !== before, `ops failover moved the address ${before} -> ${moved}`);
-        s.check(opsFailed === 0, `ops failover: ${opsFailed} failed requests not in flight (${l.failed} in all)`);
-    } else s.log("15-lb-failover: npm run ops -- failover not there yet; skipped");
+    // A planned move: npm run ops -- failover.
+    const before = holderOf(s.site)?.name;
+    load = await s.startLoad(6);
+    const started = Date.now();
+    const r = await ops(s, ["failover"]);
+    const moved = holderOf(s.site)?.name;
+    await sleep(2000);
+    l = await load.stop();
+    const moveAt = doApiLog().find((x) => x.at >= started && x.method === "POST")?.at ?? Date.now();
+    const opsFailed = outside(l, moveAt, moveAt + IN_FLIGHT_MS);
+    s.check(r.code === 0 && moved !== before, `ops failover moved the address ${before} -> ${moved}`);
+    s.check(opsFailed === 0, `ops failover: ${opsFailed} failed requests not in flight (${l.failed} in all)`);
 
     const leaks = tokenLeaks(stack, api.token);
     s.check(leaks.length === 0, `the API token is in no log, output or Command line (${leaks.join(", ")})`);
@@ -141,7 +135,7 @@ const step: Step = async (s) => {
         lastFailureMs: off.l.failed ? Math.max(...off.l.failedSentAt) - off.t.killedAt : null,
         sameHost: off.same && stop.same,
         movedBack,
-        opsFailedRequests: opsFailed ?? null,
+        opsFailedRequests: opsFailed,
     };
 };
 export default step;
