@@ -2,6 +2,7 @@
 // the interval is allowed), and only one worker probes although nginx runs several. A failed balancer
 // try marks its peer down at once (one health check right after confirms or undoes it), and so does a
 // closed idle watch connection with a failed check.
+import * as fs from "fs";
 import * as net from "net";
 import { tempDir } from "../support/files";
 import { request } from "../support/http";
@@ -194,15 +195,28 @@ test("a reset pooled connection to a peer that still passes its health check doe
     await new Promise<void>((resolve) => flaky.listen(flakyPeer.port, flakyPeer.ip, resolve));
     try {
         const other = await startBackend("127.0.0.84", await freePort());
-        await startLb(
+        const lb = await startLb(
             loopbackView(dir, [flakyPeer, { ip: other.ip, port: other.port }], ports, {
                 healthCheck: SLOW_CHECKS,
                 workerProcesses: 1,
             }),
         );
+        const name = `${flakyPeer.ip}:${flakyPeer.port}`;
+        // Both peers start up; a client of flaky's is any that the ring sends there. A CI run once found no
+        // such client among 20: the precondition is waited for, and a miss says why (state and LB log).
+        const bothUp = async () => (await statusRows(ports.admin)).every((r) => r.status === "up");
+        await waitFor("both peers up", bothUp, 25000);
         const map = await mapClients(ports.https, clientAddrs(20, 140));
         const client = [...map.keys()].find((c) => map.get(c) === "flaky");
-        expect(client).toBeDefined();
+        if (!client) {
+            const log = fs
+                .readFileSync(lb.view.paths.errorLog, "utf8")
+                .split("\n")
+                .filter((l) => /meteor-do/.test(l));
+            throw new Error(
+                `no client went to ${name}: ${JSON.stringify(await statusRows(ports.admin))}\n${log.join("\n")}`,
+            );
+        }
         // One request leaves a pooled connection to flaky; the next one reuses it and gets a reset.
         const url = `https://127.0.0.1:${ports.https}`;
         expect((await request<BackendEcho>({ url: `${url}/pool`, localAddress: client })).json.backend).toBe("flaky");
@@ -211,7 +225,6 @@ test("a reset pooled connection to a peer that still passes its health check doe
         // nginx went on to the other peer; the confirming health check (a new connection) passed, so the
         // peer is up again long before any active check (every 10 s).
         expect([r.status, r.json.backend]).toEqual([200, other.name]);
-        const name = `${flakyPeer.ip}:${flakyPeer.port}`;
         await waitFor("a confirming check", async () => healthAfterReset.length > 0, 3000);
         await waitFor("flaky up again", async () => (await peerStatus(ports.admin, name)).status === "up", 3000);
         const again = await request<BackendEcho>({ url: `${url}/again`, localAddress: client });
