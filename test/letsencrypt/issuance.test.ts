@@ -1,7 +1,7 @@
 // tlsMode letsencrypt end to end on loopback: components/host/letsencrypt.sh and write-tls.sh run for
 // real against Debian's certbot and pebble, with the load balancer's own nginx tree (nginx/render.ts)
 // serving the ACME webroot on its port-80 server and TLS on its 443 server.
-import { ChildProcess, execFileSync, spawn } from "child_process";
+import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as https from "https";
@@ -13,6 +13,7 @@ import { Backend, Lb, loopbackView, startBackend, startLb, stopAll } from "../su
 import { freePort } from "../support/ports";
 import { stop } from "../support/processes";
 import { waitFor } from "../support/wait";
+import { certbotEnv, prepareLb, runTool } from "./lbSetup";
 import { Pebble, startPebble } from "./pebble";
 
 jest.setTimeout(120_000);
@@ -20,7 +21,6 @@ jest.setTimeout(120_000);
 const domain = "app.meteor-do.test";
 const email = "ops@meteor-do.test";
 const script = hostTool("letsencrypt.sh");
-const writeTls = hostTool("write-tls.sh");
 
 let dir: string;
 let tlsDir: string;
@@ -31,25 +31,8 @@ let lb: Lb;
 let httpsPort: number;
 let env: NodeJS.ProcessEnv;
 
-interface Run {
-    code: number;
-    out: string;
-}
-/** Runs a command with the suite's environment; bounded by a timeout, killed by PID. */
-function run(cmd: string, args: string[], stdin = "", timeoutMs = 60_000): Promise<Run> {
-    return new Promise((resolve) => {
-        const p: ChildProcess = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"] });
-        let out = "";
-        p.stdout!.on("data", (c) => (out += c));
-        p.stderr!.on("data", (c) => (out += c));
-        const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-        p.on("close", (code) => {
-            clearTimeout(t);
-            resolve({ code: code ?? -1, out });
-        });
-        p.stdin!.end(stdin);
-    });
-}
+/** Runs a command with the suite's environment. */
+const run = (cmd: string, args: string[], stdin = "", timeoutMs = 60_000) => runTool(env, cmd, args, stdin, timeoutMs);
 
 interface Served {
     fingerprint: string;
@@ -110,26 +93,8 @@ beforeAll(async () => {
         hstsMaxAge: 31536000,
     });
     pebble = await startPebble(dir, ports.http);
-    env = {
-        ...process.env,
-        TLS_DIR: tlsDir,
-        ACME_WEBROOT: view.acmeWebroot,
-        TLS_NO_RELOAD: "1",
-        LE_CONFIG_DIR: path.join(leDir, "config"),
-        LE_WORK_DIR: path.join(leDir, "work"),
-        LE_LOGS_DIR: path.join(leDir, "logs"),
-        NGINX_CONF: path.join(view.paths.prefix, "nginx.conf"),
-        LB_SERVICE: "direct",
-        LE_TIMER: "0",
-        REQUESTS_CA_BUNDLE: pebble.apiCaBundle,
-    };
-    // What the program does before the nginx push: write-tls.sh (the @pulumi/tls pair), then prepare.
-    const selfSigned =
-        fs.readFileSync(path.join(dir, "key.pem"), "utf8") + fs.readFileSync(path.join(dir, "cert.pem"), "utf8");
-    const w = await run("bash", [writeTls], selfSigned);
-    if (w.code !== 0) throw new Error(`write-tls.sh failed: ${w.out}`);
-    const p = await run("bash", [script, "prepare", domain]);
-    if (p.code !== 0) throw new Error(`prepare failed: ${p.out}`);
+    env = certbotEnv(view, { tlsDir, leDir, caBundle: pebble.apiCaBundle });
+    await prepareLb(env, dir, domain);
     lb = await startLb(view);
 });
 
@@ -194,10 +159,7 @@ describe("issuance and renewal against pebble", () => {
     });
 
     test("a later write-tls.sh run (a new self-signed pair) and reload never replace the issued certificate", async () => {
-        const selfSigned =
-            fs.readFileSync(path.join(dir, "key.pem"), "utf8") + fs.readFileSync(path.join(dir, "cert.pem"), "utf8");
-        expect((await run("bash", [writeTls], selfSigned)).code).toBe(0);
-        expect((await run("bash", [script, "prepare", domain])).code).toBe(0);
+        await prepareLb(env, dir, domain);
         expect((await run("/usr/sbin/nginx", ["-c", env.NGINX_CONF!, "-s", "reload"])).code).toBe(0);
         await new Promise((r) => setTimeout(r, 300));
         expect((await served(await pebble.issuingRoot())).serial).toBe(issuedSerial);

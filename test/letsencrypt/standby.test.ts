@@ -2,7 +2,6 @@
 // holds the reserved IP. Two LBs on loopback (the production templates, each with the other as its
 // acmePeer): pebble validates at the holder's port 80; the standby's certbot still gets its certificate,
 // because the holder asks the standby for a token its own webroot lacks, once (no ping-pong).
-import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { tempDir } from "../support/files";
@@ -12,6 +11,7 @@ import { loopbackView, startBackend, startLb, stopAll } from "../support/nginx";
 import { freePort } from "../support/ports";
 import { stop } from "../support/processes";
 import { waitFor } from "../support/wait";
+import { certbotEnv, prepareLb, runTool } from "./lbSetup";
 import { Pebble, startPebble } from "./pebble";
 
 jest.setTimeout(120_000);
@@ -28,21 +28,6 @@ interface Side {
 let pebble: Pebble;
 let holder: Side;
 let standby: Side;
-
-function run(env: NodeJS.ProcessEnv, cmd: string, args: string[], stdin = ""): Promise<{ code: number; out: string }> {
-    return new Promise((resolve) => {
-        const p: ChildProcess = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"] });
-        let out = "";
-        p.stdout!.on("data", (c) => (out += c));
-        p.stderr!.on("data", (c) => (out += c));
-        const t = setTimeout(() => p.kill("SIGKILL"), 60_000);
-        p.on("close", (code) => {
-            clearTimeout(t);
-            resolve({ code: code ?? -1, out });
-        });
-        p.stdin!.end(stdin);
-    });
-}
 
 /** One LB: its own tree, webroot, certificate dirs and certbot state; `peerHttpPort` is the other LB's port 80. */
 async function side(name: string, httpPort: number, peerHttpPort: number, backendPort: number): Promise<Side> {
@@ -62,28 +47,8 @@ async function side(name: string, httpPort: number, peerHttpPort: number, backen
             acmePeer: `127.0.0.1:${peerHttpPort}`,
         },
     );
-    const env = {
-        ...process.env,
-        TLS_DIR: tlsDir,
-        ACME_WEBROOT: view.acmeWebroot,
-        TLS_NO_RELOAD: "1",
-        LE_CONFIG_DIR: path.join(dir, "le/config"),
-        LE_WORK_DIR: path.join(dir, "le/work"),
-        LE_LOGS_DIR: path.join(dir, "le/logs"),
-        NGINX_CONF: path.join(view.paths.prefix, "nginx.conf"),
-        LB_SERVICE: "direct",
-        LE_TIMER: "0",
-        REQUESTS_CA_BUNDLE: pebble.apiCaBundle,
-    };
-    const pair =
-        fs.readFileSync(path.join(dir, "key.pem"), "utf8") + fs.readFileSync(path.join(dir, "cert.pem"), "utf8");
-    for (const [cmd, args, stdin] of [
-        [hostTool("write-tls.sh"), [], pair],
-        [script, ["prepare", domain], ""],
-    ] as const) {
-        const r = await run(env, "bash", [cmd, ...args], stdin);
-        if (r.code !== 0) throw new Error(`${path.basename(cmd)} failed on ${name}: ${r.out}`);
-    }
+    const env = certbotEnv(view, { tlsDir, leDir: path.join(dir, "le"), caBundle: pebble.apiCaBundle });
+    await prepareLb(env, dir, domain, name);
     await startLb(view);
     const log = path.join(dir, "logs/access.log");
     return { dir, httpPort, env, accessLog: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "") };
@@ -106,7 +71,7 @@ afterAll(async () => {
 const challengeLines = (log: string) => log.split("\n").filter((l) => l.includes("/.well-known/acme-challenge/"));
 
 test("the standby's certbot gets its certificate through the holder, which asks the standby for the token", async () => {
-    const r = await run(standby.env, "bash", [script, "issue", domain, "ops@meteor-do.test", pebble.directory]);
+    const r = await runTool(standby.env, "bash", [script, "issue", domain, "ops@meteor-do.test", pebble.directory]);
     expect([r.code, r.out]).toEqual([0, expect.stringContaining("nginx reloaded")]);
     const lineage = path.join(standby.dir, "le/config/live", domain, "cert.pem");
     expect(fs.existsSync(lineage)).toBe(true);
@@ -122,7 +87,7 @@ test("the standby's certbot gets its certificate through the holder, which asks 
 
 test("the holder's own challenge is served from its webroot without asking the standby", async () => {
     const before = challengeLines(standby.accessLog()).length;
-    const r = await run(holder.env, "bash", [script, "issue", domain, "ops@meteor-do.test", pebble.directory]);
+    const r = await runTool(holder.env, "bash", [script, "issue", domain, "ops@meteor-do.test", pebble.directory]);
     expect(r.code).toBe(0);
     expect(challengeLines(standby.accessLog())).toHaveLength(before);
 });
