@@ -128,22 +128,28 @@ test("type http: 2xx and 3xx are healthy, 5xx is not", async () => {
 // Active checks every 10 s with fall 3: anything faster than 20 s below is the passive path's doing.
 const SLOW_CHECKS = { ...check, path: "/healthz", intervalMs: 10000, fall: 3, timeoutMs: 500 };
 
-test("a refused connection marks its peer down at once; active checks bring it back after rise", async () => {
-    const dir = tempDir("checker-passive");
+/** An LB in front of two backends on the given loopback addresses. */
+async function twoBackendLb(name: string, ips: [string, string], over: Parameters<typeof loopbackView>[3]) {
+    const dir = tempDir(name);
     const ports = await lbPorts();
-    const backends = [
-        await startBackend("127.0.0.81", await freePort()),
-        await startBackend("127.0.0.82", await freePort()),
-    ];
-    const victim = backends[0];
+    const backends = [await startBackend(ips[0], await freePort()), await startBackend(ips[1], await freePort())];
     await startLb(
         loopbackView(
             dir,
             backends.map((b) => ({ ip: b.ip, port: b.port })),
             ports,
-            { healthCheck: { ...SLOW_CHECKS, intervalMs: 1000 }, workerProcesses: 1 },
+            over,
         ),
     );
+    return { ports, backends };
+}
+
+test("a refused connection marks its peer down at once; active checks bring it back after rise", async () => {
+    const { ports, backends } = await twoBackendLb("checker-passive", ["127.0.0.81", "127.0.0.82"], {
+        healthCheck: { ...SLOW_CHECKS, intervalMs: 1000 },
+        workerProcesses: 1,
+    });
+    const victim = backends[0];
     // A client of the victim (fall 3 x 1 s would take about 3 s to notice it without traffic).
     const map = await mapClients(ports.https, clientAddrs(20, 120));
     const client = [...map.keys()].find((c) => map.get(c) === victim.name);
@@ -235,20 +241,9 @@ test("a reset pooled connection to a peer that still passes its health check doe
 });
 
 test("a crashed peer with no traffic at all is marked down at once: its idle watch connection closes", async () => {
-    const dir = tempDir("checker-watch");
-    const ports = await lbPorts();
-    const backends = [
-        await startBackend("127.0.0.85", await freePort()),
-        await startBackend("127.0.0.86", await freePort()),
-    ];
-    await startLb(
-        loopbackView(
-            dir,
-            backends.map((b) => ({ ip: b.ip, port: b.port })),
-            ports,
-            { healthCheck: SLOW_CHECKS },
-        ),
-    );
+    const { ports, backends } = await twoBackendLb("checker-watch", ["127.0.0.85", "127.0.0.86"], {
+        healthCheck: SLOW_CHECKS,
+    });
     // Let the first round and the watches connect; no request goes through the LB in this test.
     await sleep(1000);
     await stop(backends[0].proc, "SIGKILL");
@@ -259,22 +254,11 @@ test("a crashed peer with no traffic at all is marked down at once: its idle wat
 });
 
 test("an undrain probes the peer once right away: passing, it is up without waiting rise rounds; failing, it stays down", async () => {
-    const dir = tempDir("checker-undrain");
-    const ports = await lbPorts();
-    const backends = [
-        await startBackend("127.0.0.87", await freePort()),
-        await startBackend("127.0.0.88", await freePort()),
-    ];
+    const { ports, backends } = await twoBackendLb("checker-undrain", ["127.0.0.87", "127.0.0.88"], {
+        healthCheck: SLOW_CHECKS,
+    });
     const [host] = backends;
     // rise 2 at a 10 s interval: an "up" within the next 20 s is the undrain's own probe.
-    await startLb(
-        loopbackView(
-            dir,
-            backends.map((b) => ({ ip: b.ip, port: b.port })),
-            ports,
-            { healthCheck: SLOW_CHECKS },
-        ),
-    );
     const admin = (action: string) =>
         request<{ status: string; draining: boolean }>({
             url: `http://127.0.0.1:${ports.admin}/lb/peers/${host.name}/${action}`,
