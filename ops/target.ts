@@ -2,6 +2,7 @@
 // the operator user and the cutover settings), read from `pulumi stack output` or from a file.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import type { CutoverOptions } from "../components/deploy";
 
 export interface OpsHost {
     /** The program's name of the host (app-1) and the droplet's name in DigitalOcean. */
@@ -13,16 +14,19 @@ export interface OpsHost {
     hostKey?: string;
 }
 
-/** The settings a deploy's cutover uses, so that a rollback goes through the same gate. */
-export interface OpsCutover {
-    healthCheckPath: string;
-    keepReleases: number;
-    restartTimeoutSeconds: number;
-    healthTimeoutSeconds: number;
-    lbTimeoutSeconds: number;
-    /** Absent in stacks deployed before cutovers spread connections: cutover.sh's default then. */
-    graceSeconds?: number;
-}
+/**
+ * The settings a deploy's cutover uses, so that a rollback goes through the same gate. graceSeconds is absent
+ * in stacks deployed before cutovers spread connections: cutover.sh's default then.
+ */
+export type OpsCutover = Pick<
+    CutoverOptions,
+    | "healthCheckPath"
+    | "keepReleases"
+    | "restartTimeoutSeconds"
+    | "healthTimeoutSeconds"
+    | "lbTimeoutSeconds"
+    | "graceSeconds"
+>;
 
 export interface OpsTarget {
     /** The stack's name, for messages and the per-stack ssh files. */
