@@ -1,8 +1,9 @@
-import { execFileSync, spawn, spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { selfSignedCert } from "../support/certs";
 import { hostTool } from "../support/hostTools";
 
 // write-tls.sh and install-node.sh run for real here, against temporary directories and a Node.js
@@ -17,30 +18,8 @@ const script = hostTool;
 describe("write-tls.sh", () => {
     // Real pairs (openssl), since the script checks that the key matches the certificate and nginx loads them.
     const pair = (name: string) => {
-        const key = path.join(dir, `${name}.key`);
-        const cert = path.join(dir, `${name}.crt`);
-        execFileSync(
-            "openssl",
-            [
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                `/CN=${name}.example.test`,
-                "-days",
-                "2",
-                "-keyout",
-                key,
-                "-out",
-                cert,
-            ],
-            { stdio: "ignore" },
-        );
-        return { key: fs.readFileSync(key, "utf8"), cert: fs.readFileSync(cert, "utf8") };
+        const made = selfSignedCert(fs.mkdtempSync(path.join(dir, `${name}-`)), `${name}.example.test`);
+        return { key: fs.readFileSync(made.privateKey, "utf8"), cert: fs.readFileSync(made.certificate, "utf8") };
     };
     let site: { key: string; cert: string };
     let other: { key: string; cert: string };
