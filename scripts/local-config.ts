@@ -14,6 +14,8 @@ export interface LocalTopology {
     clientAddress: string;
     /** vpcIpRange unless the file sets one. */
     vpcIpRange: string;
+    /** The topology's fake DigitalOcean API (reserved-IP actions): what two LBs assign the address with. */
+    doApi?: { url: string; token: string };
 }
 
 export interface LocalConfig {
@@ -86,6 +88,17 @@ export function localConfig(file: string | undefined, topology: LocalTopology): 
         if (!cidrs.includes(own)) config.adminCidrs = JSON.stringify([...cidrs, own]);
     }
     config.vpcIpRange ??= topology.vpcIpRange;
+
+    // lbCount 2: the LBs move the reserved IP through the topology's fake DigitalOcean API; a real token
+    // or API URL in the file must not be used (nor sent anywhere) from here.
+    if (config.lbCount === "2") {
+        if (!topology.doApi) throw new Error(`${projectName}:lbCount 2 needs the local topology's DigitalOcean API`);
+        if (config.failoverApiToken) notes.push("failoverApiToken replaced by the local DigitalOcean API's token");
+        if (config.digitaloceanApiUrl)
+            notes.push(`digitaloceanApiUrl replaced by the local DigitalOcean API ${topology.doApi.url}`);
+        config.failoverApiToken = topology.doApi.token;
+        config.digitaloceanApiUrl = topology.doApi.url;
+    }
 
     const sample = String(schema.bundle.default);
     const bundle = config.bundle ?? sample;

@@ -79,6 +79,7 @@ export async function up(opts: UpOptions): Promise<boolean> {
         nodeVersion: NODE_VERSION,
         clientAddress: topo.PUBLIC_GATEWAY,
         vpcIpRange: VPC_RANGE,
+        doApi: stack.doApi,
     });
     say(`config: ${local.source ?? "Pulumi.yaml defaults (no Pulumi.local.yaml, no --config)"}`);
     for (const note of local.notes) say(`  ${note}`);

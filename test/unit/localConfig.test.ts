@@ -73,3 +73,25 @@ test("refused with the key named: encrypted values, letsencrypt, a file that is 
     expect(() => localConfig(stackFile("config: [1, 2]\n"), topology)).toThrow(/"config" must be a map/);
     expect(() => localConfig(stackFile("config: {a: [\n"), topology)).toThrow(/^--config .*Pulumi.local.yaml: /);
 });
+
+test("lbCount 2: the LBs get the topology's DigitalOcean API and its token (a secret), replacing the file's", () => {
+    const doApi = { url: "http://203.0.113.2", token: "local-token-1234" };
+    const file = stackFile(`config:
+  meteor-do:lbCount: 2
+  meteor-do:failoverApiToken: dop_v1_real
+  meteor-do:digitaloceanApiUrl: https://api.digitalocean.com
+`);
+    const c = localConfig(file, { ...topology, doApi });
+    expect(c.config).toMatchObject({ lbCount: "2", failoverApiToken: doApi.token, digitaloceanApiUrl: doApi.url });
+    expect(c.secretKeys).toContain("failoverApiToken");
+    expect(c.notes).toEqual([
+        "failoverApiToken replaced by the local DigitalOcean API's token",
+        "digitaloceanApiUrl replaced by the local DigitalOcean API http://203.0.113.2",
+    ]);
+    expect(JSON.stringify(c.notes)).not.toContain("dop_v1_real");
+    // One LB: nothing of the failover is set.
+    expect(localConfig(undefined, { ...topology, doApi }).config).not.toHaveProperty("failoverApiToken");
+    expect(() => localConfig(file, topology)).toThrow(
+        "meteor-do:lbCount 2 needs the local topology's DigitalOcean API",
+    );
+});
