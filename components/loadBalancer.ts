@@ -28,6 +28,8 @@ export interface LoadBalancerHostArgs extends DropletBaseArgs {
      * makes the reserved IP; the second is given it here.
      */
     standby?: { reservedIp?: digitalocean.ReservedIp };
+    /** lbCount 2: the droplet's handover hooks (components/lbHandover.ts) and what it is changed after. */
+    dropletOptions?: Pick<pulumi.CustomResourceOptions, "hooks" | "dependsOn">;
 }
 
 /**
@@ -63,7 +65,10 @@ export class LoadBalancerHost extends pulumi.ComponentResource {
             .apply(([deployPublicKey, privateKeyOpenssh, publicKeyOpenssh]) =>
                 lbUserData({ deployPublicKey, hostKey: { privateKeyOpenssh, publicKeyOpenssh } }),
             );
-        this.droplet = debianDroplet(`${name}-droplet`, args.dropletName, args, userData, parent);
+        this.droplet = debianDroplet(`${name}-droplet`, args.dropletName, args, userData, {
+            ...parent,
+            ...args.dropletOptions,
+        });
         // The site's public address (DNS points at it): protected, so a replacement or destroy cannot lose it.
         this.reservedIp =
             args.standby?.reservedIp ??

@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "./config";
 import type { SiteDns } from "./dns";
+import * as digitalocean from "@pulumi/digitalocean";
 import { LbFailover } from "./failover";
+import { DropletAt, HandoverLb, handoverHooks } from "./lbHandover";
 import { LetsEncrypt } from "./letsencrypt";
 import { LbConfig, LbConfigArgs } from "./lbConfig";
 import { CertificatePair, LoadBalancerHost, LoadBalancerHostArgs } from "./loadBalancer";
@@ -14,7 +16,10 @@ import { SiteCertificate } from "./tls";
  * certificate, the same pushed configuration (so a client lands on the same app host through either)
  * and, with two, the failover (components/failover.ts).
  */
-export interface LbHostsArgs extends Omit<LoadBalancerHostArgs, "dropletName" | "certificate" | "standby"> {
+export interface LbHostsArgs extends Omit<
+    LoadBalancerHostArgs,
+    "dropletName" | "certificate" | "standby" | "dropletOptions"
+> {
     count: StackConfig["lb"]["count"];
     /** Droplet names: `<prefix>-lb`, then `<prefix>-lb-1`. */
     dropletNamePrefix: string;
@@ -40,28 +45,65 @@ export function lbHosts(args: LbHostsArgs, opts: pulumi.ComponentResourceOptions
             opts,
         );
     const once = (ip: pulumi.Output<string>) => (pair ??= certificate(ip));
+    const names = [`${dropletNamePrefix}-lb`, `${dropletNamePrefix}-lb-1`];
+    if (count === 1) return [new LoadBalancerHost("lb", { ...common, dropletName: names[0], certificate: once }, opts)];
+    // Each droplet's hooks need the other LB's host key: both are known once both hosts are made.
+    const hosts = deferred<[LoadBalancerHost, LoadBalancerHost]>();
+    const hostKey = (i: 0 | 1) => hosts.promise.then((h) => valueOf(h[i].hostKey));
+    const lbs: HandoverLb[] = names.map((droplet, i) => ({
+        name: i === 0 ? "lb" : "lb-1",
+        droplet,
+        hostKey: hostKey(i as 0 | 1),
+    }));
+    const settings = (i: 0 | 1, at: () => Promise<DropletAt>) => ({
+        stack: pulumi.getStack(),
+        self: lbs[i],
+        other: { ...lbs[1 - i], at },
+        deployPrivateKey: valueOf(common.deployPrivateKey),
+        standbyWaitMs: 180_000,
+        timeoutMs: 60_000,
+    });
+    // lb-1's droplet is registered only once lb's change is done, so lb's hooks find it by name.
+    const lb1At = () =>
+        digitalocean.getDroplet({ name: names[1] }).then((d) => ({ id: String(d.id), ip: d.ipv4Address }));
     const first = new LoadBalancerHost(
         "lb",
         {
             ...common,
-            dropletName: `${dropletNamePrefix}-lb`,
+            dropletName: names[0],
             certificate: once,
-            ...(count === 2 ? { standby: {} } : {}),
+            standby: {},
+            dropletOptions: { hooks: handoverHooks(settings(0, lb1At)) },
         },
         opts,
     );
-    if (count === 1) return [first];
+    const lbAt = () =>
+        Promise.all([valueOf(first.droplet.id), valueOf(first.dropletIp)]).then(([id, ip]) => ({ id, ip }));
     const second = new LoadBalancerHost(
         "lb-1",
         {
             ...common,
-            dropletName: `${dropletNamePrefix}-lb-1`,
+            dropletName: names[1],
             certificate: once,
             standby: { reservedIp: first.reservedIp },
+            // Never both at once: a size change (one key for both) resizes lb-1 after lb is back.
+            dropletOptions: { hooks: handoverHooks(settings(1, lbAt)), dependsOn: [first.droplet] },
         },
         opts,
     );
+    hosts.resolve([first, second]);
     return [first, second];
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+    let resolve: (v: T) => void = () => undefined;
+    const promise = new Promise<T>((r) => (resolve = r));
+    return { promise, resolve };
+}
+
+/** An Output's value once known (in a hook, which runs after the program resolved it; never on preview). */
+function valueOf<T>(o: pulumi.Input<T>): Promise<T> {
+    return new Promise((resolve) => pulumi.output(o).apply((v) => resolve(v as T)));
 }
 
 export interface LbConfigsArgs extends Omit<

@@ -2,9 +2,10 @@
 // maintenance of the active one. The active LB steps down (lb-role.sh step-down: its tracked script fails,
 // keepalived goes to fault, the standby becomes master and assigns the address to itself), ops waits until
 // the standby reports `active` (its takeover completed), then lets the old one back (step-up): with
-// nopreempt it stays standby.
+// nopreempt it stays standby. The program's LB droplet hooks (components/lbHandover.ts) run the same
+// handOver before a resize or replacement.
 import { lbAdminPort, toolsDir } from "../lib/layout";
-import { Runner } from "./runner";
+import type { Result } from "./runner";
 
 /** What one LB says about itself: its role (lb-role.sh show) and whether nginx answers locally. */
 export function roleProbe(): string {
@@ -21,19 +22,46 @@ export function parseRole(out: string): LbRole {
     return { role, nginxUp: /^nginx=up$/m.test(out) };
 }
 
+/** Runs a command on an LB by its ssh_config name (ops' Runner, or the hooks' own). */
+export interface RoleRunner {
+    run(host: string, command: string, timeoutMs?: number): Promise<Result>;
+}
+
+/** An LB as messages name it: the program's name (lb, lb-1) and the droplet's. */
+export interface LbLabel {
+    name: string;
+    droplet: string;
+}
+
 export interface FailoverOptions {
     /** How long the standby may take to report `active`, and the old one `standby` (ms). */
     timeoutMs?: number;
     pollMs?: number;
 }
 
-export async function failover(r: Runner, print: (s: string) => void, o: FailoverOptions = {}): Promise<number> {
-    const t = r.target;
-    const lbs = t.lbs ?? [];
-    if (lbs.length < 2)
-        throw new Error(
-            `stack ${t.stack} has one load balancer: failover needs lbCount 2 (pulumi config set lbCount 2, and failoverApiToken)`,
-        );
+export interface HandOverOptions extends FailoverOptions {
+    /** Only from this LB: when it is not the active one, it does not hold the address and nothing happens. */
+    from?: string;
+    /** How long the other LB may take to become a ready standby (ms); 0: it must be one already. */
+    standbyWaitMs?: number;
+}
+
+/** What handOver did: `moved` (exit code 0 when all went well) or `not-holder` (nothing to do). */
+export type HandOverResult = { outcome: "moved"; code: number } | { outcome: "not-holder"; code: 0 };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Moves the reserved IP from the active LB of `lbs` (two) to the other: step-down, wait until the other
+ * reports `active`, step-up, wait until the old one reports `standby`. Throws, changing nothing, when no
+ * LB is active or the other is not a ready standby (after waiting up to standbyWaitMs).
+ */
+export async function handOver(
+    r: RoleRunner,
+    lbs: LbLabel[],
+    print: (s: string) => void,
+    o: HandOverOptions = {},
+): Promise<HandOverResult> {
     const ask = async (name: string): Promise<LbRole> => {
         const res = await r.run(name, roleProbe(), 20_000);
         return res.code === 0 ? parseRole(res.stdout) : { role: "unreachable", nginxUp: false };
@@ -41,40 +69,79 @@ export async function failover(r: Runner, print: (s: string) => void, o: Failove
     const roles = await Promise.all(lbs.map((l) => ask(l.name)));
     const show = (i: number) =>
         `${lbs[i].name} (${lbs[i].droplet}) is ${roles[i].role}, nginx ${roles[i].nginxUp ? "up" : "down"}`;
-    const active = roles.findIndex((x) => x.role === "active");
+    const pollMs = o.pollMs ?? 500;
+    const from = o.from === undefined ? -1 : lbs.findIndex((l) => l.name === o.from);
+    // A takeover in progress holds the address in a moment: it counts as active.
+    const holds = (x: LbRole) => x.role === "active" || x.role === "takeover";
+    if (from >= 0 && (!holds(roles[from]) || roles[1 - from].role === "active")) {
+        print(`${show(from)}: it does not hold the address, nothing to hand over`);
+        return { outcome: "not-holder", code: 0 };
+    }
+    const active = from >= 0 ? from : roles.findIndex((x) => x.role === "active");
     if (active < 0) throw new Error(`no load balancer is active: ${lbs.map((_, i) => show(i)).join("; ")}`);
     const standby = 1 - active;
-    if (roles[standby].role !== "standby" || !roles[standby].nginxUp)
-        throw new Error(`the standby is not ready to take over, so nothing was changed: ${show(standby)}`);
-    const [from, to] = [lbs[active].name, lbs[standby].name];
+    const ready = () => roles[standby].role === "standby" && roles[standby].nginxUp;
+    const waitUntil = Date.now() + (o.standbyWaitMs ?? 0);
+    if (!ready() && Date.now() < waitUntil) print(`${show(standby)}: waiting until it is a ready standby`);
+    while (!ready() && Date.now() < waitUntil) {
+        await sleep(pollMs);
+        roles[standby] = await ask(lbs[standby].name);
+    }
+    if (!ready()) {
+        const waited = o.standbyWaitMs ? ` after ${o.standbyWaitMs / 1000}s` : "";
+        throw new Error(`the standby is not ready to take over${waited}, so nothing was changed: ${show(standby)}`);
+    }
+    const [fromName, to] = [lbs[active].name, lbs[standby].name];
 
-    print(`${from} is active, ${to} standby: stepping ${from} down`);
-    const down = await r.run(from, `sudo -n ${toolsDir}/lb-role.sh step-down`, 20_000);
-    if (down.code !== 0) throw new Error(`step-down on ${from} failed: ${down.stderr.trim() || `exit ${down.code}`}`);
+    print(`${fromName} is active, ${to} standby: stepping ${fromName} down`);
+    const down = await r.run(fromName, `sudo -n ${toolsDir}/lb-role.sh step-down`, 20_000);
+    if (down.code !== 0)
+        throw new Error(`step-down on ${fromName} failed: ${down.stderr.trim() || `exit ${down.code}`}`);
     const started = Date.now();
     const timeoutMs = o.timeoutMs ?? 60_000;
     const waitFor = async (name: string, want: string): Promise<boolean> => {
         while (Date.now() - started < timeoutMs) {
             if ((await ask(name)).role === want) return true;
-            await new Promise((resolve) => setTimeout(resolve, o.pollMs ?? 500));
+            await sleep(pollMs);
         }
         return false;
     };
     const tookOver = await waitFor(to, "active");
     // Whatever happened, the old active may hold the address again (it comes back as standby).
-    const up = await r.run(from, `sudo -n ${toolsDir}/lb-role.sh step-up`, 20_000);
+    const up = await r.run(fromName, `sudo -n ${toolsDir}/lb-role.sh step-up`, 20_000);
     if (!tookOver) {
-        print(`${to} did not report active within ${timeoutMs / 1000}s; ${from} is allowed to hold the address again`);
-        return 1;
+        print(
+            `${to} did not report active within ${timeoutMs / 1000}s; ${fromName} is allowed to hold the address again`,
+        );
+        return { outcome: "moved", code: 1 };
     }
-    print(
-        `${to} is active (it holds the reserved IP ${t.lb.publicIp}) after ${((Date.now() - started) / 1000).toFixed(1)}s`,
-    );
+    print(`${to} is active after ${((Date.now() - started) / 1000).toFixed(1)}s`);
     if (up.code !== 0) {
-        print(`step-up on ${from} failed (${up.stderr.trim() || `exit ${up.code}`}): run it by hand`);
-        return 1;
+        print(`step-up on ${fromName} failed (${up.stderr.trim() || `exit ${up.code}`}): run it by hand`);
+        return { outcome: "moved", code: 1 };
     }
-    const settled = await waitFor(from, "standby");
-    print(settled ? `${from} is standby` : `${from} has not reported standby yet: check it with npm run ops -- status`);
-    return settled ? 0 : 1;
+    const settled = await waitFor(fromName, "standby");
+    print(
+        settled
+            ? `${fromName} is standby`
+            : `${fromName} has not reported standby yet: check it with npm run ops -- status`,
+    );
+    return { outcome: "moved", code: settled ? 0 : 1 };
+}
+
+/** `npm run ops -- failover`: whichever LB is active hands the address to the other, if it is a ready standby. */
+export async function failover(
+    r: RoleRunner & { target: { stack: string; lb: { publicIp: string }; lbs?: LbLabel[] } },
+    print: (s: string) => void,
+    o: FailoverOptions = {},
+): Promise<number> {
+    const t = r.target;
+    const lbs = t.lbs ?? [];
+    if (lbs.length < 2)
+        throw new Error(
+            `stack ${t.stack} has one load balancer: failover needs lbCount 2 (pulumi config set lbCount 2, and failoverApiToken)`,
+        );
+    const said = (s: string) =>
+        print(s.replace(/ is active after /, ` is active (it holds the reserved IP ${t.lb.publicIp}) after `));
+    return (await handOver(r, lbs, said, o)).code;
 }

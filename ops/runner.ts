@@ -2,7 +2,7 @@
 // comes from the pure builders in remote.ts and ssh.ts.
 import { spawn } from "child_process";
 import * as fs from "fs";
-import { pinnedKnownHosts, sshArgv, sshConfig, SshConfigOptions, sshFiles, SshFiles } from "./ssh";
+import { pinnedKnownHosts, sshArgv, sshConfig, SshConfigOptions, sshFiles, SshFiles, SshTarget } from "./ssh";
 import { OpsTarget } from "./target";
 
 export interface Result {
@@ -12,11 +12,11 @@ export interface Result {
 }
 
 /** Children get this process's environment as the code sees it (ssh-agent's socket, PATH). */
-export class Runner {
+export class Runner<T extends SshTarget = OpsTarget> {
     readonly files: SshFiles;
 
     constructor(
-        readonly target: OpsTarget,
+        readonly target: T,
         o: { stateDir?: string; identity?: string },
     ) {
         this.files = sshFiles(target.stack, o.stateDir);

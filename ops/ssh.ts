@@ -13,6 +13,9 @@ import { OpsHost, OpsTarget } from "./target";
 
 export type HostKeyPolicy = "accept-new" | "pinned";
 
+/** What ssh needs of a stack: its hosts and the user to log in as (the LB hooks use the deploy user). */
+export type SshTarget = Pick<OpsTarget, "stack" | "lb" | "lbs" | "hosts" | "user">;
+
 export interface SshFiles {
     /** Directory of the per-stack files (ssh_config, known_hosts). */
     dir: string;
@@ -31,7 +34,7 @@ export function sshFiles(stack: string, baseDir?: string): SshFiles {
  * known_hosts with the program's host keys under each host's alias, when the stack output has them for
  * every host (else undefined: the first connection records each key, accept-new).
  */
-export function pinnedKnownHosts(t: OpsTarget): string | undefined {
+export function pinnedKnownHosts(t: SshTarget): string | undefined {
     const all = [t.lb, ...(t.lbs ?? []).filter((l) => l.name !== "lb"), ...t.hosts];
     if (!all.every((h) => h.hostKey)) return undefined;
     return all.map((h) => `${hostKeyAlias(h)} ${h.hostKey}\n`).join("");
@@ -53,7 +56,7 @@ export interface SshConfigOptions {
  * The ssh_config of a stack: `lb` and each app host by the program's name (and droplet name). Specific
  * blocks come before `Host *`, as ssh takes the first value it finds. Holds no secret.
  */
-export function sshConfig(t: OpsTarget, o: SshConfigOptions): string {
+export function sshConfig(t: SshTarget, o: SshConfigOptions): string {
     const q = (p: string) => `"${p.replace(/(["\\])/g, "\\$1")}"`;
     const block = (h: OpsHost, address: string, jump: boolean) =>
         [

@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import * as settings from "@pulumi/pulumi/runtime/settings";
 
 /**
@@ -49,6 +50,8 @@ export interface Recorded {
     parent?: string;
     /** opts.protect as the program set it. */
     protect?: boolean;
+    /** opts.hooks: the names of the hooks bound per kind (beforeUpdate, beforeDelete, ...). */
+    hooks: Record<string, string[]>;
     custom: boolean;
 }
 
@@ -58,7 +61,17 @@ export const timing = { lastRegistration: 0n };
 const names = new Map<pulumi.Resource, string>();
 /** The resource objects by name, as the program made them. */
 export const objects = new Map<string, pulumi.Resource>();
-const options = new Map<string, { dependsOn: pulumi.Resource[]; parent?: pulumi.Resource; protect?: boolean }>();
+const options = new Map<
+    string,
+    { dependsOn: pulumi.Resource[]; parent?: pulumi.Resource; protect?: boolean; hooks?: pulumi.ResourceHookBinding }
+>();
+
+/** The resource hooks the program registered, by name, as the engine would keep them. */
+export const resourceHooks = new Map<string, pulumi.ResourceHook>();
+// Pulumi's MockMonitor has no registerResourceHook (the SDK asks the engine to register each hook): this one
+// accepts it, so a program with hooks runs under the mocks; the hook objects come from the bindings.
+const monitor = MockMonitor.prototype as unknown as Record<string, unknown>;
+monitor.registerResourceHook ??= (_req: unknown, done: (err: Error | null, res: unknown) => void) => done(null, {});
 /** The inputs as the program passed them (Outputs keep their secretness here; mock inputs are plain). */
 export const props = new Map<string, pulumi.Inputs>();
 
@@ -149,6 +162,14 @@ export const mocks: pulumi.runtime.Mocks = {
             dependsOn: o.dependsOn.map((r) => names.get(r) ?? "?"),
             parent: o.parent ? names.get(o.parent) : undefined,
             protect: o.protect,
+            hooks: Object.fromEntries(
+                Object.entries(o.hooks ?? {}).map(([kind, hs]) => [
+                    kind,
+                    (hs as (pulumi.ResourceHook | pulumi.ResourceHookFunction)[]).map((h) =>
+                        pulumi.ResourceHook.isInstance(h) ? h.name : "(anonymous)",
+                    ),
+                ]),
+            ),
             custom: args.custom ?? true,
         });
         const id = args.type === "digitalocean:index/droplet:Droplet" ? String(1000 + counter) : `${args.name}-id`;
@@ -178,6 +199,7 @@ export async function useMocks(
     objects.clear();
     options.clear();
     props.clear();
+    resourceHooks.clear();
     counter = 0;
     await pulumi.runtime.setMocks(mocks, "meteor-do", stack, preview);
     pulumi.runtime.setAllConfig(
@@ -197,10 +219,14 @@ export async function inStack(init: () => Promise<Record<string, unknown> | void
             objects.set(args.name, args.resource);
             props.set(args.name, args.props);
             const dependsOn = args.opts.dependsOn;
+            const hooks = args.opts.hooks;
+            for (const h of Object.values(hooks ?? {}).flat())
+                if (pulumi.ResourceHook.isInstance(h)) resourceHooks.set(h.name, h);
             options.set(args.name, {
                 dependsOn: (Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []) as pulumi.Resource[],
                 parent: args.opts.parent,
                 protect: args.opts.protect,
+                hooks,
             });
             return undefined;
         });

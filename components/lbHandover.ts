@@ -1,0 +1,121 @@
+// lbCount 2: before the engine powers an LB droplet off (a resize or another in-place change DigitalOcean
+// makes on a stopped droplet) or deletes it (a replacement, lb-1 removed), the LB hands the reserved IP to
+// the other one if it holds it: the same handOver as `npm run ops -- failover` (ops/failover.ts), run by
+// Pulumi resource hooks inside `pulumi up` on the operator's machine. Hooks do not run on preview.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { isDeepStrictEqual } from "util";
+import * as pulumi from "@pulumi/pulumi";
+import { deployUser } from "../lib/layout";
+import { handOver, RoleRunner } from "../ops/failover";
+import { Runner } from "../ops/runner";
+import type { SshTarget } from "../ops/ssh";
+
+/** Droplet inputs DigitalOcean changes on a running droplet: an update of these alone needs no handover. */
+export const changedWhileRunning = ["tags", "name", "backups", "backupPolicy", "volumeIds", "gracefulShutdown"];
+
+/** The droplet inputs an update changes that make DigitalOcean power the droplet off (sorted). */
+export function powerOffChanges(oldInputs: Record<string, unknown> = {}, newInputs: Record<string, unknown> = {}) {
+    const keys = new Set([...Object.keys(oldInputs), ...Object.keys(newInputs)]);
+    return [...keys]
+        .filter((k) => !k.startsWith("__") && !changedWhileRunning.includes(k))
+        .filter((k) => !isDeepStrictEqual(oldInputs[k], newInputs[k]))
+        .sort();
+}
+
+/** Where a droplet is now: its id and its own public address. */
+export interface DropletAt {
+    id: string;
+    ip: string;
+}
+
+export interface HandoverLb {
+    /** The program's name (lb, lb-1) and the droplet's name. */
+    name: string;
+    droplet: string;
+    /** The droplet's pinned SSH host key (public half). */
+    hostKey: Promise<string>;
+}
+
+export interface HandoverSettings {
+    stack: string;
+    self: HandoverLb;
+    /** The other LB and where its droplet is when a hook of this one runs. */
+    other: HandoverLb & { at: () => Promise<DropletAt> };
+    /** The LB role's deploy key (the deploy user runs lb-role.sh with sudo): only ever in a 0600 file. */
+    deployPrivateKey: Promise<string>;
+    /** How long the other LB may take to become a ready standby, and then to report active (ms). */
+    standbyWaitMs: number;
+    timeoutMs: number;
+    pollMs?: number;
+}
+
+/** Makes the SSH runner (tests give a fake one). */
+export type RunnerFactory = (target: SshTarget, o: { stateDir: string; identity: string }) => RoleRunner;
+const sshRunner: RunnerFactory = (target, o) => new Runner(target, o);
+
+/**
+ * Hands the address from `self` (the droplet about to be powered off or deleted) to the other LB, when
+ * self holds it. The deploy key and the ssh files live in a 0700 temp dir, removed whatever happens.
+ * Throws (the engine then leaves the droplet alone) when the other LB is no ready standby in time.
+ */
+export async function handOverBefore(
+    s: HandoverSettings,
+    self: DropletAt,
+    why: string,
+    print: (line: string) => void,
+    makeRunner: RunnerFactory = sshRunner,
+): Promise<void> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "meteor-do-handover-"));
+    try {
+        const identity = path.join(dir, "deploy-key");
+        fs.writeFileSync(identity, await s.deployPrivateKey, { mode: 0o600 });
+        const host = async (lb: HandoverLb, at: DropletAt) => ({
+            name: lb.name,
+            droplet: lb.droplet,
+            dropletId: at.id,
+            publicIp: at.ip,
+            privateIp: at.ip,
+            hostKey: await lb.hostKey,
+        });
+        const lbs = [await host(s.self, self), await host(s.other, await s.other.at())];
+        const first = lbs.find((l) => l.name === "lb") ?? lbs[0];
+        const target: SshTarget = { stack: s.stack, lb: first, lbs, hosts: [], user: deployUser };
+        const r = makeRunner(target, { stateDir: dir, identity });
+        print(`before ${why}: making sure ${s.other.name} holds the address`);
+        const done = await handOver(r, lbs, print, {
+            from: s.self.name,
+            standbyWaitMs: s.standbyWaitMs,
+            timeoutMs: s.timeoutMs,
+            pollMs: s.pollMs,
+        });
+        if (done.code !== 0)
+            throw new Error(
+                `${s.self.name}: the handover to ${s.other.name} before ${why} did not complete (see the messages above); the droplet was not changed`,
+            );
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+/**
+ * The hooks of one LB droplet (lbCount 2): beforeUpdate when the update powers it off, beforeDelete
+ * always. Named, as delete hooks must be: `<lb>-droplet-handover-update` and `-delete`.
+ */
+export function handoverHooks(s: HandoverSettings): pulumi.ResourceHookBinding {
+    const print = (line: string) => pulumi.log.info(`${s.self.name}: ${line}`);
+    const before = (a: pulumi.ResourceHookArgs, why: string) =>
+        handOverBefore(s, { id: String(a.id), ip: String(a.oldOutputs?.ipv4Address ?? "") }, why, print);
+    return {
+        beforeUpdate: [
+            new pulumi.ResourceHook(`${s.self.name}-droplet-handover-update`, async (a) => {
+                const changes = powerOffChanges(a.oldInputs, a.newInputs);
+                if (changes.length > 0) await before(a, `the change of ${changes.join(", ")}`);
+            }),
+        ],
+        beforeDelete: [
+            new pulumi.ResourceHook(`${s.self.name}-droplet-handover-delete`, (a) => before(a, "its delete")),
+        ],
+    };
+}
