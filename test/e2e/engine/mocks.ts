@@ -42,10 +42,18 @@
 //    created with, so on the host while it still exists), then droplets are powered off and destroyed.
 //  - Droplet resize: a new `size` powers the host off (links down, processes killed: DigitalOcean's
 //    power_off, no shutdown), keeps it off 2 s, and boots it again from the same disk.
+//  - Resource hooks (hooks.ts): the program's RegisterResourceHook and each resource's hook binding are
+//    recorded; before a droplet's update its beforeUpdate hooks, before its delete (removed, or replaced)
+//    the beforeDelete hooks its last registration bound (kept in the state), each called over gRPC on the
+//    program's callback server as the engine calls them; a hook's error fails the step. The program runs
+//    in the root namespace: its hooks' `ssh` is a shim that runs OpenSSH in the client namespace (up.ts).
+//  - getDroplet by name (an invoke): the state's droplet of that name (exactly one, else an error).
 //
 // NOT EMULATED
 //  - DigitalOcean's API validation, the metrics agent, backups, the metadata service; any other API
 //    endpoint (the fake answers 404), TLS on the API (plain HTTP here).
+//  - Hooks other than beforeUpdate/beforeDelete on droplets; a replaced droplet's beforeDelete runs before
+//    the replacement boots (the emulation destroys first; Pulumi creates first and deletes at the end).
 //  - Replacement ordering (the replaced droplet's Commands' `delete` does not run), the order of deletes
 //    beyond "Commands, then the rest, then droplets", and the engine's stop-on-first-error (independent
 //    resources keep going; dependents of a failure never run).
@@ -57,7 +65,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { dropletReplaced } from "./droplets";
 import { applyFirewalls, emulatedTypes } from "./firewall";
+import { bindingOf, emulateHooks, HookBinding, runHooks } from "./hooks";
 import { Resources } from "./resources";
 import {
     EngineState,
@@ -66,10 +76,13 @@ import {
     loadEngineState,
     Props,
     saveEngineState,
+    Stored,
     storedInputs,
     unsecret,
 } from "./state";
 import { DATA_DIR } from "./topology";
+
+const DROPLET = "digitalocean:index/droplet:Droplet";
 
 export class E2eMocks implements pulumi.runtime.Mocks {
     readonly journal: JournalEntry[] = [];
@@ -85,6 +98,7 @@ export class E2eMocks implements pulumi.runtime.Mocks {
         // Private keys for ssh -i: 0600 files in a 0700 dir under the harness's data dir (--down removes it).
         this.keyDir = fs.mkdtempSync(path.join(DATA_DIR, "keys-"));
         this.resources = new Resources(this.engine, this.keyDir);
+        emulateHooks();
     }
 
     /** Removes the temp key files; called when the `up` ends. */
@@ -105,8 +119,17 @@ export class E2eMocks implements pulumi.runtime.Mocks {
                         const [type, name] = key.split("::");
                         const startedAt = Date.now();
                         let error: string | undefined;
+                        const stored = this.engine.resources[key];
                         try {
-                            await this.resources.remove(type, name, this.engine.resources[key]);
+                            const call = {
+                                type,
+                                name,
+                                id: stored.id,
+                                oldInputs: stored.inputs,
+                                oldOutputs: stored.state,
+                            };
+                            await runHooks("beforeDelete", stored.hooks ?? [], call);
+                            await this.resources.remove(type, name, stored);
                             delete this.engine.resources[key];
                             saveEngineState(this.engine);
                         } catch (e) {
@@ -122,7 +145,22 @@ export class E2eMocks implements pulumi.runtime.Mocks {
     }
 
     call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
+        if (args.token === "digitalocean:index/getDroplet:getDroplet") {
+            // By name, as DigitalOcean finds it: exactly one droplet, or an error.
+            const found = Object.entries(this.engine.resources).filter(
+                ([k, r]) => k.startsWith(`${DROPLET}::`) && r.state.name === args.inputs.name,
+            );
+            if (found.length !== 1) throw new Error(`getDroplet: ${found.length} droplets named ${args.inputs.name}`);
+            return { ...found[0][1].state, id: Number(found[0][1].id) };
+        }
         throw new Error(`e2e mocks: function ${args.token} is not emulated`);
+    }
+
+    /** A droplet's hooks before the engine changes it: beforeUpdate, or beforeDelete of the one replaced. */
+    private async beforeDropletChange(name: string, prev: Stored, inputs: Props, binding: HookBinding) {
+        const old = { type: DROPLET, name, id: prev.id, oldInputs: prev.inputs, oldOutputs: prev.state };
+        if (dropletReplaced(prev, inputs)) await runHooks("beforeDelete", prev.hooks ?? [], old);
+        else await runHooks("beforeUpdate", binding.beforeUpdate ?? [], { ...old, newInputs: inputs });
     }
 
     async newResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
@@ -142,18 +180,27 @@ export class E2eMocks implements pulumi.runtime.Mocks {
                 error,
             });
 
+        const binding = bindingOf(key);
+        const deleteHooks = binding.beforeDelete?.length ? binding.beforeDelete : undefined;
         if (prev && prev.inputsHash === hash) {
             if (args.type === "digitalocean:index/sshKey:SshKey") this.resources.rememberKey(prev);
+            // The state keeps the hooks of the latest registration (for a later delete).
+            if (JSON.stringify(prev.hooks) !== JSON.stringify(deleteHooks)) {
+                prev.hooks = deleteHooks;
+                saveEngineState(this.engine);
+            }
             entry("same");
             return { id: prev.id, state: prev.state };
         }
         try {
+            if (prev && args.type === DROPLET) await this.beforeDropletChange(args.name, prev, inputs, binding);
             const result = await this.resources.apply(args.type, args.name, inputs, prev);
             this.engine.resources[key] = {
                 inputsHash: hash,
                 id: result.id ?? "",
                 state: result.state,
                 inputs: storedInputs(args.type, inputs),
+                hooks: deleteHooks,
             };
             saveEngineState(this.engine);
             if (emulatedTypes.includes(args.type)) applyFirewalls(this.engine);

@@ -4,7 +4,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { bootDroplet, destroyHost, powerOff, powerOn, waitForInit } from "./hosts";
+import { applyDroplet, removeDroplet } from "./droplets";
 import { assignReservedIp } from "./reservedIps";
 import { Connection, SshClient } from "./ssh";
 import { EngineState, Props, Stored } from "./state";
@@ -16,12 +16,6 @@ export interface Applied {
     replaced?: boolean;
 }
 
-interface DropletInputs {
-    name?: string;
-    userData?: string;
-    sshKeys?: (string | number)[];
-    vpcUuid?: string;
-}
 interface PrivateKeyInputs {
     algorithm?: "RSA" | "ECDSA" | "ED25519";
     ecdsaCurve?: string;
@@ -48,9 +42,6 @@ interface CopyInputs {
     connection: Connection;
 }
 
-const FORCES_NEW_DROPLET = ["userData", "image", "region", "sshKeys", "vpcUuid"];
-/** How long a resized droplet stays off here (DigitalOcean takes about a minute; the order is what counts). */
-const RESIZE_OFF_MS = 2000;
 const md5Fingerprint = (blob: Buffer) => crypto.createHash("md5").update(blob).digest("hex").match(/../g)!.join(":");
 
 function run(cmd: string, args: string[]): string {
@@ -81,7 +72,7 @@ export class Resources {
     async apply(type: string, name: string, inputs: Props, prev?: Stored): Promise<Applied> {
         switch (type) {
             case "digitalocean:index/droplet:Droplet":
-                return this.droplet(name, inputs as DropletInputs & Props, prev);
+                return applyDroplet(name, inputs, this.publicKeys, prev);
             case "digitalocean:index/reservedIp:ReservedIp": {
                 const taken = Object.keys(this.engine.resources).filter((k) => k.startsWith(type)).length;
                 const address = String(prev?.state.ipAddress ?? `203.0.113.${250 - taken}`);
@@ -122,43 +113,6 @@ export class Resources {
         }
     }
 
-    private async droplet(name: string, inputs: DropletInputs & Props, prev?: Stored): Promise<Applied> {
-        const same = (k: string) => JSON.stringify(prev?.inputs[k]) === JSON.stringify(inputs[k]);
-        if (prev && FORCES_NEW_DROPLET.every(same)) {
-            // A new size: DigitalOcean powers the droplet off, resizes it and powers it on again.
-            if (!same("size")) {
-                const host = String(prev.state.name ?? name);
-                await powerOff(host);
-                await new Promise((r) => setTimeout(r, RESIZE_OFF_MS));
-                await powerOn(host);
-            }
-            return { id: prev.id, state: { ...prev.state, ...inputs } };
-        }
-        const keys = (inputs.sshKeys ?? []).map((k) => {
-            const pub = this.publicKeys.get(String(k));
-            if (!pub) throw new Error(`Droplet ${name}: unknown SSH key ${k}`);
-            return pub;
-        });
-        const hostname = inputs.name ?? name;
-        if (prev) await destroyHost(String(prev.state.name ?? name));
-        const host = bootDroplet({ name: hostname, userData: inputs.userData ?? "", authorizedKeys: keys });
-        await waitForInit(host);
-        return {
-            id: host.dropletId,
-            replaced: !!prev,
-            state: {
-                ...inputs,
-                name: hostname,
-                ipv4Address: host.publicIp,
-                ipv4AddressPrivate: host.privateIp,
-                status: "active",
-                urn: `do:droplet:${host.dropletId}`,
-                vpcUuid: inputs.vpcUuid,
-                createdAt: new Date().toISOString(),
-            },
-        };
-    }
-
     /**
      * A resource that left the program: a Command runs its `delete` (with the inputs it was created with),
      * a droplet is powered off and destroyed; everything else just leaves the state.
@@ -171,9 +125,7 @@ export class Resources {
             if (r.code !== 0)
                 throw new Error(`Command ${name}: delete exited with status ${r.code}: ${inputs.delete}:\n${r.stderr}`);
         } else if (type === "digitalocean:index/droplet:Droplet") {
-            const host = String(stored.state.name ?? name);
-            await powerOff(host);
-            await destroyHost(host);
+            await removeDroplet(name, stored);
         }
     }
 

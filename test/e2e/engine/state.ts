@@ -16,6 +16,8 @@ export interface Stored {
     id: string;
     state: Props;
     inputs: Props;
+    /** The beforeDelete hooks bound to it by the last `up` that registered it (run by its delete). */
+    hooks?: string[];
 }
 
 export interface EngineState {

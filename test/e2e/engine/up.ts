@@ -3,11 +3,13 @@
 // Usage (stack.ts does this): ts-node --transpile-only test/e2e/engine/up.ts <request.json>
 //   request: { stack, config: {key: value}, secretKeys: [key], resultFile, program? (default: index.ts) }
 // The result file (0600) gets { ok, outputs, journal, errors }.
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { E2eMocks } from "./mocks";
 import { JournalEntry } from "./state";
+import { CLIENT_NS, DATA_DIR } from "./topology";
 
 interface UpRequest {
     stack: string;
@@ -26,6 +28,11 @@ export interface UpResult {
 
 const request: UpRequest = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const mocks = new E2eMocks();
+// The operator's machine is the client side: the `ssh` of the program's hooks runs there, as Commands' do.
+const binDir = fs.mkdtempSync(path.join(DATA_DIR, "bin-"));
+const ssh = spawnSync("sh", ["-c", "command -v ssh"], { encoding: "utf8" }).stdout.trim();
+fs.writeFileSync(path.join(binDir, "ssh"), `#!/bin/sh\nexec ip netns exec ${CLIENT_NS} ${ssh} "$@"\n`, { mode: 0o755 });
+process.env.PATH = `${binDir}:${process.env.PATH}`;
 const errors: string[] = [];
 let outputs: Record<string, unknown> | undefined;
 let finishing = false;
@@ -37,6 +44,7 @@ async function finish(): Promise<void> {
     if (errors.length === 0 && outputs !== undefined && !mocks.journal.some((j) => j.action === "failed"))
         await mocks.deleteRemoved();
     mocks.cleanup();
+    fs.rmSync(binDir, { recursive: true, force: true });
     for (const j of mocks.journal) if (j.action === "failed" && j.error) errors.push(`${j.name}: ${j.error}`);
     const result: UpResult = {
         ok: errors.length === 0 && outputs !== undefined,
