@@ -12,6 +12,18 @@ import { sleep } from "../support/wait";
 
 export type Kill = "power-off" | "nginx-stop";
 
+/** lbSize changed on two LBs under load: each resized in turn, the address handed over first (step 15). */
+export interface LbResize {
+    /** Failed requests not in flight when the address moved, and those that were. */
+    failedRequests: number;
+    inFlightFailed: number;
+    requests: number;
+    /** Assigns of the address during the up (one per resized LB that held it). */
+    handovers: number;
+    /** The whole up. */
+    seconds: number;
+}
+
 export interface Takeover {
     /** From the kill to the first good answer through the reserved IP (null: none within the timeout). */
     ms: number | null;

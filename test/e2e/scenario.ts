@@ -13,6 +13,7 @@ import { LocalStack } from "./engine/stack";
 import { Props } from "./engine/state";
 import { CLIENT_NS, clientAddresses, DATA_DIR } from "./engine/topology";
 import type { UpResult } from "./engine/up";
+import type { LbResize } from "./failover";
 import type { DdpStat } from "./load";
 
 export type Step = (s: Scenario) => Promise<void>;
@@ -96,6 +97,7 @@ export interface Figures {
         movedBack: boolean;
         opsFailedRequests: number | null;
     };
+    lbResize?: LbResize;
     /** lynis's hardening index inside the LB and an app host (steps/14-lynis.ts). */
     lynis?: { lb: number; app: number };
     ok?: boolean;

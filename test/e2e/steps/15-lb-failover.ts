@@ -3,12 +3,13 @@
 // the active LB is powered off and the standby takes the address through the fake DigitalOcean API (the
 // time to the first good answer is a figure; failed requests only inside that window; every DDP client
 // back on the app host it had); the old LB comes back and the address stays; nginx stopped on the active
-// fails over too; `npm run ops -- failover` moves it with no failed request but those in flight.
+// fails over too; `npm run ops -- failover` moves it with no failed request but those in flight. Last,
+// lbSize changes: the program's hooks hand the address over before each LB's resize, lb-1 after lb.
 import { sleep } from "../../support/wait";
 import { doApiLog } from "../engine/doApi";
-import { powerOn } from "../engine/hosts";
+import { initPid, powerOn } from "../engine/hosts";
 import { holderOf } from "../engine/reservedIps";
-import { assignsSince, killActive, pairReady, roles, Takeover } from "../failover";
+import { assignsSince, killActive, LbResize, pairReady, roles, Takeover } from "../failover";
 import { ops } from "../opsCli";
 import { LoadSummary, Scenario, Step } from "../scenario";
 import { tokenLeaks } from "../secrets";
@@ -23,6 +24,57 @@ const IN_FLIGHT_MS = 1000;
 /** Failed requests sent outside [from - IN_FLIGHT_MS, to]. */
 const outside = (l: LoadSummary, from: number, to: number) =>
     l.failedSentAt.filter((t) => t < from - IN_FLIGHT_MS || t > to).length;
+
+/** lbSize changed under load: the LBs' resizes never overlap and neither is off while it holds the address. */
+async function resizeBoth(s: Scenario, config: Record<string, string>): Promise<LbResize> {
+    const { stack } = s;
+    const booted = Object.fromEntries(stack.lbHosts().map((h) => [h.name, h.bootedAt]));
+    const logFrom = doApiLog().length;
+    const load = await s.startLoad(6, PING_MS);
+    let [holderOff, maxOff, watching] = [0, 0, true];
+    const watch = (async () => {
+        while (watching) {
+            const off = stack.lbHosts().filter((h) => initPid(h) === undefined);
+            maxOff = Math.max(maxOff, off.length);
+            if (off.some((h) => h.name === holderOf(s.site)?.name)) holderOff++;
+            await sleep(100);
+        }
+    })();
+    const up = await s.up("lbSize", { ...config, lbSize: "s-2vcpu-2gb" });
+    const settled = await pairReady(stack, 60000);
+    // Long enough for every DDP client's heartbeat to find a moved connection dead and reconnect.
+    await sleep(3 * PING_MS + 2000);
+    watching = false;
+    await watch;
+    const l = await load.stop();
+    const rebooted = stack.lbHosts().filter((h) => h.bootedAt !== booted[h.name]).length;
+    s.check(up.ok && settled && rebooted === 2, `the up resizes both LBs (${rebooted}), then one is active`);
+    const order = up.journal
+        .filter((j) => j.type.endsWith("droplet:Droplet") && j.name.startsWith("lb") && j.action === "update")
+        .sort((a, b) => a.startedAt - b.startedAt);
+    s.check(
+        order.map((j) => j.name).join() === "lb-droplet,lb-1-droplet" &&
+            order[1].startedAt >= order[0].startedAt + order[0].ms &&
+            maxOff === 1,
+        `lb-1 is resized after lb (${order.map((j) => `${j.name} ${j.ms} ms`).join(", ")}), one off at a time`,
+    );
+    const moves = doApiLog()
+        .slice(logFrom)
+        .filter((x) => x.method === "POST" && x.status === 201)
+        .map((x) => x.at);
+    s.check(moves.length >= 1 && holderOff === 0, `the address moved ${moves.length}x, never on an LB that was off`);
+    const inFlight = (t: number) => moves.some((m) => t >= m - IN_FLIGHT_MS && t <= m + IN_FLIGHT_MS);
+    const failed = l.failedSentAt.filter((t) => !inFlight(t)).length;
+    s.check(failed === 0, `lbSize: ${failed} failed requests not in flight (${l.failed} in all of ${l.requests})`);
+    sameHost(s, l, "lbSize");
+    return {
+        failedRequests: failed,
+        inFlightFailed: l.failed - failed,
+        requests: l.requests,
+        handovers: moves.length,
+        seconds: Math.round(up.ms / 100) / 10,
+    };
+}
 
 /** Every DDP client resubscribed, and always on one app host (returned). */
 function sameHost(s: Scenario, l: LoadSummary, what: string): boolean {
@@ -122,6 +174,8 @@ const step: Step = async (s) => {
     const opsFailed = outside(l, moveAt, moveAt + IN_FLIGHT_MS);
     s.check(r.code === 0 && moved !== before, `ops failover moved the address ${before} -> ${moved}`);
     s.check(opsFailed === 0, `ops failover: ${opsFailed} failed requests not in flight (${l.failed} in all)`);
+
+    s.figures.lbResize = await resizeBoth(s, config);
 
     const leaks = tokenLeaks(stack, api.token);
     s.check(leaks.length === 0, `the API token is in no log, output or Command line (${leaks.join(", ")})`);
