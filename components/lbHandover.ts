@@ -1,6 +1,6 @@
 // lbCount 2: before the engine powers an LB droplet off (a resize or another in-place change DigitalOcean
 // makes on a stopped droplet) or deletes it (a replacement, lb-1 removed), the LB hands the reserved IP to
-// the other one if it holds it: the same handOver as `npm run ops -- failover` (ops/failover.ts), run by
+// the other one if it holds it: the same handOver as `npm run ops -- failover` (lib/handover.ts), run by
 // Pulumi resource hooks inside `pulumi up` on the operator's machine. Hooks do not run on preview.
 import * as fs from "fs";
 import * as os from "os";
@@ -8,9 +8,9 @@ import * as path from "path";
 import { isDeepStrictEqual } from "util";
 import * as pulumi from "@pulumi/pulumi";
 import { deployUser } from "../lib/layout";
-import { handOver, RoleRunner } from "../ops/failover";
-import { Runner } from "../ops/runner";
-import type { SshTarget } from "../ops/ssh";
+import { handOver, RoleRunner } from "../lib/handover";
+import type { SshTarget } from "../lib/ssh";
+import { Runner } from "../lib/sshRunner";
 
 /** Droplet inputs DigitalOcean changes on a running droplet: an update of these alone needs no handover. */
 export const changedWhileRunning = ["tags", "name", "backups", "backupPolicy", "volumeIds", "gracefulShutdown"];
@@ -99,6 +99,19 @@ export async function handOverBefore(
     }
 }
 
+/** The name of an LB droplet's handover hook (`lb-1-droplet-handover-delete`). */
+export const hookName = (lb: string, kind: "update" | "delete") => `${lb}-droplet-handover-${kind}`;
+
+/**
+ * lbCount 1: lb-1's droplet, if the state has one (2 -> 1), is deleted with its delete hook's name; the
+ * engine needs that hook registered. Its ReservedIpAssignment has put the address on lb: nothing to do.
+ */
+export function removedLbHook(): pulumi.ResourceHook {
+    return new pulumi.ResourceHook(hookName("lb-1", "delete"), () =>
+        pulumi.log.info("lb-1: removed (lbCount 1); the reserved IP is on lb (its assignment): nothing to hand over"),
+    );
+}
+
 /**
  * The hooks of one LB droplet (lbCount 2): beforeUpdate when the update powers it off, beforeDelete
  * always. Named, as delete hooks must be: `<lb>-droplet-handover-update` and `-delete`.
@@ -109,7 +122,7 @@ export function handoverHooks(s: HandoverSettings): pulumi.ResourceHookBinding {
         handOverBefore(s, { id: String(a.id), ip: String(a.oldOutputs?.ipv4Address ?? "") }, why, print);
     return {
         beforeUpdate: [
-            new pulumi.ResourceHook(`${s.self.name}-droplet-handover-update`, async (a) => {
+            new pulumi.ResourceHook(hookName(s.self.name, "update"), async (a) => {
                 const changes = powerOffChanges(a.oldInputs, a.newInputs);
                 if (changes.length > 0) await before(a, `the change of ${changes.join(", ")}`);
             }),

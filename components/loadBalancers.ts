@@ -3,7 +3,7 @@ import type { StackConfig } from "./config";
 import type { SiteDns } from "./dns";
 import * as digitalocean from "@pulumi/digitalocean";
 import { LbFailover } from "./failover";
-import { DropletAt, HandoverLb, handoverHooks } from "./lbHandover";
+import { DropletAt, HandoverLb, handoverHooks, removedLbHook } from "./lbHandover";
 import { LetsEncrypt } from "./letsencrypt";
 import { LbConfig, LbConfigArgs } from "./lbConfig";
 import { CertificatePair, LoadBalancerHost, LoadBalancerHostArgs } from "./loadBalancer";
@@ -46,7 +46,10 @@ export function lbHosts(args: LbHostsArgs, opts: pulumi.ComponentResourceOptions
         );
     const once = (ip: pulumi.Output<string>) => (pair ??= certificate(ip));
     const names = [`${dropletNamePrefix}-lb`, `${dropletNamePrefix}-lb-1`];
-    if (count === 1) return [new LoadBalancerHost("lb", { ...common, dropletName: names[0], certificate: once }, opts)];
+    if (count === 1) {
+        removedLbHook();
+        return [new LoadBalancerHost("lb", { ...common, dropletName: names[0], certificate: once }, opts)];
+    }
     // Each droplet's hooks need the other LB's host key: both are known once both hosts are made.
     const hosts = deferred<[LoadBalancerHost, LoadBalancerHost]>();
     const hostKey = (i: 0 | 1) => hosts.promise.then((h) => valueOf(h[i].hostKey));

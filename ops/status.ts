@@ -2,7 +2,7 @@
 // config generation and certificate expiry.
 import { appStatusProbe, lbStatusProbe } from "./remote";
 import { AppStatus, duration, lbState, LbStatus, parseAppStatus, parseLbStatus, table } from "./report";
-import { parseRole, roleProbe } from "./failover";
+import { parseRole, roleProbe } from "../lib/handover";
 import { Runner } from "./runner";
 import { OpsTarget } from "./target";
 

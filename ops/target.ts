@@ -3,16 +3,10 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import type { CutoverOptions } from "../components/deploy";
+import type { SshHost } from "../lib/ssh";
 
-export interface OpsHost {
-    /** The program's name of the host (app-1) and the droplet's name in DigitalOcean. */
-    name: string;
-    droplet: string;
-    dropletId: string;
-    privateIp: string;
-    /** The SSH host key the program made for the droplet (`ssh-ed25519 AAAA...`): pinned in known_hosts. */
-    hostKey?: string;
-}
+/** A host of the stack: the program's and the droplet's name, id, private address and host key. */
+export type OpsHost = SshHost;
 
 /**
  * The settings a deploy's cutover uses, so that a rollback goes through the same gate. graceSeconds is absent

@@ -66,12 +66,17 @@ const options = new Map<
     { dependsOn: pulumi.Resource[]; parent?: pulumi.Resource; protect?: boolean; hooks?: pulumi.ResourceHookBinding }
 >();
 
-/** The resource hooks the program registered, by name, as the engine would keep them. */
+/** The resource hooks bound to resources, by name. */
 export const resourceHooks = new Map<string, pulumi.ResourceHook>();
+/** The names of all hooks the program registered with the engine (bound or not). */
+export const registeredHooks: string[] = [];
 // Pulumi's MockMonitor has no registerResourceHook (the SDK asks the engine to register each hook): this one
 // accepts it, so a program with hooks runs under the mocks; the hook objects come from the bindings.
 const monitor = MockMonitor.prototype as unknown as Record<string, unknown>;
-monitor.registerResourceHook ??= (_req: unknown, done: (err: Error | null, res: unknown) => void) => done(null, {});
+monitor.registerResourceHook = (req: { getName(): string }, done: (err: Error | null, res: unknown) => void) => {
+    registeredHooks.push(req.getName());
+    done(null, {});
+};
 /** The inputs as the program passed them (Outputs keep their secretness here; mock inputs are plain). */
 export const props = new Map<string, pulumi.Inputs>();
 
@@ -200,6 +205,7 @@ export async function useMocks(
     options.clear();
     props.clear();
     resourceHooks.clear();
+    registeredHooks.length = 0;
     counter = 0;
     await pulumi.runtime.setMocks(mocks, "meteor-do", stack, preview);
     pulumi.runtime.setAllConfig(

@@ -16,7 +16,7 @@ import {
     parseLbStatus,
 } from "../../ops/report";
 import { parseReleases, planRollback, recordCommand } from "../../ops/rollback";
-import { pinnedKnownHosts, sshArgv, sshConfig, sshFiles } from "../../ops/ssh";
+import { pinnedKnownHosts, sshArgv, sshConfig, sshFiles } from "../../lib/ssh";
 import { statusReport } from "../../ops/status";
 import { findHost, OpsTarget, parseOutputs } from "../../ops/target";
 import { outputs } from "./opsFixture";

@@ -1,5 +1,5 @@
-// How `npm run ops` reaches the hosts: OpenSSH with a per-stack ssh_config (written next to a per-stack
-// known_hosts file), the load balancer as the bastion (ProxyJump) for the app hosts.
+// How `npm run ops` and the LB droplets' handover hooks reach the hosts: OpenSSH with a per-stack ssh_config
+// (written next to a per-stack known_hosts file), the load balancer as the bastion (ProxyJump) for the app hosts.
 //
 // Host keys: each host is known under an alias made of its droplet id, so a replaced droplet (new id,
 // maybe the same address) is a new entry instead of a "host key changed" alarm, and a changed key on the
@@ -9,12 +9,31 @@
 // droplet then records its key (StrictHostKeyChecking accept-new).
 import * as os from "os";
 import * as path from "path";
-import { OpsHost, OpsTarget } from "./target";
 
 export type HostKeyPolicy = "accept-new" | "pinned";
 
-/** What ssh needs of a stack: its hosts and the user to log in as (the LB hooks use the deploy user). */
-export type SshTarget = Pick<OpsTarget, "stack" | "lb" | "lbs" | "hosts" | "user">;
+/** A droplet as ssh reaches it. */
+export interface SshHost {
+    /** The program's name of the host (app-1) and the droplet's name in DigitalOcean. */
+    name: string;
+    droplet: string;
+    dropletId: string;
+    privateIp: string;
+    /** The SSH host key the program made for the droplet (`ssh-ed25519 AAAA...`): pinned in known_hosts. */
+    hostKey?: string;
+}
+
+/**
+ * What ssh needs of a stack: its LBs (at their own public addresses), app hosts (through lb) and the
+ * user to log in as (ops: the operator user; the LB droplets' handover hooks: the deploy user).
+ */
+export interface SshTarget {
+    stack: string;
+    lb: SshHost & { publicIp: string };
+    lbs?: (SshHost & { publicIp: string })[];
+    hosts: SshHost[];
+    user: string;
+}
 
 export interface SshFiles {
     /** Directory of the per-stack files (ssh_config, known_hosts). */
@@ -41,7 +60,7 @@ export function pinnedKnownHosts(t: SshTarget): string | undefined {
 }
 
 /** The alias a host's key is recorded under in known_hosts. */
-export function hostKeyAlias(h: OpsHost): string {
+export function hostKeyAlias(h: SshHost): string {
     return `meteor-do-droplet-${h.dropletId}`;
 }
 
@@ -58,7 +77,7 @@ export interface SshConfigOptions {
  */
 export function sshConfig(t: SshTarget, o: SshConfigOptions): string {
     const q = (p: string) => `"${p.replace(/(["\\])/g, "\\$1")}"`;
-    const block = (h: OpsHost, address: string, jump: boolean) =>
+    const block = (h: SshHost, address: string, jump: boolean) =>
         [
             `Host ${h.name} ${h.droplet}`,
             `    HostName ${address}`,
