@@ -76,7 +76,8 @@ export async function handOverBefore(
             droplet: lb.droplet,
             dropletId: at.id,
             publicIp: at.ip,
-            privateIp: at.ip,
+            // Unused: an LB is reached at its own public address.
+            privateIp: "",
             hostKey: await lb.hostKey,
         });
         const lbs = [await host(s.self, self), await host(s.other, await s.other.at())];
