@@ -26,8 +26,13 @@ const outside = (l: LoadSummary, from: number, to: number) =>
     l.failedSentAt.filter((t) => t < from - IN_FLIGHT_MS || t > to).length;
 
 /** lbSize changed under load: the LBs' resizes never overlap and neither is off while it holds the address. */
-async function resizeBoth(s: Scenario, config: Record<string, string>): Promise<LbResize> {
+async function resizeBoth(s: Scenario, config: Record<string, string>, lb: string): Promise<LbResize> {
     const { stack } = s;
+    // lb holds the address first, so each LB's hook has it to hand over: two moves, one before each resize.
+    if (holderOf(s.site)?.name !== lb) {
+        const moved = await ops(s, ["failover"]);
+        s.check(moved.code === 0 && (await pairReady(stack, 30000)), `ops failover moved the address to ${lb} first`);
+    }
     const booted = Object.fromEntries(stack.lbHosts().map((h) => [h.name, h.bootedAt]));
     const logFrom = doApiLog().length;
     const load = await s.startLoad(6, PING_MS);
@@ -62,7 +67,12 @@ async function resizeBoth(s: Scenario, config: Record<string, string>): Promise<
         .slice(logFrom)
         .filter((x) => x.method === "POST" && x.status === 201)
         .map((x) => x.at);
-    s.check(moves.length >= 1 && holderOff === 0, `the address moved ${moves.length}x, never on an LB that was off`);
+    const to = assignsSince(stack, logFrom);
+    const lb1 = stack.lbHosts().find((h) => h.name !== lb)?.name;
+    s.check(
+        to.join() === `${lb1},${lb}` && holderOff === 0,
+        `the address moved to ${to.join(", then ")} (one handover before each resize), never on an LB that was off`,
+    );
     const inFlight = (t: number) => moves.some((m) => t >= m - IN_FLIGHT_MS && t <= m + IN_FLIGHT_MS);
     const failed = l.failedSentAt.filter((t) => !inFlight(t)).length;
     s.check(failed === 0, `lbSize: ${failed} failed requests not in flight (${l.failed} in all of ${l.requests})`);
@@ -175,7 +185,7 @@ const step: Step = async (s) => {
     s.check(r.code === 0 && moved !== before, `ops failover moved the address ${before} -> ${moved}`);
     s.check(opsFailed === 0, `ops failover: ${opsFailed} failed requests not in flight (${l.failed} in all)`);
 
-    s.figures.lbResize = await resizeBoth(s, config);
+    s.figures.lbResize = await resizeBoth(s, config, first.name);
 
     const leaks = tokenLeaks(stack, api.token);
     s.check(leaks.length === 0, `the API token is in no log, output or Command line (${leaks.join(", ")})`);
