@@ -15,13 +15,23 @@ import { Runner } from "../lib/sshRunner";
 /** Droplet inputs DigitalOcean changes on a running droplet: an update of these alone needs no handover. */
 export const changedWhileRunning = ["tags", "name", "backups", "backupPolicy", "volumeIds", "gracefulShutdown"];
 
-/** The droplet inputs an update changes that make DigitalOcean power the droplet off (sorted). */
-export function powerOffChanges(oldInputs: Record<string, unknown> = {}, newInputs: Record<string, unknown> = {}) {
-    const keys = new Set([...Object.keys(oldInputs), ...Object.keys(newInputs)]);
-    return [...keys]
-        .filter((k) => !k.startsWith("__") && !changedWhileRunning.includes(k))
-        .filter((k) => !isDeepStrictEqual(oldInputs[k], newInputs[k]))
-        .sort();
+/**
+ * The droplet inputs an update changes that make DigitalOcean power the droplet off (sorted). The SDK hands
+ * a hook each secret input (userData) as a secret Output: compared by value.
+ */
+export async function powerOffChanges(
+    oldInputs: Record<string, unknown> = {},
+    newInputs: Record<string, unknown> = {},
+): Promise<string[]> {
+    const value = (v: unknown) =>
+        pulumi.Output.isInstance(v) ? new Promise((resolve) => (v as pulumi.Output<unknown>).apply(resolve)) : v;
+    const keys = [...new Set([...Object.keys(oldInputs), ...Object.keys(newInputs)])].filter(
+        (k) => !k.startsWith("__") && !changedWhileRunning.includes(k),
+    );
+    const changed = await Promise.all(
+        keys.map(async (k) => !isDeepStrictEqual(await value(oldInputs[k]), await value(newInputs[k]))),
+    );
+    return keys.filter((_, i) => changed[i]).sort();
 }
 
 /** Where a droplet is now: its id and its own public address. */
@@ -124,7 +134,7 @@ export function handoverHooks(s: HandoverSettings): pulumi.ResourceHookBinding {
     return {
         beforeUpdate: [
             new pulumi.ResourceHook(hookName(s.self.name, "update"), async (a) => {
-                const changes = powerOffChanges(a.oldInputs, a.newInputs);
+                const changes = await powerOffChanges(a.oldInputs, a.newInputs);
                 if (changes.length > 0) await before(a, `the change of ${changes.join(", ")}`);
             }),
         ],

@@ -1,5 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import {
     DropletAt,
     handOverBefore,
@@ -69,13 +70,20 @@ test("lbCount 1: no hooks bound, and the LB droplet waits for nothing new", asyn
     expect(registeredHooks).toEqual(["lb-1-droplet-handover-delete"]);
 });
 
-test("which droplet changes power it off (and so need a handover)", () => {
+test("which droplet changes power it off (and so need a handover)", async () => {
     const base = { size: "s-1vcpu-1gb", image: "debian-12-x64", tags: ["a"], name: "x-lb", __defaults: [] };
-    expect(powerOffChanges(base, { ...base, size: "s-2vcpu-2gb" })).toEqual(["size"]);
-    expect(powerOffChanges(base, { ...base, tags: ["a", "b"], name: "y-lb" })).toEqual([]);
-    expect(powerOffChanges(base, { ...base, image: "debian-13-x64", size: "s-2vcpu-2gb" })).toEqual(["image", "size"]);
-    expect(powerOffChanges(base, { ...base, __defaults: ["backups"] })).toEqual([]);
-    expect(powerOffChanges(base, base)).toEqual([]);
+    expect(await powerOffChanges(base, { ...base, size: "s-2vcpu-2gb" })).toEqual(["size"]);
+    expect(await powerOffChanges(base, { ...base, tags: ["a", "b"], name: "y-lb" })).toEqual([]);
+    expect(await powerOffChanges(base, { ...base, image: "debian-13-x64", size: "s-2vcpu-2gb" })).toEqual([
+        "image",
+        "size",
+    ]);
+    expect(await powerOffChanges(base, { ...base, __defaults: ["backups"] })).toEqual([]);
+    expect(await powerOffChanges(base, base)).toEqual([]);
+    // Secret inputs reach a hook as secret Outputs (two objects): compared by value.
+    const withData = (d: string) => ({ ...base, userData: pulumi.secret(d) });
+    expect(await powerOffChanges(withData("a"), { ...withData("a"), tags: [] })).toEqual([]);
+    expect(await powerOffChanges(withData("a"), withData("b"))).toEqual(["userData"]);
 });
 
 describe("handOverBefore (a fake runner plays both LBs as keepalived would)", () => {

@@ -60,9 +60,18 @@ export interface HookCall {
     oldInputs?: Props;
     newInputs?: Props;
     oldOutputs?: Props;
+    /** Inputs the program made secret: the engine sends them as secrets (the SDK makes them secret Outputs). */
+    secretKeys?: string[];
 }
 
-const struct = async (p?: Props) => (p ? Struct.fromJavaScript(await serializeProperties("hook", p)) : undefined);
+/** Properties as the engine sends them, `secret` keys marked secret. */
+async function struct(p: Props | undefined, secret: string[] = []): Promise<Struct | undefined> {
+    if (!p) return undefined;
+    const marked = Object.fromEntries(
+        Object.entries(p).map(([k, v]) => [k, secret.includes(k) ? pulumi.secret(v) : v]),
+    );
+    return Struct.fromJavaScript(await serializeProperties("hook", marked));
+}
 
 /** Runs the named hooks one after the other, as the engine does; the first error is thrown. */
 export async function runHooks(kind: HookKind, names: string[], call: HookCall): Promise<void> {
@@ -74,8 +83,8 @@ export async function runHooks(kind: HookKind, names: string[], call: HookCall):
             .setId(call.id)
             .setName(call.name)
             .setType(call.type)
-            .setOldInputs(await struct(call.oldInputs))
-            .setNewInputs(await struct(call.newInputs))
+            .setOldInputs(await struct(call.oldInputs, call.secretKeys))
+            .setNewInputs(await struct(call.newInputs, call.secretKeys))
             .setOldOutputs(await struct(call.oldOutputs));
         const client = new CallbacksClient(cb.target, grpc.credentials.createInsecure());
         const invoke = new CallbackInvokeRequest().setToken(cb.token).setRequest(req.serializeBinary());

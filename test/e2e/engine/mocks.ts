@@ -45,7 +45,8 @@
 //  - Resource hooks (hooks.ts): the program's RegisterResourceHook and each resource's hook binding are
 //    recorded; before a droplet's update its beforeUpdate hooks, before its delete (removed, or replaced)
 //    the beforeDelete hooks its last registration bound (kept in the state), each called over gRPC on the
-//    program's callback server as the engine calls them; a hook's error fails the step. The program runs
+//    program's callback server as the engine calls them (secret inputs sent as secrets); a hook's error
+//    fails the step. The program runs
 //    in the root namespace: its hooks' `ssh` is a shim that runs OpenSSH in the client namespace (up.ts).
 //  - getDroplet by name (an invoke): the state's droplet of that name (exactly one, else an error).
 //
@@ -76,6 +77,7 @@ import {
     loadEngineState,
     Props,
     saveEngineState,
+    secretKeys,
     Stored,
     storedInputs,
     unsecret,
@@ -157,8 +159,21 @@ export class E2eMocks implements pulumi.runtime.Mocks {
     }
 
     /** A droplet's hooks before the engine changes it: beforeUpdate, or beforeDelete of the one replaced. */
-    private async beforeDropletChange(name: string, prev: Stored, inputs: Props, binding: HookBinding) {
-        const old = { type: DROPLET, name, id: prev.id, oldInputs: prev.inputs, oldOutputs: prev.state };
+    private async beforeDropletChange(
+        name: string,
+        prev: Stored,
+        inputs: Props,
+        binding: HookBinding,
+        secret: string[],
+    ) {
+        const old = {
+            type: DROPLET,
+            name,
+            id: prev.id,
+            oldInputs: prev.inputs,
+            oldOutputs: prev.state,
+            secretKeys: secret,
+        };
         if (dropletReplaced(prev, inputs)) await runHooks("beforeDelete", prev.hooks ?? [], old);
         else await runHooks("beforeUpdate", binding.beforeUpdate ?? [], { ...old, newInputs: inputs });
     }
@@ -193,7 +208,8 @@ export class E2eMocks implements pulumi.runtime.Mocks {
             return { id: prev.id, state: prev.state };
         }
         try {
-            if (prev && args.type === DROPLET) await this.beforeDropletChange(args.name, prev, inputs, binding);
+            if (prev && args.type === DROPLET)
+                await this.beforeDropletChange(args.name, prev, inputs, binding, secretKeys(args.inputs));
             const result = await this.resources.apply(args.type, args.name, inputs, prev);
             this.engine.resources[key] = {
                 inputsHash: hash,

@@ -52,6 +52,11 @@ export function storedOfType(engine: EngineState, type: string, has?: string): P
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
+/** The top-level inputs that arrived as secrets (a hook gets them as secrets again). */
+export function secretKeys(inputs: Props): string[] {
+    return Object.keys(inputs).filter((k) => (inputs[k] as Props | null)?.[SIG_KEY] === SECRET_SIG);
+}
+
 /** Secrets arrive wrapped ({sig: secret, value}); the emulation needs the plain values. */
 export function unsecret(v: unknown): unknown {
     if (Array.isArray(v)) return v.map(unsecret);
