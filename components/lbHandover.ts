@@ -64,6 +64,7 @@ export interface HandoverSettings {
 /** Makes the SSH runner (tests give a fake one). */
 export type RunnerFactory = (target: SshTarget, o: { stateDir: string; identity: string }) => RoleRunner;
 const sshRunner: RunnerFactory = (target, o) => new Runner(target, o);
+const notFound = { code: 255, stdout: "", stderr: "no such droplet" };
 
 /**
  * Hands the address from `self` (the droplet about to be powered off or deleted) to the other LB, when
@@ -90,12 +91,20 @@ export async function handOverBefore(
             privateIp: "",
             hostKey: await lb.hostKey,
         });
-        const lbs = [await host(s.self, self), await host(s.other, await s.other.at())];
+        // No other droplet (lbCount 1 -> 2 with a resize in the same up): it counts as unreachable.
+        const otherAt = await s.other.at().catch((e: Error) => {
+            print(`${s.other.name} (${s.other.droplet}) not found: ${e.message}`);
+            return undefined;
+        });
+        const lbs = [await host(s.self, self), ...(otherAt ? [await host(s.other, otherAt)] : [])];
         const first = lbs.find((l) => l.name === "lb") ?? lbs[0];
         const target: SshTarget = { stack: s.stack, lb: first, lbs, hosts: [], user: deployUser };
-        const r = makeRunner(target, { stateDir: dir, identity });
+        const ssh = makeRunner(target, { stateDir: dir, identity });
+        const r: RoleRunner = otherAt
+            ? ssh
+            : { run: (h, c, t) => (h === s.self.name ? ssh.run(h, c, t) : Promise.resolve(notFound)) };
         print(`before ${why}: making sure ${s.other.name} holds the address`);
-        const done = await handOver(r, lbs, print, {
+        const done = await handOver(r, [s.self, s.other], print, {
             from: s.self.name,
             standbyWaitMs: s.standbyWaitMs,
             timeoutMs: s.timeoutMs,

@@ -172,6 +172,21 @@ describe("handOverBefore (a fake runner plays both LBs as keepalived would)", ()
         expect(printed.filter((l) => l.includes("nothing to hand over"))).toHaveLength(2);
     });
 
+    test("no other droplet yet (lbCount 1 -> 2 and a resize in one up): a lone LB is left alone", async () => {
+        const alone = settings();
+        alone.other.at = () => Promise.reject(new Error("no droplet found with name mdo-lb-1"));
+        roles = { lb: "none", "lb-1": "unreachable" };
+        await handOverBefore(alone, self, "the change of size", (l) => printed.push(l), fake);
+        expect(calls).toEqual(["lb show"]);
+        expect(printed[0]).toBe("lb-1 (mdo-lb-1) not found: no droplet found with name mdo-lb-1");
+        expect(seen.target!.lbs!.map((l) => l.name)).toEqual(["lb"]);
+        // Holding it (keepalived configured) with no other LB: the bounded wait, then the error.
+        roles.lb = "active";
+        await expect(handOverBefore(alone, self, "x", () => undefined, fake)).rejects.toThrow(
+            "lb-1 (mdo-lb-1) is unreachable, nginx down",
+        );
+    });
+
     test("the other LB not a ready standby: a bounded wait, then an error naming it, nothing changed", async () => {
         roles["lb-1"] = "fault";
         const started = Date.now();
