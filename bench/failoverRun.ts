@@ -2,7 +2,8 @@
 import { DO_ACTION_MS } from "../test/e2e/engine/doApi";
 import { NODE_VERSION } from "../test/e2e/engine/nodeDist";
 import { powerOn } from "../test/e2e/engine/hosts";
-import { LocalStack, preflight } from "../test/e2e/engine/stack";
+import { preflight } from "../test/e2e/engine/preflight";
+import { LocalStack } from "../test/e2e/engine/stack";
 import { firstGoodAnswer, killActive, pairReady } from "../test/e2e/failover";
 import { Scenario, VPC_RANGE } from "../test/e2e/scenario";
 import { sleep } from "../test/support/wait";

@@ -8,7 +8,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { ROOT } from "../support/files";
 import { NODE_VERSION } from "./engine/nodeDist";
-import { LocalStack, preflight } from "./engine/stack";
+import { describeStack, exportDeployKeys } from "./engine/byHand";
+import { preflight } from "./engine/preflight";
+import { LocalStack } from "./engine/stack";
 import { loadState } from "./engine/topology";
 import { Scenario, Step, VPC_RANGE } from "./scenario";
 
@@ -70,7 +72,7 @@ async function scenario(s: Scenario): Promise<void> {
         await step.run(s);
     }
     if (keep) {
-        const topology = s.stack.describe(s.outputs, s.stack.exportDeployKey());
+        const topology = describeStack(s.stack, s.outputs, exportDeployKeys(s.stack));
         fs.writeFileSync(TOPOLOGY_JSON, JSON.stringify(topology, null, 2) + "\n");
     }
 }

@@ -1,17 +1,17 @@
 // The local stack: the unmodified program, `up` after `up` under the mocks, against the topology. It knows
 // nothing of the scenario, so anything that wants a DigitalOcean-shaped stack on this machine (the e2e
 // scenario, a long-running local stack) prepares it, runs `up`s with its own config and inspects the hosts.
-import { execFileSync, spawn, spawnSync } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { appPaths, deployUser, lbAdminPort } from "../../../lib/layout";
+import { appPaths, lbAdminPort } from "../../../lib/layout";
 import { ROOT } from "../../support/files";
 import { killPid } from "../../support/processes";
 import { DO_API_CONFIG, DO_API_ERR, DO_API_LOG, startDoApi } from "./doApi";
 import { hostExec } from "./hosts";
 import { buildNodeDist, serveNodeDist } from "./nodeDist";
 import { Exec, runIn } from "./ssh";
-import { loadEngineState, MOCK_STATE, Props } from "./state";
+import { loadEngineState, MOCK_STATE } from "./state";
 import * as topo from "./topology";
 import type { UpResult } from "./up";
 
@@ -27,29 +27,6 @@ export interface StackOptions {
     /** The VPC range the topology carves private addresses from (the program's vpcIpRange). */
     vpcRange: string;
     log: (msg: string) => void;
-}
-
-/** Plain, early errors for what the topology cannot work without. */
-export function preflight(): void {
-    if (process.getuid?.() !== 0)
-        throw new Error("run as root: the topology needs network namespaces and systemd-nspawn");
-    const tools = [
-        "systemd-nspawn",
-        "debootstrap",
-        "ip",
-        "nsenter",
-        "ssh",
-        "scp",
-        "curl",
-        "xz",
-        "/usr/bin/python3",
-        "lynis",
-    ];
-    const missing = tools.filter((t) => spawnSync("sh", ["-c", `command -v ${t}`], { stdio: "ignore" }).status !== 0);
-    if (missing.length)
-        throw new Error(
-            `missing ${missing.join(", ")}: apt-get install -y systemd-container debootstrap iproute2 util-linux openssh-client curl xz-utils python3 lynis`,
-        );
 }
 
 export class LocalStack {
@@ -207,57 +184,6 @@ export class LocalStack {
     /** The stack's resources as the mock engine stored them (outputs in plain text). */
     engineState() {
         return loadEngineState();
-    }
-
-    /**
-     * Writes the deploy keys from the engine's state (0600), for logging in by hand: the LB's
-     * (`deploy_key`, returned) and the app hosts' (`deploy_app_key`, beside it).
-     */
-    exportDeployKey(): string {
-        const resources = this.engineState().resources;
-        for (const [name, file] of [
-            ["deploy-key", "deploy_key"],
-            ["deploy-app-key", "deploy_app_key"],
-        ]) {
-            const key = resources[`tls:index/privateKey:PrivateKey::${name}`]?.state.privateKeyOpenssh;
-            if (key) fs.writeFileSync(path.join(topo.DATA_DIR, file), String(key), { mode: 0o600 });
-        }
-        return path.join(topo.DATA_DIR, "deploy_key");
-    }
-
-    /** How to reach the running stack by hand: namespaces, addresses, SSH commands. */
-    describe(outputs: Props | undefined, keyFile: string): Record<string, unknown> {
-        const lb = this.lbHost();
-        const ip = outputs?.lbReservedIp;
-        const common = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR";
-        const sshOpts = `-i ${keyFile} ${common}`;
-        const appOpts = `-i ${path.join(path.dirname(keyFile), "deploy_app_key")} ${common}`;
-        return {
-            clientNamespace: topo.CLIENT_NS,
-            vpcNamespace: topo.VPC_NS,
-            vpcIpRange: this.opts.vpcRange,
-            site: outputs?.siteUrl,
-            checkStatus: outputs?.checkStatusUrl,
-            lbPublicIp: ip,
-            ssh: {
-                user: deployUser,
-                keyFile,
-                // By hand, host keys are not checked (topology.json is for trying things out).
-                lb: `ip netns exec ${topo.CLIENT_NS} ssh ${sshOpts} ${deployUser}@${ip}`,
-                // App hosts take their own deploy key, through the LB with the LB's.
-                app: `ip netns exec ${topo.CLIENT_NS} ssh ${appOpts} -o ProxyCommand='ssh ${sshOpts} -W %h:%p ${deployUser}@${ip}' ${deployUser}@${this.appHosts()[0]?.privateIp}`,
-            },
-            hosts: this.hosts().map((h) => ({
-                name: h.name,
-                role: h.name === lb.name ? "lb" : "app",
-                netns: h.netns,
-                privateIp: h.privateIp,
-                publicIp: h.publicIp,
-                reservedIps: h.extraPublicIps,
-                nspawnPid: h.pid,
-            })),
-            clientAddresses: topo.clientAddresses(),
-        };
     }
 
     /** Stops every host and server (by PID) and removes the namespaces and the engine's state. */
