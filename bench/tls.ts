@@ -1,7 +1,8 @@
 // npm run bench:tls [-- --seconds 5]   (~1 minute)
 //
 // TLS handshakes through the LB, for reconnect storms: full handshakes (TLS 1.3, a new session each) and
-// resumed ones (TLS 1.2 session ids from the LB's shared session cache; tickets are off in both LBs),
+// resumed ones (TLS 1.2 session ids, and TLS 1.3's stateful tickets, both from the LB's shared session
+// cache; stateless tickets are off in both LBs),
 // with `openssl s_time` against ours (the production templates and TLS policy) and HAProxy 2.6 (the same
 // certificate, ciphers and no tickets), both measured at the same time so the machine's other load weighs
 // on each alike. Per LB: handshakes per second, handshakes per CPU second of the LB's own processes, and
@@ -97,13 +98,24 @@ async function sTime(lb: Lb, pids: number[], args: string[]): Promise<Run> {
 
 async function main() {
     const dir = tempDir("bench-tls");
-    const procs: Partial<Record<Lb, ChildProcess>> = {};
+    const procs: Partial<Record<Lb | "backend", ChildProcess>> = {};
     try {
         const { certificate, privateKey } = selfSignedCert(dir);
         const pem = path.join(dir, "haproxy.pem");
         fs.writeFileSync(pem, fs.readFileSync(certificate, "utf8") + fs.readFileSync(privateKey, "utf8"));
         fs.mkdirSync(path.join(dir, "ours"));
         for (const f of ["cert.pem", "key.pem"]) fs.copyFileSync(path.join(dir, f), path.join(dir, "ours", f));
+        // The app both LBs pass s_time's GET / to (TLS 1.3 resumption reads its ticket with a request).
+        procs.backend = track(
+            spawn(
+                process.execPath,
+                [path.join(__dirname, "../test/support/static-backend.js"), "127.0.0.97", "29797"],
+                {
+                    stdio: ["ignore", "ignore", "inherit"],
+                },
+            ),
+        );
+        await waitFor("backend listening", () => portOpen("127.0.0.97", 29797), 10000);
         procs.ours = await startNginxConf(oursConf(path.join(dir, "ours")), OURS.admin);
         fs.writeFileSync(path.join(dir, "haproxy.cfg"), haproxyConf(dir, pem));
         procs.haproxy = track(
@@ -118,14 +130,23 @@ async function main() {
         const both = (args: string[]) => Promise.all(lbs.map((lb) => sTime(lb, pids[lb], args)));
         const [fullOurs, fullHaproxy] = await both(["-new", "-tls1_3"]);
         const [resOurs, resHaproxy] = await both(["-reuse", "-tls1_2"]);
+        // What a browser reconnecting over TLS 1.3 does: resume with the ticket the LB sent after the
+        // handshake (s_time reads it only with a request: -www; both pass it to the same backend).
+        const [res13Ours, res13Haproxy] = await both(["-reuse", "-tls1_3", "-www", "/"]);
         const result = {
             bench: "tls",
-            settings: { seconds: SECONDS, full: "TLS 1.3, new session each", resumed: "TLS 1.2 session id reuse" },
-            ours: { full: fullOurs, resumed: resOurs },
-            haproxy: { full: fullHaproxy, resumed: resHaproxy },
+            settings: {
+                seconds: SECONDS,
+                full: "TLS 1.3, new session each",
+                resumed: "TLS 1.2 session id reuse",
+                resumedTls13: "TLS 1.3 ticket reuse, GET / on each",
+            },
+            ours: { full: fullOurs, resumed: resOurs, resumedTls13: res13Ours },
+            haproxy: { full: fullHaproxy, resumed: resHaproxy, resumedTls13: res13Haproxy },
             ratio: {
                 fullPerCpuS: Math.round((fullOurs.perCpuS / fullHaproxy.perCpuS) * 100) / 100,
                 resumedPerCpuS: Math.round((resOurs.perCpuS / resHaproxy.perCpuS) * 100) / 100,
+                resumedTls13PerCpuS: Math.round((res13Ours.perCpuS / res13Haproxy.perCpuS) * 100) / 100,
             },
         };
         console.log(JSON.stringify(result));
