@@ -69,6 +69,9 @@ for lb in "${lbs[@]}"; do [[ $lb =~ ^[0-9A-Za-z.:-]+$ ]] || die "--lb must be an
   die "--env must be stdin, live or the sha256 of a staged env file"
 if [[ -z ${METEOR_DO_CUTOVER_UNIT:-} && ${METEOR_DO_CUTOVER_DETACH:-systemd} == systemd ]]; then run_detached "$env_from" "${argv[@]}"; fi
 
+# Node.js's version, for the drain and undrain (running, below), asked once and while the lock is taken
+# and the env staged: starting it costs a drain and an undrain a few hundred ms on a busy host.
+exec {node_fd}< <("$NODE_BIN" --version 2>/dev/null || true)
 take_lock
 if [[ $env_from =~ $SHA256_RE ]]; then
   [[ -f $ENV_DIR/$env_from.env ]] || die "--env $env_from: no such staged env file"
@@ -100,18 +103,22 @@ lb_retry=$((lb_timeout < 10 ? lb_timeout : 10))
 retry_for() {
   local timeout_s=$1 delay=100 deadline
   shift
-  deadline=$(($(now_ms) + timeout_s * 1000))
+  clock
+  deadline=$((now + timeout_s * 1000))
   until "$@"; do
-    (($(now_ms) < deadline)) || return 1
-    sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
+    clock
+    ((now < deadline)) || return 1
+    as_secs "$delay"
+    sleep "$secs"
     delay=200
   done
 }
 healthy() { curl -fsS -o /dev/null --max-time 2 "http://$HEALTH_HOST:$port$health_path" 2>/dev/null; }
 # The query of a drain/undrain: release=<$1, a release id>&node=<what node --version says>, each only
-# when well-formed (the LB refuses a malformed one, and that must never block a drain). Node.js is asked
-# once: starting it costs a drain and an undrain a few hundred ms on a busy host, and it does not change.
-node_version=$("$NODE_BIN" --version 2>/dev/null || true)
+# when well-formed (the LB refuses a malformed one, and that must never block a drain).
+node_version=""
+read -r node_version <&"$node_fd" || true
+exec {node_fd}<&-
 running() {
   local q=()
   [[ $1 =~ ^[0-9a-f]{64}$ ]] && q+=("release=$1")
@@ -143,11 +150,13 @@ step_started=0
 timings=""
 begin() {
   step=$1
-  step_started=$(now_ms)
+  clock
+  step_started=$now
 }
 done_step() {
-  local ms=$(($(now_ms) - step_started))
-  timings+=" $step=$((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
+  clock
+  as_secs $((now - step_started))
+  timings+=" $step=${secs}s"
 }
 
 drained=0
@@ -187,7 +196,8 @@ fail() {
   exit 1
 }
 
-started=$(now_ms)
+clock
+started=$now
 log "cutting $peer over to $sha"
 step=start
 # Anything unexpected from here on (a full disk, a failing mv) rolls back too.
@@ -251,6 +261,8 @@ touch "$release/DEPLOYED" "$ENV_DIR/$ENV_HASH.env"
 # The host is live on the new release: cleaning up is best effort and never rolls back.
 trap - ERR
 
-removed=$(prune_releases "$keep" "$sha" "$ENV_HASH")
-total=$(($(now_ms) - started))
-log "cut over to $sha in $((total / 1000)).$(printf '%03d' $((total % 1000)))s:$timings; removed $removed old release(s)"
+pruned=0
+prune_releases "$keep" "$sha" "$ENV_HASH" || warn "could not prune old releases"
+clock
+as_secs $((now - started))
+log "cut over to $sha in ${secs}s:$timings; removed $pruned old release(s)"

@@ -26,7 +26,13 @@ die() {
 
 check_sha() { [[ $1 =~ $SHA256_RE ]] || die "not a sha256: $1"; }
 
-now_ms() { local t=${EPOCHREALTIME/./}; printf '%s' $((10#$t / 1000)); }
+# Sets now to the time in milliseconds, and secs to milliseconds $1 as seconds (1.234): in this shell,
+# where $(...) would fork, 10-15 ms each on a busy host, and a cutover reads the clock dozens of times.
+clock() {
+  local t=${EPOCHREALTIME/./}
+  now=$((10#$t / 1000))
+}
+as_secs() { printf -v secs '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
 # One deploy step at a time per host (stage and cutover of one host never overlap anyway; this guards
 # against a manual run during a `pulumi up`).
@@ -57,8 +63,8 @@ stage_env() {
   # Line numbers only: the lines themselves may be secret.
   name=${ENV_NAME_RE#^}
   name=${name%\$}
-  bad=$(grep -nvE "^([[:space:]]*(#.*)?|$name=.*)\$" "$tmp" | cut -d: -f1 | tr '\n' ' ' || true)
-  if [[ -n $bad ]]; then
+  if grep -qvE "^([[:space:]]*(#.*)?|$name=.*)\$" "$tmp"; then
+    bad=$(grep -nvE "^([[:space:]]*(#.*)?|$name=.*)\$" "$tmp" | cut -d: -f1 | tr '\n' ' ' || true)
     rm -f "$tmp"
     die "env file lines ${bad% } are not KEY=VALUE"
   fi
@@ -142,46 +148,49 @@ run_detached() {
 
 # cutover.sh, once live on release $2 with env $3: keeps the newest $1 releases that went live (then the
 # rest, newest first) plus the current and previous ones, and as many env files; removes the others with
-# their uploads. Prints how many releases it removed; best effort (a failure is a warning).
+# their uploads. Sets `pruned` to how many releases it removed; best effort (a failure is a warning).
+# The deploy waits for it, so it starts no process but rm: bash compares the files' times itself (-nt) and
+# finds the previous release with -ef (a stat, sort and readlink per release had made it 0.3 s of every
+# cutover on a busy host).
 prune_releases() {
-  local keep=$1 sha=$2 env_hash=$3 prev_now prev_env_now removed=0 old
-  # Reads names ranked newest first; prints those beyond the first $keep, except the protected ones ("$@").
-  beyond_keep() {
-    local n=0 name p protected
-    while IFS= read -r name; do
-      n=$((n + 1))
-      protected=0
-      for p in "$@"; do [[ $name == "$p" ]] && protected=1; done
-      if ((n > keep && !protected)); then printf '%s\n' "$name"; fi
+  local keep=$1 sha=$2 env_hash=$3 dir name f i n
+  local -a went_live=() staged=() envs=() sorted=()
+  pruned=0
+  # Sets sorted to the files "$@", newest first.
+  newest_first() {
+    sorted=()
+    for f in "$@"; do
+      for ((i = 0; i < ${#sorted[@]}; i++)); do if [[ $f -nt ${sorted[i]} ]]; then break; fi; done
+      sorted=("${sorted[@]:0:i}" "$f" "${sorted[@]:i}")
     done
   }
-  ranked_releases() {
-    local name
-    for name in "$RELEASES"/*/; do
-      name=${name%/}
-      name=${name##*/}
-      [[ -f $RELEASES/$name/RELEASE ]] || continue
-      if [[ -f $RELEASES/$name/DEPLOYED ]]; then
-        printf '1 %s %s\n' "$(stat -c %.9Y "$RELEASES/$name/DEPLOYED")" "$name"
-      else
-        printf '0 %s %s\n' "$(stat -c %.9Y "$RELEASES/$name")" "$name"
-      fi
-    done | sort -k1,1nr -k2,2nr | cut -d' ' -f3
-  }
-  prev_now=$(readlink "$APP_ROOT/previous" || true)
-  prev_env_now=$(readlink "$ENV_ROOT/previous.env" || true)
-  while IFS= read -r old; do
-    [[ -n $old ]] || continue
-    if rm -rf "${RELEASES:?}/$old" "$INCOMING/$old.tgz"; then
-      removed=$((removed + 1))
+  for dir in "$RELEASES"/*/; do
+    dir=${dir%/}
+    [[ -f $dir/RELEASE ]] || continue
+    if [[ -f $dir/DEPLOYED ]]; then went_live+=("$dir/DEPLOYED"); else staged+=("$dir"); fi
+  done
+  # Releases that went live (by when), then the rest (by their directory's time); the current and the
+  # previous one are never removed, but count.
+  newest_first "${went_live[@]}"
+  went_live=("${sorted[@]}")
+  newest_first "${staged[@]}"
+  n=0
+  for dir in "${went_live[@]%/DEPLOYED}" "${sorted[@]}"; do
+    n=$((n + 1))
+    name=${dir##*/}
+    if ((n <= keep)) || [[ $name == "$sha" || $dir -ef $APP_ROOT/previous ]]; then continue; fi
+    if rm -rf "${RELEASES:?}/$name" "$INCOMING/$name.tgz"; then
+      pruned=$((pruned + 1))
     else
-      warn "could not remove release $old"
+      warn "could not remove release $name"
     fi
-  done < <(ranked_releases | beyond_keep "$sha" "${prev_now#releases/}")
-  while IFS= read -r old; do
-    [[ -n $old ]] || continue
-    rm -f "${ENV_DIR:?}/$old" || warn "could not remove env file $old"
-  done < <(find "$ENV_DIR" -mindepth 1 -maxdepth 1 -name '*.env' -printf '%T@ %f\n' | sort -rn | cut -d' ' -f2 |
-    beyond_keep "$env_hash.env" "${prev_env_now#env/}")
-  printf '%s\n' "$removed"
+  done
+  for f in "$ENV_DIR"/*.env; do if [[ -f $f ]]; then envs+=("$f"); fi; done
+  newest_first "${envs[@]}"
+  n=0
+  for f in "${sorted[@]}"; do
+    n=$((n + 1))
+    if ((n <= keep)) || [[ ${f##*/} == "$env_hash.env" || $f -ef $ENV_ROOT/previous.env ]]; then continue; fi
+    rm -f "$f" || warn "could not remove env file ${f##*/}"
+  done
 }

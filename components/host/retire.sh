@@ -44,8 +44,10 @@ for one in "${lbs[@]}"; do
 done
 close_spread "$grace" remote src "${peer%:*}" "sport = :${peer##*:}"
 ((spread_closed == 0)) || log "closed $spread_closed client connection(s) in $spread_batches batch(es) of $spread_sizes"
-started=$(now_ms)
+clock
+started=$now
 read -ra stop_cmd <<<"$STOP_CMD"
 timeout "$stop_timeout" "${stop_cmd[@]}" 9>&- || die "'$STOP_CMD' failed or took over ${stop_timeout}s"
-ms=$(($(now_ms) - started))
-log "app stopped in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s; the droplet can go"
+clock
+as_secs $((now - started))
+log "app stopped in ${secs}s; the droplet can go"
