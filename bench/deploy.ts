@@ -4,14 +4,20 @@
 // run by Debian's nginx on loopback), N sample-app "hosts" (each its own temp root, 127.0.0.7x address and
 // test/support/fake-service.sh in place of systemd), and components/host/stage.sh + cutover.sh.
 //   1. baseline per host: restart (stop + start) until the app answers locally, plus rise x interval of the
-//      LB's checker, i.e. the least a cutover can take;
+//      LB's checker, i.e. the least a cutover can take. The host is restarted with its DDP clients on it:
+//      a graceful cutover must move them (conn-lib.sh's spread), and a graceful restart moves them too
+//      (the sample app closes them over its grace period on SIGTERM), so both count that work. Then
+//      once more right away, its clients gone to the other hosts: a bare restart, for the ratio of the
+//      cutover without its spread;
 //   2. under steady load (keep-alive HTTPS clients from many 127.0.0.x addresses through the LB, plus DDP
 //      clients over wss that reconnect like Meteor's), stage the next release on every host at once, then
 //      cut the hosts over one by one; per-host cutover time, requests that failed during the whole roll,
 //      DDP closes and failed reconnects. Repeated `rounds` times (alternating two releases);
 //   3. still under load, a rollback of every host to the release before (`npm run ops -- rollback`'s host
 //      side: cutover.sh --env live to a kept release, nothing uploaded), seconds per host beside a roll's.
-// Targets: 0 failed requests; cutover <= 1.3 x (restart + rise x interval).
+// Targets: 0 failed requests; cutover <= 1.3 x (restart + rise x interval), `cutoverOverBaseline`. Also
+// reported, without a target: the cutover less its spread phase over the same baseline and over the bare
+// one, and cutover.sh's per-phase timings (mean of the rolls' cutovers).
 // The last line of output is one JSON object; bench/results/deploy.json holds it and deploy.svg its chart
 // (--out DIR to write them elsewhere). The full run on booted Debian hosts is the e2e scenario's.
 import { execFileSync } from "child_process";
@@ -91,8 +97,29 @@ async function stage(h: Host, b: Bundle): Promise<void> {
     if (r.code !== 0) throw new Error(`stage on ${h.peer} failed: ${r.stderr}`);
 }
 
+interface Cutover {
+    ms: number;
+    /** cutover.sh's own count, from its start to the end of its cleanup. */
+    scriptMs: number;
+    /** Its per-phase timings (drain, spread, switch, restart, health, undrain, lb-up). */
+    phases: Record<string, number>;
+    /** Client connections its spread closed. */
+    spreadClosed: number;
+}
+
+/** Reads cutover.sh's last lines: "closed N client connection(s) ..." and "cut over to X in T: a=Ts b=Ts; ...". */
+function parseCutover(stdout: string, ms: number): Cutover {
+    const m = /cut over to \S+ in ([\d.]+)s:([^;]*);/.exec(stdout);
+    if (!m) throw new Error(`cannot read cutover.sh's timings: ${stdout.slice(-300)}`);
+    const phases = Object.fromEntries(
+        [...m[2].matchAll(/([\w-]+)=([\d.]+)s/g)].map(([, name, sec]) => [name, Number(sec) * 1000]),
+    );
+    const closed = /closed (\d+) client connection/.exec(stdout);
+    return { ms, scriptMs: Number(m[1]) * 1000, phases, spreadClosed: closed ? Number(closed[1]) : 0 };
+}
+
 /** One host's cutover to `b`; `live`: to a release it keeps, with the env it runs, as `npm run ops -- rollback`. */
-async function cutover(h: Host, b: Bundle, live = false): Promise<number> {
+async function cutover(h: Host, b: Bundle, live = false): Promise<Cutover> {
     const r = await run(
         path.join(HOST_DIR, "cutover.sh"),
         [
@@ -116,7 +143,7 @@ async function cutover(h: Host, b: Bundle, live = false): Promise<number> {
     );
     if (r.code !== 0) throw new Error(`cutover on ${h.peer} failed: ${r.stderr}`);
     process.stdout.write(`  ${r.stdout.trim().split("\n").pop()}\n`);
-    return r.ms;
+    return parseCutover(r.stdout, r.ms);
 }
 
 function get(url: string, agent: https.Agent, timeoutMs = 5000): Promise<{ status: number; body: string }> {
@@ -201,6 +228,12 @@ const appUp = async (h: Host) => {
         return false;
     }
 };
+
+/** The app's established connections (clients and the LB's), as close_spread finds them. */
+const appConnections = (h: Host) =>
+    execFileSync("ss", ["-Htn", "state", "established", "src", h.ip, `sport = :${APP_PORT}`], { encoding: "utf8" })
+        .split("\n")
+        .filter(Boolean).length;
 
 async function peerUp(h: Host): Promise<boolean> {
     const r = await run("curl", ["-fsS", "--max-time", "2", `http://127.0.0.1:${PORTS.admin}/lb/peers/${h.peer}`], {
@@ -292,18 +325,29 @@ async function main(): Promise<void> {
         const ddp = ddpClients(DDP_CLIENTS);
         await new Promise((r) => setTimeout(r, 1500));
 
-        // Baseline: restart until the app answers locally, then rise x interval.
+        // Baseline: restart until the app answers locally, then rise x interval. First with the host's
+        // clients on it (the app closes them over its grace period), then at once again, bare: its clients
+        // reconnected to the other hosts while it was down and stay there.
         const restartMs: number[] = [];
-        for (const h of hosts) {
+        const restartConnections: number[] = [];
+        const bareRestartMs: number[] = [];
+        const bareRestartConnections: number[] = [];
+        const restart = async (h: Host, ms: number[], connections: number[]) => {
+            connections.push(appConnections(h));
             const t0 = Date.now();
             const r = await run(FAKE_SERVICE, ["restart"], { env: h.env, timeoutMs: 30_000 });
             if (r.code !== 0) throw new Error(`restart failed: ${r.stderr}`);
             await waitFor(`${h.peer} healthy`, () => appUp(h), 20_000);
-            restartMs.push(Date.now() - t0);
+            ms.push(Date.now() - t0);
             await waitFor(`LB reports ${h.peer} up`, () => peerUp(h), 20_000);
+        };
+        for (const h of hosts) {
+            await restart(h, restartMs, restartConnections);
+            await restart(h, bareRestartMs, bareRestartConnections);
         }
         const riseMs = CHECK.rise * CHECK.intervalMs;
         const baselineMs = mean(restartMs) + riseMs;
+        const bareBaselineMs = mean(bareRestartMs) + riseMs;
         const baselineDdpCloses = ddp.stats.closes;
 
         // Steady load through the LB.
@@ -346,7 +390,7 @@ async function main(): Promise<void> {
         }
         await new Promise((r) => setTimeout(r, 1000));
 
-        const cutoverMs: number[] = [];
+        const cutovers: Cutover[] = [];
         const stageMs: number[] = [];
         for (let n = 0; n < ROUNDS; n++) {
             const next = releases[(n + 1) % 2];
@@ -355,7 +399,7 @@ async function main(): Promise<void> {
             await Promise.all(hosts.map((h) => stage(h, next)));
             stageMs.push(Date.now() - s0);
             for (const h of hosts) {
-                cutoverMs.push(await cutover(h, next));
+                cutovers.push(await cutover(h, next));
                 await tl.learnPids();
             }
         }
@@ -366,7 +410,7 @@ async function main(): Promise<void> {
         console.log(`rollback: ${hosts.length} hosts back to ${previous.sha256.slice(0, 12)}`);
         const rollbackMs: number[] = [];
         for (const h of hosts) {
-            rollbackMs.push(await cutover(h, previous, true));
+            rollbackMs.push((await cutover(h, previous, true)).ms);
             await tl.learnPids();
         }
         await new Promise((r) => setTimeout(r, 1000));
@@ -393,7 +437,12 @@ async function main(): Promise<void> {
                     ).release,
             ),
         );
+        const cutoverMs = cutovers.map((c) => c.ms);
         const meanCutover = mean(cutoverMs);
+        const phaseNames = Object.keys(cutovers[0].phases);
+        const phasesMs = Object.fromEntries(phaseNames.map((p) => [p, round(mean(cutovers.map((c) => c.phases[p])))]));
+        const meanSpread = mean(cutovers.map((c) => c.phases.spread ?? 0));
+        const ratio = (ms: number, base: number) => Math.round((ms / base) * 100) / 100;
         const result = {
             bench: "deploy",
             hosts: HOSTS,
@@ -401,12 +450,24 @@ async function main(): Promise<void> {
             lb: "nginx+lua (production templates) on loopback",
             check: CHECK,
             restartMs: restartMs.map(round),
+            restartConnections,
+            bareRestartMs: bareRestartMs.map(round),
+            bareRestartConnections,
             riseTimesIntervalMs: riseMs,
             baselineMs: round(baselineMs),
+            bareBaselineMs: round(bareBaselineMs),
             stageAllHostsMs: stageMs.map(round),
             cutoverMs: cutoverMs.map(round),
             meanCutoverMs: round(meanCutover),
-            cutoverOverBaseline: Math.round((meanCutover / baselineMs) * 100) / 100,
+            // cutover.sh's own count and phases; the rest of meanCutoverMs is its start (bash, the lock, the
+            // env staged from stdin, `node --version`) and its cleanup after lb-up (old releases pruned).
+            meanScriptMs: round(mean(cutovers.map((c) => c.scriptMs))),
+            phasesMs,
+            outsidePhasesMs: round(meanCutover - Object.values(phasesMs).reduce((a, b) => a + b, 0)),
+            spreadClosed: cutovers.map((c) => c.spreadClosed),
+            cutoverOverBaseline: ratio(meanCutover, baselineMs),
+            cutoverWithoutSpreadOverBaseline: ratio(meanCutover - meanSpread, baselineMs),
+            cutoverWithoutSpreadOverBareBaseline: ratio(meanCutover - meanSpread, bareBaselineMs),
             // A roll's wall time per host (stage on all hosts at once, then the cutovers), beside a rollback's.
             deploySecondsPerHost: sec(
                 (stageMs.reduce((a, b) => a + b, 0) + cutoverMs.reduce((a, b) => a + b, 0)) / cutoverMs.length,
