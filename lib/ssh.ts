@@ -28,9 +28,12 @@ export interface SshHost {
  * user to log in as (ops: the operator user; the LB droplets' handover hooks: the deploy user).
  */
 export interface SshTarget {
+    /** The stack's name, for messages and the per-stack ssh files. */
     stack: string;
     lb: SshHost & { publicIp: string };
+    /** lbCount 2: both LBs (lb, lb-1), each at its droplet's own public address. */
     lbs?: (SshHost & { publicIp: string })[];
+    /** App hosts in roll order. */
     hosts: SshHost[];
     user: string;
 }

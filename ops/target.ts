@@ -3,7 +3,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import type { CutoverOptions } from "../components/deploy";
-import type { SshHost } from "../lib/ssh";
+import type { SshHost, SshTarget } from "../lib/ssh";
 
 /** A host of the stack: the program's and the droplet's name, id, private address and host key. */
 export type OpsHost = SshHost;
@@ -22,16 +22,8 @@ export type OpsCutover = Pick<
     | "graceSeconds"
 >;
 
-export interface OpsTarget {
-    /** The stack's name, for messages and the per-stack ssh files. */
-    stack: string;
-    lb: OpsHost & { publicIp: string };
-    /** lbCount 2: both LBs (lb, lb-1), each at its droplet's own public address. */
-    lbs?: (OpsHost & { publicIp: string })[];
-    /** App hosts in roll order. */
-    hosts: OpsHost[];
-    /** The user operators log in as (operatorSshKeys). */
-    user: string;
+/** The stack's hosts as ssh reaches them (lib/ssh.ts; `user`: the operator user, operatorSshKeys), and more. */
+export interface OpsTarget extends SshTarget {
     appPort: number;
     /** sha256 of the release the stack deploys (its `bundle`, or the release a rollback recorded). */
     release: string;
