@@ -147,8 +147,6 @@ export function handoverHooks(s: HandoverSettings): pulumi.ResourceHookBinding {
                 if (changes.length > 0) await before(a, `the change of ${changes.join(", ")}`);
             }),
         ],
-        beforeDelete: [
-            new pulumi.ResourceHook(`${s.self.name}-droplet-handover-delete`, (a) => before(a, "its delete")),
-        ],
+        beforeDelete: [new pulumi.ResourceHook(hookName(s.self.name, "delete"), (a) => before(a, "its delete"))],
     };
 }
