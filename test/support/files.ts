@@ -30,3 +30,11 @@ export function writeTree(root: string, files: Record<string, string>): void {
 
 /** The repository root (the suites run the host scripts and templates from here). */
 export const ROOT = path.resolve(__dirname, "..", "..");
+
+/** A fake command's call log: one line per call, its fields tab-separated (empty lines skipped). */
+export const callLog = (file: string): string[][] =>
+    fs
+        .readFileSync(file, "utf8")
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => l.split("\t"));

@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { help, main } from "../../ops/cli";
+import { callLog } from "../support/files";
 import { outputs } from "./opsFixture";
 
 // `npm run ops` end to end against a stand-in `ssh` on PATH: it records each call (host and command) and
@@ -37,12 +38,7 @@ let dir: string;
 let io: { out: string[]; err: string[] };
 const savedPath = process.env.PATH;
 const write = (name: string, text: string) => fs.writeFileSync(path.join(dir, "fake", name), text);
-const calls = () =>
-    fs
-        .readFileSync(path.join(dir, "fake", "calls"), "utf8")
-        .trim()
-        .split("\n")
-        .map((l) => l.split("\t"));
+const calls = () => callLog(path.join(dir, "fake", "calls"));
 const ops = (command: string, ...args: string[]) =>
     main([command, "--stack", "staging", "--outputs", path.join(dir, "outputs.json"), "--state-dir", dir, ...args], {
         out: (s) => io.out.push(s),

@@ -2,6 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { main } from "../../ops/cli";
+import { callLog } from "../support/files";
 import { outputs } from "./opsFixture";
 
 // `npm run ops -- failover` against a stand-in `ssh` that plays two LBs: each answers lb-role.sh show from
@@ -34,13 +35,7 @@ let dir: string;
 let out: string[];
 const savedPath = process.env.PATH;
 const fake = (name: string, text: string) => fs.writeFileSync(path.join(dir, "fake", name), text);
-const calls = () =>
-    fs
-        .readFileSync(path.join(dir, "fake", "calls"), "utf8")
-        .trim()
-        .split("\n")
-        .filter((l) => l !== "")
-        .map((l) => l.split("\t"));
+const calls = () => callLog(path.join(dir, "fake", "calls"));
 const failover = (withLbs = true) => {
     fs.writeFileSync(
         path.join(dir, "outputs.json"),
