@@ -98,21 +98,6 @@ read -ra restart_cmd <<<"$RESTART_CMD"
 # The admin API answers at once unless nginx is reloading; retry drain/undrain briefly.
 lb_retry=$((lb_timeout < 10 ? lb_timeout : 10))
 
-# Runs "$@" until it succeeds or $1 seconds pass, sleeping 0.1 s, then 0.2 s between tries (a longer
-# back-off overshoots an app that comes up within a second or two by as much).
-retry_for() {
-  local timeout_s=$1 delay=100 deadline
-  shift
-  clock
-  deadline=$((now + timeout_s * 1000))
-  until "$@"; do
-    clock
-    ((now < deadline)) || return 1
-    as_secs "$delay"
-    sleep "$secs"
-    delay=200
-  done
-}
 healthy() { curl -fsS -o /dev/null --max-time 2 "http://$HEALTH_HOST:$port$health_path" 2>/dev/null; }
 # The query of a drain/undrain: release=<$1, a release id>&node=<what node --version says>, each only
 # when well-formed (the LB refuses a malformed one, and that must never block a drain).

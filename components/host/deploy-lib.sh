@@ -34,6 +34,22 @@ clock() {
 }
 as_secs() { printf -v secs '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
+# Runs "$@" until it succeeds or $1 seconds pass, sleeping 0.1 s, then 0.2 s between tries (a longer
+# back-off overshoots an app that comes up within a second or two by as much).
+retry_for() {
+  local timeout_s=$1 delay=100 deadline
+  shift
+  clock
+  deadline=$((now + timeout_s * 1000))
+  until "$@"; do
+    clock
+    ((now < deadline)) || return 1
+    as_secs "$delay"
+    sleep "$secs"
+    delay=200
+  done
+}
+
 # One deploy step at a time per host (stage and cutover of one host never overlap anyway; this guards
 # against a manual run during a `pulumi up`).
 take_lock() {
