@@ -12,6 +12,11 @@ import { handOver, RoleRunner } from "../lib/handover";
 import type { SshTarget } from "../lib/ssh";
 import { Runner } from "../lib/sshRunner";
 
+/** An Output's value once known (in a hook, which runs after the program resolved it; never on preview). */
+export function valueOf<T>(o: pulumi.Input<T>): Promise<T> {
+    return new Promise((resolve) => pulumi.output(o).apply((v) => resolve(v as T)));
+}
+
 /** Droplet inputs DigitalOcean changes on a running droplet: an update of these alone needs no handover. */
 export const changedWhileRunning = ["tags", "name", "backups", "backupPolicy", "volumeIds", "gracefulShutdown"];
 
@@ -23,8 +28,7 @@ export async function powerOffChanges(
     oldInputs: Record<string, unknown> = {},
     newInputs: Record<string, unknown> = {},
 ): Promise<string[]> {
-    const value = (v: unknown) =>
-        pulumi.Output.isInstance(v) ? new Promise((resolve) => (v as pulumi.Output<unknown>).apply(resolve)) : v;
+    const value = (v: unknown) => (pulumi.Output.isInstance(v) ? valueOf(v) : v);
     const keys = [...new Set([...Object.keys(oldInputs), ...Object.keys(newInputs)])].filter(
         (k) => !k.startsWith("__") && !changedWhileRunning.includes(k),
     );

@@ -3,7 +3,7 @@ import type { StackConfig } from "./config";
 import type { SiteDns } from "./dns";
 import * as digitalocean from "@pulumi/digitalocean";
 import { LbFailover } from "./failover";
-import { DropletAt, HandoverLb, handoverHooks, removedLbHook } from "./lbHandover";
+import { DropletAt, HandoverLb, handoverHooks, removedLbHook, valueOf } from "./lbHandover";
 import { LetsEncrypt } from "./letsencrypt";
 import { LbConfig, LbConfigArgs } from "./lbConfig";
 import { CertificatePair, LoadBalancerHost, LoadBalancerHostArgs } from "./loadBalancer";
@@ -102,11 +102,6 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
     let resolve: (v: T) => void = () => undefined;
     const promise = new Promise<T>((r) => (resolve = r));
     return { promise, resolve };
-}
-
-/** An Output's value once known (in a hook, which runs after the program resolved it; never on preview). */
-function valueOf<T>(o: pulumi.Input<T>): Promise<T> {
-    return new Promise((resolve) => pulumi.output(o).apply((v) => resolve(v as T)));
 }
 
 export interface LbConfigsArgs extends Omit<
