@@ -104,6 +104,9 @@ sed -i 's/^# *C.UTF-8/C.UTF-8/' "$root/etc/locale.gen" 2>/dev/null || true
 for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer man-db.timer; do
   rm -f "$root/etc/systemd/system/timers.target.wants/$unit"
 done
+# nginx is in the image for the LB only: an app droplet never installs it, so it must not run there (it
+# would listen on port 80 and be audited by lynis). The LB enables it itself (its cloud-init, lb-push.sh).
+rm -f "$root/etc/systemd/system/multi-user.target.wants/nginx.service"
 # A stable image: host keys are made per instance by cloud-init (ssh_deletekeys), not baked in.
 rm -f "$root"/etc/ssh/ssh_host_*
 mkdir -p "$root/var/lib/cloud/seed/nocloud"
