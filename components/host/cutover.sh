@@ -25,13 +25,12 @@ set -Eeuo pipefail
 . "$(dirname "$0")/deploy-lib.sh"
 
 RESTART_CMD=${METEOR_DO_RESTART_CMD:-systemctl restart $LAYOUT_APP_UNIT}
-LB_PORT=${METEOR_DO_LB_PORT:-$LAYOUT_LB_ADMIN_PORT}
 HEALTH_HOST=${METEOR_DO_HEALTH_HOST:-}
 NODE_BIN=${METEOR_DO_NODE:-/usr/local/bin/node}
 
 usage() { die "usage: cutover.sh --release SHA --peer IP:PORT --lb IP[,IP] [--health-path PATH] [--keep N] [--restart-timeout S] [--health-timeout S] [--lb-timeout S] [--grace S] [--when always|changed] [--env stdin|live|SHA] < env-file"; }
 
-sha="" peer="" lbs=() health_path=$DEFAULT_HEALTH_CHECK_PATH keep=$DEFAULT_KEEP_RELEASES when=always env_from=stdin
+sha="" peer="" health_path=$DEFAULT_HEALTH_CHECK_PATH keep=$DEFAULT_KEEP_RELEASES when=always env_from=stdin
 restart_timeout=$DEFAULT_RESTART_TIMEOUT health_timeout=$DEFAULT_CUTOVER_TIMEOUT lb_timeout=$DEFAULT_CUTOVER_TIMEOUT
 grace=$DEFAULT_STOP_GRACE
 argv=("$@")
@@ -40,7 +39,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --release) sha=$2 ;;
     --peer) peer=$2 ;;
-    --lb) IFS=, read -ra more <<<"$2" && lbs+=("${more[@]}") ;;
+    --lb) add_lbs "$2" --lb ;;
     --health-path) health_path=$2 ;;
     --keep) keep=$2 ;;
     --restart-timeout) restart_timeout=$2 ;;
@@ -54,12 +53,10 @@ while [[ $# -gt 0 ]]; do
   shift 2
 done
 check_sha "$sha"
-[[ $peer =~ ^[0-9A-Za-z.:-]+:([0-9]+)$ ]] || die "--peer must be IP:PORT, got '$peer'"
-port=${BASH_REMATCH[1]}
+check_peer --peer
 # The app listens on the host's private address (BIND_IP), the peer's: ask it there.
 [[ -n $HEALTH_HOST ]] || HEALTH_HOST=${peer%:*}
 ((${#lbs[@]} > 0)) || die "--lb is required"
-for lb in "${lbs[@]}"; do [[ $lb =~ ^[0-9A-Za-z.:-]+$ ]] || die "--lb must be an address (or a comma list), got '$lb'"; done
 [[ $health_path =~ $URL_PATH_RE ]] || die "--health-path must be an absolute URL path (/ followed by letters, digits and -._~!\$&()*+,=:@%/?), got '$health_path'"
 [[ $keep =~ ^[0-9]+$ && $keep -ge 2 ]] || die "--keep must be an integer >= 2 (the current and the previous release)"
 [[ $restart_timeout =~ ^[0-9]+$ && $health_timeout =~ ^[0-9]+$ && $lb_timeout =~ ^[0-9]+$ && $grace =~ ^[0-9]+$ ]] ||
@@ -93,7 +90,6 @@ new_release=releases/$sha
 new_env=env/$ENV_HASH.env
 prev_release=$(readlink "$current_link" || true)
 prev_env=$(readlink "$env_link" || true)
-lb_url() { printf 'http://%s:%s/lb/peers/%s' "$1" "$LB_PORT" "$peer"; }
 read -ra restart_cmd <<<"$RESTART_CMD"
 # The admin API answers at once unless nginx is reloading; retry drain/undrain briefly.
 lb_retry=$((lb_timeout < 10 ? lb_timeout : 10))
@@ -114,14 +110,7 @@ running() {
 # lb_post drain|undrain <release now live, or ""> <lb>; the LB's answer (the peer's state) in $lb_answer.
 lb_answer=""
 lb_post() { lb_answer=$(curl -fsS --max-time 5 -X POST "$(lb_url "$3")/$1?$(running "$2")" 2>/dev/null); }
-says_up() { grep -Eq '"status"[[:space:]]*:[[:space:]]*"up"' <<<"$1"; }
-lb_up() { says_up "$(curl -fsS --max-time 5 "$(lb_url "$1")" 2>/dev/null)"; }
 lb_serving() { curl -fsS --max-time 5 "$(lb_url "$1")" 2>/dev/null | grep -Eq '"draining"[[:space:]]*:[[:space:]]*false'; }
-# every_lb CHECK: CHECK <lb> holds for every LB.
-every_lb() {
-  local lb
-  for lb in "${lbs[@]}"; do "$1" "$lb" || return 1; done
-}
 
 if [[ $when == changed && $prev_release == "$new_release" && $prev_env == "$new_env" ]] && healthy && every_lb lb_up && every_lb lb_serving; then
   log "$peer already runs $sha with this env and the LB has it up: nothing to do"

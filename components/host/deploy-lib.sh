@@ -50,6 +50,35 @@ retry_for() {
   done
 }
 
+# The LB admin API as the app host's scripts (cutover, retire, reboot-window) use it: this host is $peer
+# (IP:PORT, as the LB names it) and the LBs are $lbs, one or two private addresses.
+LB_PORT=${METEOR_DO_LB_PORT:-$LAYOUT_LB_ADMIN_PORT}
+peer="" port="" lbs=()
+# check_peer OPTION: $peer is IP:PORT (sets port), else dies naming the option.
+check_peer() {
+  [[ $peer =~ ^[0-9A-Za-z.:-]+:([0-9]+)$ ]] || die "$1 must be IP:PORT, got '$peer'"
+  port=${BASH_REMATCH[1]}
+}
+# add_lbs LIST OPTION: appends the comma-separated addresses in LIST to lbs, else dies naming the option.
+add_lbs() {
+  local more one
+  IFS=, read -ra more <<<"$1"
+  ((${#more[@]} > 0)) || die "$2 is required"
+  for one in "${more[@]}"; do
+    [[ $one =~ ^[0-9A-Za-z.:-]+$ ]] || die "$2 must be an address (or a comma list), got '$1'"
+  done
+  lbs+=("${more[@]}")
+}
+lb_url() { printf 'http://%s:%s/lb/peers/%s' "$1" "$LB_PORT" "$peer"; }
+says_up() { grep -Eq '"status"[[:space:]]*:[[:space:]]*"up"' <<<"$1"; }
+# lb_up LB: that LB's checker reports this host up.
+lb_up() { says_up "$(curl -fsS --max-time 5 "$(lb_url "$1")" 2>/dev/null)"; }
+# every_lb CHECK [ARG...]: CHECK <lb> ARG... holds for every LB.
+every_lb() {
+  local one
+  for one in "${lbs[@]}"; do "$1" "$one" "${@:2}" || return 1; done
+}
+
 # One deploy step at a time per host (stage and cutover of one host never overlap anyway; this guards
 # against a manual run during a `pulumi up`).
 take_lock() {

@@ -17,7 +17,6 @@ set -euo pipefail
 UNIT_DIR=${REBOOT_UNIT_DIR:-/etc/systemd/system}
 REQUIRED=${REBOOT_REQUIRED_FILE:-/run/reboot-required}
 MARK=${REBOOT_MARK:-/var/lib/meteor-do/drained-for-reboot}
-LB_PORT=${METEOR_DO_LB_PORT:-$LAYOUT_LB_ADMIN_PORT}
 SYSTEMCTL=${REBOOT_SYSTEMCTL:-systemctl}
 usage() { die "usage: reboot-window.sh install HH:MM PEER LB | run PEER LB | resume PEER LB"; }
 
@@ -32,16 +31,12 @@ if [[ $action == install ]]; then
 fi
 [[ $# -eq 2 ]] || usage
 peer=$1 lb=$2
-[[ $peer =~ ^[0-9A-Za-z.:-]+:[0-9]+$ ]] || die "the peer must be IP:PORT, got '$peer'"
-[[ $lb =~ ^[0-9A-Za-z.:-]+(,[0-9A-Za-z.:-]+)?$ ]] || die "the LB must be an address (or two, comma-separated), got '$lb'"
+check_peer "the peer"
+add_lbs "$lb" "the LB"
 self=$(realpath "$0")
 # Two LBs: the first one's view decides; drain and undrain go to each.
-IFS=, read -ra lbs <<<"$lb"
 peers_url="http://${lbs[0]}:$LB_PORT/lb/peers"
-each_lb() {
-  local one
-  for one in "${lbs[@]}"; do curl -fsS -o /dev/null --max-time 5 -X POST "http://$one:$LB_PORT/lb/peers/$peer/$1" || return 1; done
-}
+lb_post() { curl -fsS -o /dev/null --max-time 5 -X POST "$(lb_url "$1")/$2"; }
 
 # install: writes each unit only when it changed; prints what it did.
 write_unit() {
@@ -96,8 +91,8 @@ peers = json.load(sys.stdin).get("peers", [])
 print(" ".join(p["name"] for p in peers if p.get("name") != me and (p.get("status") != "up" or p.get("draining"))))
 ' "$peer" <<<"$peers") || { log "cannot read the LB's peers: next window"; exit 0; }
     [[ -z $busy ]] || { log "other app hosts are down or drained ($busy): next window"; exit 0; }
-    each_lb drain || {
-      each_lb undrain || true
+    every_lb lb_post drain || {
+      every_lb lb_post undrain || true
       log "the LB refused the drain: next window"
       exit 0
     }
@@ -111,11 +106,11 @@ print(" ".join(p["name"] for p in peers if p.get("name") != me and (p.get("statu
     ;;
   resume)
     for _ in $(seq 1 "${REBOOT_RESUME_TRIES:-300}"); do
-      if curl -fsS --max-time 2 "$peers_url/$peer" 2>/dev/null | grep -Eq '"status"[[:space:]]*:[[:space:]]*"up"'; then break; fi
+      if lb_up "${lbs[0]}"; then break; fi
       sleep 1
     done
     # Undrained even if the app is not up yet: the LB's checker keeps a down host out anyway.
-    each_lb undrain || die "could not undrain $peer on the LB"
+    every_lb lb_post undrain || die "could not undrain $peer on the LB"
     rm -f "$MARK"
     log "undrained after the reboot"
     ;;

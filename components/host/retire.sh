@@ -12,37 +12,35 @@ set -euo pipefail
 . "$(dirname "$0")/deploy-lib.sh"
 
 STOP_CMD=${METEOR_DO_STOP_CMD:-systemctl stop $LAYOUT_APP_UNIT}
-LB_PORT=${METEOR_DO_LB_PORT:-$LAYOUT_LB_ADMIN_PORT}
 
-peer="" lb="" stop_timeout=$DEFAULT_RESTART_TIMEOUT grace=$DEFAULT_STOP_GRACE
+peer="" stop_timeout=$DEFAULT_RESTART_TIMEOUT grace=$DEFAULT_STOP_GRACE
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 ]] || die "usage: retire.sh --peer IP:PORT --lb IP [--stop-timeout S] [--grace S]"
   case $1 in
     --peer) peer=$2 ;;
-    --lb) lb=$2 ;;
+    --lb) add_lbs "$2" --lb ;;
     --stop-timeout) stop_timeout=$2 ;;
     --grace) grace=$2 ;;
     *) die "unknown option $1" ;;
   esac
   shift 2
 done
-[[ $peer =~ ^[0-9A-Za-z.:-]+:[0-9]+$ ]] || die "--peer must be IP:PORT, got '$peer'"
-[[ $lb =~ ^[0-9A-Za-z.:-]+(,[0-9A-Za-z.:-]+)?$ ]] || die "--lb must be an address (or two, comma-separated), got '$lb'"
+check_peer --peer
+((${#lbs[@]} > 0)) || die "--lb is required"
 [[ $stop_timeout =~ ^[0-9]+$ && $grace =~ ^[0-9]+$ ]] || die "--stop-timeout and --grace are whole seconds"
 take_lock
 
 # 200: drained now; 404: the LB no longer lists this peer. Anything else (the LB unreachable) is logged:
 # the host is being destroyed either way, and its clients reconnect through the LB's other hosts.
-IFS=, read -ra lbs <<<"$lb"
 for one in "${lbs[@]}"; do
-  code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://$one:$LB_PORT/lb/peers/$peer/drain" || true)
+  code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -X POST "$(lb_url "$one")/drain" || true)
   case $code in
     200) log "drained $peer on the LB${lbs[1]:+ $one}" ;;
     404) log "$peer is no longer a peer of the LB${lbs[1]:+ $one}: out of the ring already" ;;
     *) warn "the LB${lbs[1]:+ $one} answered '$code' to drain $peer; stopping the app anyway" ;;
   esac
 done
-close_spread "$grace" remote src "${peer%:*}" "sport = :${peer##*:}"
+close_spread "$grace" remote src "${peer%:*}" "sport = :$port"
 ((spread_closed == 0)) || log "closed $spread_closed client connection(s) in $spread_batches batch(es) of $spread_sizes"
 clock
 started=$now
