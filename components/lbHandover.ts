@@ -48,8 +48,8 @@ export interface HandoverLb {
     /** The program's name (lb, lb-1) and the droplet's name. */
     name: string;
     droplet: string;
-    /** The droplet's pinned SSH host key (public half). */
-    hostKey: Promise<string>;
+    /** The droplet's pinned SSH host key (public half), read when a hook runs. */
+    hostKey: () => Promise<string>;
 }
 
 export interface HandoverSettings {
@@ -93,7 +93,7 @@ export async function handOverBefore(
             publicIp: at.ip,
             // Unused: an LB is reached at its own public address.
             privateIp: "",
-            hostKey: await lb.hostKey,
+            hostKey: await lb.hostKey(),
         });
         // No other droplet (lbCount 1 -> 2 with a resize in the same up): it counts as unreachable.
         const otherAt = await s.other.at().catch((e: Error) => {

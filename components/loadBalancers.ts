@@ -50,13 +50,12 @@ export function lbHosts(args: LbHostsArgs, opts: pulumi.ComponentResourceOptions
         removedLbHook();
         return [new LoadBalancerHost("lb", { ...common, dropletName: names[0], certificate: once }, opts)];
     }
-    // Each droplet's hooks need the other LB's host key: both are known once both hosts are made.
-    const hosts = deferred<[LoadBalancerHost, LoadBalancerHost]>();
-    const hostKey = (i: 0 | 1) => hosts.promise.then((h) => valueOf(h[i].hostKey));
+    // Each droplet's hooks need the other LB's host key: read when a hook runs, both hosts are made by then.
+    const made: LoadBalancerHost[] = [];
     const lbs: HandoverLb[] = names.map((droplet, i) => ({
         name: i === 0 ? "lb" : "lb-1",
         droplet,
-        hostKey: hostKey(i as 0 | 1),
+        hostKey: () => valueOf(made[i].hostKey),
     }));
     const settings = (i: 0 | 1, at: () => Promise<DropletAt>) => ({
         stack: pulumi.getStack(),
@@ -94,14 +93,8 @@ export function lbHosts(args: LbHostsArgs, opts: pulumi.ComponentResourceOptions
         },
         opts,
     );
-    hosts.resolve([first, second]);
-    return [first, second];
-}
-
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
-    let resolve: (v: T) => void = () => undefined;
-    const promise = new Promise<T>((r) => (resolve = r));
-    return { promise, resolve };
+    made.push(first, second);
+    return made;
 }
 
 export interface LbConfigsArgs extends Omit<

@@ -120,11 +120,11 @@ describe("handOverBefore (a fake runner plays both LBs as keepalived would)", ()
     };
     const settings = (o: Partial<HandoverSettings> = {}): HandoverSettings => ({
         stack: "prod",
-        self: { name: "lb", droplet: "mdo-lb", hostKey: Promise.resolve("ssh-ed25519 AAAAlb") },
+        self: { name: "lb", droplet: "mdo-lb", hostKey: () => Promise.resolve("ssh-ed25519 AAAAlb") },
         other: {
             name: "lb-1",
             droplet: "mdo-lb-1",
-            hostKey: Promise.resolve("ssh-ed25519 AAAAlb1"),
+            hostKey: () => Promise.resolve("ssh-ed25519 AAAAlb1"),
             at: async () => ({ id: "502", ip: "203.0.113.12" }),
         },
         deployPrivateKey: Promise.resolve(KEY),
