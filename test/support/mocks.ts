@@ -48,8 +48,9 @@ export interface Recorded {
     /** Names of the resources in opts.dependsOn. */
     dependsOn: string[];
     parent?: string;
-    /** opts.protect as the program set it. */
+    /** opts.protect and opts.retainOnDelete as the program set them. */
     protect?: boolean;
+    retainOnDelete?: boolean;
     /** opts.hooks: the names of the hooks bound per kind (beforeUpdate, beforeDelete, ...). */
     hooks: Record<string, string[]>;
     custom: boolean;
@@ -63,7 +64,13 @@ const names = new Map<pulumi.Resource, string>();
 export const objects = new Map<string, pulumi.Resource>();
 const options = new Map<
     string,
-    { dependsOn: pulumi.Resource[]; parent?: pulumi.Resource; protect?: boolean; hooks?: pulumi.ResourceHookBinding }
+    {
+        dependsOn: pulumi.Resource[];
+        parent?: pulumi.Resource;
+        protect?: boolean;
+        retainOnDelete?: boolean;
+        hooks?: pulumi.ResourceHookBinding;
+    }
 >();
 
 /** The resource hooks bound to resources, by name. */
@@ -167,6 +174,7 @@ export const mocks: pulumi.runtime.Mocks = {
             dependsOn: o.dependsOn.map((r) => names.get(r) ?? "?"),
             parent: o.parent ? names.get(o.parent) : undefined,
             protect: o.protect,
+            retainOnDelete: o.retainOnDelete,
             hooks: Object.fromEntries(
                 Object.entries(o.hooks ?? {}).map(([kind, hs]) => [
                     kind,
@@ -232,6 +240,7 @@ export async function inStack(init: () => Promise<Record<string, unknown> | void
                 dependsOn: (Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []) as pulumi.Resource[],
                 parent: args.opts.parent,
                 protect: args.opts.protect,
+                retainOnDelete: args.opts.retainOnDelete,
                 hooks,
             });
             return undefined;

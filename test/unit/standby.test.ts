@@ -194,6 +194,13 @@ describe("lbCount 1", () => {
         expect(named("lb-ip-assignment").inputs.dropletId).toBeDefined();
         expect(named("net-lb-fw").inputs.inboundRules.map((r) => r.protocol)).not.toContain("udp");
     });
+
+    test("the assignment, and nothing else, is retained on delete: lbCount 1 -> 2 drops it, the address stays", async () => {
+        await run({});
+        expect(recorded.filter((r) => r.retainOnDelete === true).map((r) => r.name)).toEqual(["lb-ip-assignment"]);
+        await run({ lbCount: "2", failoverApiToken: TOKEN });
+        expect(recorded.filter((r) => r.name.endsWith("ip-assignment"))).toEqual([]);
+    });
 });
 
 describe("bad values fail the preview, naming the key", () => {
