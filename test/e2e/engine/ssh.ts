@@ -101,10 +101,13 @@ export class SshClient {
         if (!connection?.host || !connection.privateKey) throw new Error("connection needs host and privateKey");
         const perDial = Number(connection.perDialTimeout ?? 15);
         const limit = Number(connection.dialErrorLimit ?? 10);
-        const opts = this.options(connection, perDial);
+        // INFO, not ERROR: OpenSSH reports a connection the server closed before the session began ("Connection
+        // closed by ...", a dial error pulumi-command retries) only at INFO, and exits 255 silently below it. The
+        // proxy hop stays at ERROR: at INFO it prints "Killed by signal 1." when each session ends.
+        const opts = this.options(connection, perDial, "INFO");
         if (connection.proxy) {
             const p = connection.proxy;
-            const proxyOpts = this.options(p, Number(p.perDialTimeout ?? perDial)).join(" ");
+            const proxyOpts = this.options(p, Number(p.perDialTimeout ?? perDial), "ERROR").join(" ");
             opts.push("-o", `ProxyCommand=ssh ${proxyOpts} -W %h:%p ${p.user ?? "root"}@${p.host}`);
         }
         const dest = `${connection.user ?? "root"}@${connection.host}`;
@@ -118,7 +121,7 @@ export class SshClient {
         return { ...last, stderr: `after ${attempts} failed dial attempts: ${last.stderr}` };
     }
 
-    private options(c: Connection, perDial: number): string[] {
+    private options(c: Connection, perDial: number, logLevel: "INFO" | "ERROR"): string[] {
         const keyFile = path.join(
             this.keyDir,
             `id-${crypto.createHash("sha256").update(String(c.privateKey)).digest("hex").slice(0, 16)}`,
@@ -149,7 +152,7 @@ export class SshClient {
             "-o",
             "GlobalKnownHostsFile=/dev/null",
             "-o",
-            "LogLevel=ERROR",
+            `LogLevel=${logLevel}`,
             "-o",
             `ConnectTimeout=${perDial}`,
         ];
